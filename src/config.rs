@@ -1,0 +1,205 @@
+//! Connection settings shared by every client role.
+//!
+//! Each role (admin now; producer and consumer later) has its own config struct that embeds
+//! a [`ClientConfig`]. Defaults follow the Java client where it has the same setting.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Settings for reaching a cluster, shared by every client role.
+///
+/// Build with [`ClientConfig::new`] and the chained setters; [`ClientConfig::validate`] runs
+/// when a client is built, so a bad value fails there with [`Error::Config`].
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// `bootstrap.servers`: `host:port` addresses to learn the cluster from. Any of them may be
+    /// down; IPv6 literals are written in brackets (`[::1]:9092`). No default: at least one is
+    /// required.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`, sent with every request and shown in broker logs and quotas.
+    /// Default `"ferrokafka"`.
+    pub client_id: String,
+    /// `request.timeout.ms`: how long one request may wait for its response before the
+    /// connection is closed and the request failed as retriable. Default 30 s.
+    pub request_timeout: Duration,
+    /// `socket.connection.setup.timeout.ms`: how long a TCP connect (and, later, the TLS and
+    /// SASL handshakes) may take. Default 10 s.
+    pub connect_timeout: Duration,
+    /// `reconnect.backoff.ms`: the first wait before reconnecting to a broker whose connection
+    /// failed; doubles with each failure, with ±20 % jitter. Default 50 ms.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`: the cap on the reconnect wait. Default 1 s.
+    pub reconnect_backoff_max: Duration,
+    /// `retry.backoff.ms`: the wait before retrying a failed request. Default 100 ms.
+    pub retry_backoff: Duration,
+    /// `metadata.max.age.ms`: cluster metadata older than this is refreshed even when
+    /// nothing asked for it. Default 5 minutes.
+    pub metadata_max_age: Duration,
+    /// The largest response frame accepted from a broker, checked before anything is
+    /// allocated for it (librdkafka's `receive.message.max.bytes`). A larger frame closes
+    /// the connection with [`Error::FrameTooLarge`]. Default 100 MiB.
+    pub max_response_size: usize,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Written by hand so that credentials added later never reach a log.
+        f.debug_struct("ClientConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("client_id", &self.client_id)
+            .field("request_timeout", &self.request_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("reconnect_backoff", &self.reconnect_backoff)
+            .field("reconnect_backoff_max", &self.reconnect_backoff_max)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("metadata_max_age", &self.metadata_max_age)
+            .field("max_response_size", &self.max_response_size)
+            .finish()
+    }
+}
+
+impl ClientConfig {
+    /// A config with the given bootstrap servers (comma-separated `host:port` list) and every
+    /// other setting at its default.
+    pub fn new(bootstrap_servers: impl AsRef<str>) -> ClientConfig {
+        ClientConfig {
+            bootstrap_servers: bootstrap_servers
+                .as_ref()
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            client_id: "ferrokafka".into(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(1),
+            retry_backoff: Duration::from_millis(100),
+            metadata_max_age: Duration::from_secs(300),
+            max_response_size: 100 * 1024 * 1024,
+        }
+    }
+
+    /// Sets [`ClientConfig::client_id`].
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// Sets [`ClientConfig::request_timeout`].
+    pub fn request_timeout(mut self, t: Duration) -> Self {
+        self.request_timeout = t;
+        self
+    }
+
+    /// Sets [`ClientConfig::connect_timeout`].
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Sets [`ClientConfig::metadata_max_age`].
+    pub fn metadata_max_age(mut self, t: Duration) -> Self {
+        self.metadata_max_age = t;
+        self
+    }
+
+    /// Sets [`ClientConfig::max_response_size`].
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// Checks every field; called by each client's builder.
+    pub fn validate(&self) -> Result<()> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(Error::Config("bootstrap_servers is empty: give at least one host:port".into()));
+        }
+        for s in &self.bootstrap_servers {
+            parse_host_port(s).map_err(|e| Error::Config(format!("bootstrap_servers: {e}")))?;
+        }
+        if self.client_id.len() > i16::MAX as usize {
+            return Err(Error::Config("client_id is longer than 32767 bytes".into()));
+        }
+        let nonzero = [
+            ("request_timeout", self.request_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("reconnect_backoff", self.reconnect_backoff),
+            ("reconnect_backoff_max", self.reconnect_backoff_max),
+            ("metadata_max_age", self.metadata_max_age),
+        ];
+        for (name, d) in nonzero {
+            if d.is_zero() {
+                return Err(Error::Config(format!("{name} must be greater than zero")));
+            }
+        }
+        if self.reconnect_backoff > self.reconnect_backoff_max {
+            return Err(Error::Config(
+                "reconnect_backoff must not exceed reconnect_backoff_max".into(),
+            ));
+        }
+        if self.max_response_size < 1024 || self.max_response_size > i32::MAX as usize {
+            return Err(Error::Config(format!(
+                "max_response_size must be between 1 KiB and {} bytes, got {}",
+                i32::MAX,
+                self.max_response_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Splits `host:port`, `[v6]:port` into host and port; IPv6 literals must be bracketed.
+pub(crate) fn parse_host_port(s: &str) -> std::result::Result<(String, u16), String> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let end = rest.find(']').ok_or_else(|| format!("{s:?}: missing ']' in IPv6 literal"))?;
+        let port = rest[end + 1..]
+            .strip_prefix(':')
+            .ok_or_else(|| format!("{s:?}: expected ':port' after ']'"))?;
+        (&rest[..end], port)
+    } else {
+        let (h, p) = s.rsplit_once(':').ok_or_else(|| format!("{s:?}: expected host:port"))?;
+        if h.contains(':') {
+            return Err(format!("{s:?}: write IPv6 literals in brackets, as [::1]:9092"));
+        }
+        (h, p)
+    };
+    if host.is_empty() {
+        return Err(format!("{s:?}: empty host"));
+    }
+    let port: u16 = port.parse().map_err(|_| format!("{s:?}: invalid port {port:?}"))?;
+    if port == 0 {
+        return Err(format!("{s:?}: port 0 is not valid"));
+    }
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_parsing_accepts_ipv6_literals_and_rejects_junk() {
+        assert_eq!(parse_host_port("localhost:9092").unwrap(), ("localhost".into(), 9092));
+        assert_eq!(parse_host_port("[::1]:9093").unwrap(), ("::1".into(), 9093));
+        assert_eq!(parse_host_port("[fe80::1%eth0]:1").unwrap(), ("fe80::1%eth0".into(), 1));
+        assert!(parse_host_port("::1:9092").unwrap_err().contains("brackets"));
+        assert!(parse_host_port("host").is_err());
+        assert!(parse_host_port("host:99999").is_err());
+        assert!(parse_host_port(":9092").is_err());
+        assert!(parse_host_port("[::1]9092").is_err());
+    }
+
+    #[test]
+    fn validation_rejects_bad_values_with_the_field_name() {
+        assert!(ClientConfig::new("a:1, b:2").validate().is_ok());
+        assert_eq!(ClientConfig::new(" a:1 ,, b:2 ").bootstrap_servers, vec!["a:1", "b:2"]);
+        let e = ClientConfig::new("").validate().unwrap_err().to_string();
+        assert!(e.contains("bootstrap_servers is empty"), "{e}");
+        let e = ClientConfig::new("a:1").request_timeout(Duration::ZERO).validate().unwrap_err();
+        assert!(e.to_string().contains("request_timeout"), "{e}");
+        let e = ClientConfig::new("a:1").max_response_size(10).validate().unwrap_err();
+        assert!(e.to_string().contains("max_response_size"), "{e}");
+    }
+}

@@ -1,0 +1,304 @@
+//! The one public error type of the crate.
+//!
+//! Every fallible operation returns [`Error`]. Three predicates tell the caller what to do:
+//!
+//! - [`Error::is_retriable`]: the same operation may succeed if tried again (a leader moved,
+//!   a connection broke, a request timed out). The client already retries these internally
+//!   where the Java client does; seeing one means the retries or the operation's timeout ran
+//!   out.
+//! - [`Error::is_fatal`]: this client instance cannot be used any more.
+//! - neither: the operation failed for a reason that retrying does not fix (bad argument,
+//!   topic already exists, authorization failure).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::error_code::ErrorCode;
+
+/// The result type of the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error code returned by a broker, with the context it was returned in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerError {
+    /// The Kafka error code.
+    pub code: ErrorCode,
+    /// The broker's error message, when the response carried one.
+    pub message: Option<String>,
+    /// The API of the request that failed, such as `Metadata` or `CreateTopics`.
+    pub api: Option<&'static str>,
+    /// The topic the error applies to, when it applies to one.
+    pub topic: Option<String>,
+    /// The partition the error applies to, when it applies to one.
+    pub partition: Option<i32>,
+}
+
+impl fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        if let Some(api) = self.api {
+            write!(f, " from {api}")?;
+        }
+        match (&self.topic, self.partition) {
+            (Some(t), Some(p)) => write!(f, " for {t}-{p}")?,
+            (Some(t), None) => write!(f, " for topic {t}")?,
+            _ => {}
+        }
+        match &self.message {
+            Some(m) if !m.is_empty() => write!(f, ": {m}"),
+            _ => write!(f, ": {}", self.code.description()),
+        }
+    }
+}
+
+/// Every error this crate returns.
+///
+/// Match on the variant for detail, or use [`Error::is_retriable`], [`Error::is_fatal`] and
+/// [`Error::code`] for decisions.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A broker answered with an error code.
+    #[error("broker error {0}")]
+    Broker(Box<BrokerError>),
+
+    /// A connection to a broker could not be made, or broke while requests were in flight.
+    /// Every request that was in flight on the connection gets this same error. Retriable.
+    #[error("connection to {broker} failed: {cause}")]
+    Connection {
+        /// The broker's address (`host:port`).
+        broker: String,
+        /// What went wrong, shared by every request that failed with the connection.
+        cause: Arc<std::io::Error>,
+    },
+
+    /// A request got no response within its timeout. The connection it was sent on is
+    /// closed, as the Java client does, because the request's fate is unknown. Retriable.
+    #[error("{api} request to {broker} timed out after {timeout:?}")]
+    RequestTimeout {
+        /// The broker's address.
+        broker: String,
+        /// The API of the request.
+        api: &'static str,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+
+    /// An operation did not finish within its overall timeout (for example
+    /// `default_api_timeout` of an admin call, spanning several retries). Retriable.
+    #[error("timed out: {0}")]
+    Timeout(String),
+
+    /// The peer does not speak the Kafka protocol on this port: it answered with TLS or
+    /// HTTP bytes, for example because a plaintext client was pointed at a TLS listener.
+    #[error("wrong protocol on {broker}: {detail}")]
+    WrongProtocol {
+        /// The broker's address.
+        broker: String,
+        /// What the peer sent instead.
+        detail: String,
+    },
+
+    /// A response frame announced a size above `max_response_size`; nothing was allocated
+    /// for it and the connection was closed.
+    #[error(
+        "response frame from {broker} announces {size} bytes, more than max_response_size ({max} bytes)"
+    )]
+    FrameTooLarge {
+        /// The broker's address.
+        broker: String,
+        /// The size the frame announced.
+        size: i64,
+        /// The configured limit.
+        max: usize,
+    },
+
+    /// A response could not be decoded, or broke a rule of the protocol (unknown
+    /// correlation id, negative size, truncated body). The connection was closed.
+    #[error("malformed response from {broker}: {detail}")]
+    Protocol {
+        /// The broker's address.
+        broker: String,
+        /// What was wrong.
+        detail: String,
+    },
+
+    /// The broker does not support any version of an API that this client can use.
+    #[error(
+        "broker {broker} does not support {api} at a version this client speaks \
+         (client {client_min}..={client_max}, broker {})",
+        broker_range.map(|(a, b)| format!("{a}..={b}")).unwrap_or_else(|| "none".into())
+    )]
+    UnsupportedVersion {
+        /// The broker's address.
+        broker: String,
+        /// The API's name.
+        api: &'static str,
+        /// The lowest version this client speaks.
+        client_min: i16,
+        /// The highest version this client speaks.
+        client_max: i16,
+        /// The broker's version range, or `None` when the broker lacks the API entirely.
+        broker_range: Option<(i16, i16)>,
+    },
+
+    /// A configuration value is invalid; returned when building a client.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// An argument passed to a call is invalid (an empty topic name, for example).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The client was closed or its background tasks are gone.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Builds a [`Error::Broker`] from a code and its context.
+    pub(crate) fn broker(
+        code: ErrorCode,
+        api: &'static str,
+        message: Option<String>,
+        topic: Option<String>,
+        partition: Option<i32>,
+    ) -> Error {
+        Error::Broker(Box::new(BrokerError { code, message, api: Some(api), topic, partition }))
+    }
+
+    /// Maps a wire error code to `Ok(())` for 0 and an [`Error::Broker`] otherwise.
+    pub(crate) fn check_code(
+        code: i16,
+        api: &'static str,
+        message: Option<&str>,
+        topic: Option<&str>,
+        partition: Option<i32>,
+    ) -> Result<()> {
+        match ErrorCode::from_code(code) {
+            None => Ok(()),
+            Some(code) => Err(Error::broker(
+                code,
+                api,
+                message.map(str::to_owned),
+                topic.map(str::to_owned),
+                partition,
+            )),
+        }
+    }
+
+    /// The Kafka error code, when a broker returned one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Broker(b) => Some(b.code),
+            _ => None,
+        }
+    }
+
+    /// The broker error with its context, when a broker returned one.
+    pub fn broker_error(&self) -> Option<&BrokerError> {
+        match self {
+            Error::Broker(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Whether the same operation may succeed when tried again.
+    ///
+    /// True for connection failures, timeouts, and the broker error codes the Java client
+    /// classes as retriable (`NOT_LEADER_OR_FOLLOWER`, `REQUEST_TIMED_OUT`, ...).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Broker(b) => b.code.is_retriable(),
+            Error::Connection { .. } | Error::RequestTimeout { .. } | Error::Timeout(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the client instance that returned this error is finished and must be
+    /// dropped: it was closed, or a broker fenced or refused it for good
+    /// (`PRODUCER_FENCED`, `FENCED_INSTANCE_ID`, `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`,
+    /// `CLUSTER_AUTHORIZATION_FAILED`, `UNSUPPORTED_VERSION`).
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Error::Closed => true,
+            Error::Broker(b) => matches!(
+                b.code,
+                ErrorCode::ProducerFenced
+                    | ErrorCode::FencedInstanceId
+                    | ErrorCode::TransactionalIdAuthorizationFailed
+                    | ErrorCode::ClusterAuthorizationFailed
+                    | ErrorCode::UnsupportedVersion
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether this error says the connection it came from is unusable, so that cached
+    /// connection and metadata state must be dropped.
+    pub(crate) fn is_connection_level(&self) -> bool {
+        matches!(
+            self,
+            Error::Connection { .. }
+                | Error::RequestTimeout { .. }
+                | Error::Protocol { .. }
+                | Error::FrameTooLarge { .. }
+                | Error::WrongProtocol { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_map_by_name_and_number() {
+        assert_eq!(ErrorCode::from_code(0), None);
+        assert_eq!(ErrorCode::from_code(6), Some(ErrorCode::NotLeaderOrFollower));
+        assert_eq!(ErrorCode::NotLeaderOrFollower.name(), "NOT_LEADER_OR_FOLLOWER");
+        assert_eq!(ErrorCode::from_code(36), Some(ErrorCode::TopicAlreadyExists));
+        assert_eq!(ErrorCode::from_code(-1), Some(ErrorCode::UnknownServerError));
+        assert_eq!(ErrorCode::from_code(9999), Some(ErrorCode::Unknown(9999)));
+        // Every known code survives the round trip.
+        for c in -1..=133i16 {
+            if let Some(e) = ErrorCode::from_code(c) {
+                assert_eq!(e.code(), c);
+            }
+        }
+    }
+
+    #[test]
+    fn predicates_follow_the_java_classification() {
+        let e = |c| Error::broker(c, "Produce", None, Some("t".into()), Some(1));
+        assert!(e(ErrorCode::NotLeaderOrFollower).is_retriable());
+        assert!(e(ErrorCode::NotCoordinator).is_retriable());
+        assert!(!e(ErrorCode::TopicAlreadyExists).is_retriable());
+        assert!(e(ErrorCode::ProducerFenced).is_fatal());
+        assert!(!e(ErrorCode::ProducerFenced).is_retriable());
+        let conn = Error::Connection {
+            broker: "b:1".into(),
+            cause: Arc::new(std::io::Error::other("reset")),
+        };
+        assert!(conn.is_retriable() && !conn.is_fatal());
+        assert!(Error::Closed.is_fatal());
+    }
+
+    #[test]
+    fn broker_errors_read_well() {
+        let e = Error::broker(
+            ErrorCode::TopicAlreadyExists,
+            "CreateTopics",
+            Some("Topic 'x' already exists.".into()),
+            Some("x".into()),
+            None,
+        );
+        assert_eq!(
+            e.to_string(),
+            "broker error TOPIC_ALREADY_EXISTS (36) from CreateTopics for topic x: Topic 'x' already exists."
+        );
+        let e = Error::broker(ErrorCode::NotLeaderOrFollower, "Produce", None, Some("t".into()), Some(3));
+        assert!(e.to_string().contains("for t-3: For requests intended only for the leader"));
+    }
+}

@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod admin;
+mod client;
+mod config;
+pub mod error;
+mod error_code;
+mod metadata;
+mod network;
+mod protocol;
+
+pub use config::ClientConfig;
+pub use error::{BrokerError, Error, ErrorCode, Result};

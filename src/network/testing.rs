@@ -1,0 +1,82 @@
+//! A scripted in-process broker for unit tests of the client's own logic: it reads the
+//! client's frames and answers exactly what each test scripts (out of order, truncated,
+//! oversize, injected error codes). It makes no claim about real broker behaviour.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiVersionsResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable, HeaderVersion, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+/// One request as the scripted broker received it.
+pub(crate) struct Received {
+    pub header: RequestHeader,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub(crate) fn decode<R: Request>(&self) -> R {
+        R::decode(&mut self.body.clone(), self.header.request_api_version).expect("decodable request")
+    }
+}
+
+/// The broker end of an in-memory connection.
+pub(crate) struct ScriptedBroker {
+    pub io: DuplexStream,
+}
+
+impl ScriptedBroker {
+    /// Reads one whole request frame; `None` when the client closed the connection.
+    pub(crate) async fn recv(&mut self) -> Option<Received> {
+        let size = self.io.read_i32().await.ok()?;
+        let mut frame = vec![0u8; size as usize];
+        self.io.read_exact(&mut frame).await.ok()?;
+        let mut buf = Bytes::from(frame);
+        let header = decode_request_header_from_buffer(&mut buf).expect("request header");
+        Some(Received { header, body: buf })
+    }
+
+    /// Answers a request with `resp` encoded at the request's version.
+    pub(crate) async fn reply<R: Request>(&mut self, to: &Received, resp: &R::Response) {
+        let frame = encode_response::<R>(to.header.correlation_id, to.header.request_api_version, resp);
+        self.io.write_all(&frame).await.expect("write response");
+    }
+
+    /// Writes raw bytes (for truncated, oversize or foreign frames).
+    pub(crate) async fn raw(&mut self, bytes: &[u8]) {
+        self.io.write_all(bytes).await.expect("write raw");
+    }
+
+    /// Answers the client's ApiVersions handshake with `ranges` (api key, min, max).
+    pub(crate) async fn handshake(&mut self, ranges: &[(i16, i16, i16)]) {
+        let req = self.recv().await.expect("ApiVersions request");
+        assert_eq!(req.header.request_api_key, 18, "first request must be ApiVersions");
+        self.reply::<kafka_protocol::messages::ApiVersionsRequest>(&req, &api_versions(ranges)).await;
+    }
+}
+
+/// An ApiVersions response listing `ranges`.
+pub(crate) fn api_versions(ranges: &[(i16, i16, i16)]) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(
+        ranges
+            .iter()
+            .map(|&(k, min, max)| ApiVersion::default().with_api_key(k).with_min_version(min).with_max_version(max))
+            .collect(),
+    )
+}
+
+/// The ranges a Kafka 4.x broker advertises for the APIs the unit tests use.
+pub(crate) const MODERN: &[(i16, i16, i16)] = &[(18, 0, 4), (3, 0, 12), (19, 2, 7), (20, 1, 6)];
+
+/// A size-prefixed response frame.
+pub(crate) fn encode_response<R: Request>(correlation_id: i32, version: i16, resp: &R::Response) -> Bytes {
+    let hv = R::Response::header_version(version);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut body = BytesMut::new();
+    header.encode(&mut body, hv).expect("header");
+    resp.encode(&mut body, version).expect("body");
+    let mut out = BytesMut::with_capacity(body.len() + 4);
+    out.put_i32(body.len() as i32);
+    out.extend_from_slice(&body);
+    out.freeze()
+}

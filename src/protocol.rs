@@ -1,0 +1,188 @@
+//! Request framing and API version negotiation.
+//!
+//! Bodies are encoded and decoded by the `kafka-protocol` crate; this module owns the frame
+//! around them (size prefix, request header, correlation id) and picks the version of each
+//! API from the broker's ApiVersions answer.
+
+use std::collections::HashMap;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+use crate::error::{Error, Result};
+
+/// Byte offset of the correlation id inside a frame (after the 4-byte size, the api key and
+/// the api version). The connection task writes the id there just before sending.
+pub(crate) const CORRELATION_ID_OFFSET: usize = 8;
+
+/// The name of an API key, for errors and traces.
+pub(crate) fn api_name(key: i16) -> &'static str {
+    ApiKey::try_from(key).map(api_key_name).unwrap_or("UnknownApi")
+}
+
+fn api_key_name(key: ApiKey) -> &'static str {
+    // `ApiKey`'s Debug is its variant name ("Metadata", "CreateTopics"); keep a static copy.
+    macro_rules! names {
+        ($($k:ident),* $(,)?) => {
+            match key { $(ApiKey::$k => stringify!($k),)* _ => "OtherApi" }
+        };
+    }
+    names!(
+        Produce, Fetch, ListOffsets, Metadata, OffsetCommit, OffsetFetch, FindCoordinator,
+        JoinGroup, Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups, SaslHandshake,
+        ApiVersions, CreateTopics, DeleteTopics, DeleteRecords, InitProducerId,
+        OffsetForLeaderEpoch, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit,
+        DescribeConfigs, AlterConfigs, SaslAuthenticate, CreatePartitions, DeleteGroups,
+        DescribeCluster, ConsumerGroupHeartbeat, ConsumerGroupDescribe,
+    )
+}
+
+/// The version range a broker supports for each API, from its ApiVersions response.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ApiVersions {
+    ranges: HashMap<i16, (i16, i16)>,
+}
+
+impl ApiVersions {
+    pub(crate) fn from_response(resp: &kafka_protocol::messages::ApiVersionsResponse) -> Self {
+        ApiVersions {
+            ranges: resp
+                .api_keys
+                .iter()
+                .map(|k| (k.api_key, (k.min_version, k.max_version)))
+                .collect(),
+        }
+    }
+
+    /// The broker's range for an API key.
+    pub(crate) fn range(&self, key: i16) -> Option<(i16, i16)> {
+        self.ranges.get(&key).copied()
+    }
+
+    /// The highest version of `R` both sides support, capped at `client_max` (a version this
+    /// client has been written and tested for).
+    pub(crate) fn negotiate<R: Request>(&self, broker: &str, client_max: i16) -> Result<i16> {
+        let client_min = R::VERSIONS.min;
+        let client_max = client_max.min(R::VERSIONS.max);
+        let unsupported = |broker_range| Error::UnsupportedVersion {
+            broker: broker.to_owned(),
+            api: api_name(R::KEY),
+            client_min,
+            client_max,
+            broker_range,
+        };
+        let (bmin, bmax) = self.range(R::KEY).ok_or_else(|| unsupported(None))?;
+        let v = client_max.min(bmax);
+        if v < client_min.max(bmin) {
+            return Err(unsupported(Some((bmin, bmax))));
+        }
+        Ok(v)
+    }
+}
+
+/// Encodes a whole request frame (size prefix, header with a zero correlation id, body).
+pub(crate) fn encode_request<R: Request>(
+    req: &R,
+    version: i16,
+    client_id: &str,
+    broker: &str,
+) -> Result<BytesMut> {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(0)
+        .with_client_id(Some(StrBytes::from_string(client_id.to_owned())));
+    let header_version = R::header_version(version);
+    let encode_err = |e: String| Error::InvalidArgument(format!(
+        "cannot encode {} v{version} for {broker}: {e}",
+        api_name(R::KEY)
+    ));
+    let size = header.compute_size(header_version).map_err(|e| encode_err(e.to_string()))?
+        + req.compute_size(version).map_err(|e| encode_err(e.to_string()))?;
+    let size32 = i32::try_from(size)
+        .map_err(|_| Error::InvalidArgument(format!("request of {size} bytes is too large")))?;
+    let mut buf = BytesMut::with_capacity(size + 4);
+    buf.put_i32(size32);
+    header.encode(&mut buf, header_version).map_err(|e| encode_err(e.to_string()))?;
+    req.encode(&mut buf, version).map_err(|e| encode_err(e.to_string()))?;
+    debug_assert_eq!(buf.len(), size + 4);
+    Ok(buf)
+}
+
+/// Decodes a response frame (without its size prefix) for a request of type `R` sent at
+/// `version`. Never panics: a short or malformed frame is an [`Error::Protocol`].
+pub(crate) fn decode_response<R: Request>(
+    mut frame: Bytes,
+    version: i16,
+    broker: &str,
+) -> Result<R::Response> {
+    let header_version = R::Response::header_version(version);
+    let bad = |what: String| Error::Protocol {
+        broker: broker.to_owned(),
+        detail: format!("{} v{version} response: {what}", api_name(R::KEY)),
+    };
+    // The decoders slice `Bytes` without checking the length in a few places (fixed-size
+    // fields). Catch such a panic so a hostile frame gives an error instead.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ResponseHeader::decode(&mut frame, header_version)
+            .and_then(|_| R::Response::decode(&mut frame, version))
+    }));
+    match decoded {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(bad(e.to_string())),
+        Err(_) => Err(bad("frame is truncated or inconsistent".into())),
+    }
+}
+
+/// Reads the correlation id at the start of a response frame.
+pub(crate) fn response_correlation_id(frame: &[u8]) -> Option<i32> {
+    (frame.len() >= 4).then(|| (&frame[..4]).get_i32())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::{ApiVersionsResponse, MetadataRequest, MetadataResponse};
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+
+    fn versions(key: i16, min: i16, max: i16) -> ApiVersions {
+        let resp = ApiVersionsResponse::default()
+            .with_api_keys(vec![ApiVersion::default().with_api_key(key).with_min_version(min).with_max_version(max)]);
+        ApiVersions::from_response(&resp)
+    }
+
+    #[test]
+    fn negotiation_picks_the_highest_common_version() {
+        let v = versions(3, 0, 12);
+        assert_eq!(v.negotiate::<MetadataRequest>("b:1", 13).unwrap(), 12);
+        assert_eq!(v.negotiate::<MetadataRequest>("b:1", 9).unwrap(), 9);
+    }
+
+    #[test]
+    fn negotiation_failure_names_the_api_and_the_ranges() {
+        let v = versions(3, 20, 25);
+        let e = v.negotiate::<MetadataRequest>("b:1", 13).unwrap_err().to_string();
+        assert!(e.contains("Metadata") && e.contains("0..=13") && e.contains("20..=25"), "{e}");
+        let e = ApiVersions::default().negotiate::<MetadataRequest>("b:1", 13).unwrap_err().to_string();
+        assert!(e.contains("broker none"), "{e}");
+    }
+
+    #[test]
+    fn request_frames_carry_size_and_correlation_slot() {
+        let f = encode_request(&MetadataRequest::default(), 12, "cid", "b:1").unwrap();
+        assert_eq!((&f[..4]).get_i32() as usize, f.len() - 4);
+        assert_eq!((&f[4..6]).get_i16(), 3);
+        assert_eq!((&f[6..8]).get_i16(), 12);
+        assert_eq!(&f[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4], &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn garbage_responses_are_errors_not_panics() {
+        for junk in [&b""[..], &[0, 0, 0, 1], &[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x7f], &[0xff; 64]] {
+            let r = decode_response::<MetadataRequest>(Bytes::copy_from_slice(junk), 12, "b:1");
+            assert!(matches!(r, Err(Error::Protocol { .. })), "{junk:?} gave {:?}", r.map(|_| ()));
+        }
+        let _: Option<MetadataResponse> = None;
+    }
+}
