@@ -22,10 +22,6 @@ use crate::config::ClientConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::{ConnKind, ConnectionPool};
 
-/// The highest Metadata version this client uses. v12 is supported by Kafka 3.x and 4.x;
-/// v13 adds only a rebootstrap error code.
-const METADATA_MAX_VERSION: i16 = 12;
-
 /// A broker of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
@@ -254,20 +250,9 @@ impl Metadata {
         for addr in &candidates {
             let attempt = async {
                 let conn = self.pool.get(addr, ConnKind::Default).await?;
-                let version = conn.version_for::<MetadataRequest>(METADATA_MAX_VERSION)?;
-                if version < 4 {
-                    // Before v4 the broker may auto-create topics we only asked about.
-                    return Err(Error::UnsupportedVersion {
-                        broker: addr.clone(),
-                        api: "Metadata",
-                        client_min: 4,
-                        client_max: METADATA_MAX_VERSION,
-                        broker_range: conn.broker_range(3),
-                    });
-                }
-                let resp = conn.send_at(&req, version).await?;
+                let resp = conn.send(&req).await?;
                 Error::check_code(resp.error_code, "Metadata", None, None, None)?;
-                Ok(resp)
+                Ok::<_, Error>(resp)
             };
             match attempt.await {
                 Ok(r) => return Ok(r),

@@ -38,6 +38,24 @@ fn api_key_name(key: ApiKey) -> &'static str {
     )
 }
 
+/// The versions of an API this client speaks: what `kafka-protocol` encodes, capped where
+/// this client has not been written for the newer versions. This is the one table of caps.
+pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
+    let api = ApiKey::try_from(key).ok()?;
+    let range = api.valid_versions();
+    let cap = match api {
+        // v13 only adds a top-level rebootstrap error code; v12 is served by 3.x and 4.x.
+        ApiKey::Metadata => 12,
+        // Before v4 a Metadata request may auto-create the topics it names.
+        _ => range.max,
+    };
+    let min = match api {
+        ApiKey::Metadata => range.min.max(4),
+        _ => range.min,
+    };
+    Some((min, range.max.min(cap)))
+}
+
 /// The version range a broker supports for each API, from its ApiVersions response.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ApiVersions {
@@ -55,16 +73,21 @@ impl ApiVersions {
         }
     }
 
+    /// Every API key the broker listed, with its range, sorted by key.
+    pub(crate) fn all(&self) -> Vec<(i16, i16, i16)> {
+        let mut v: Vec<_> = self.ranges.iter().map(|(k, (a, b))| (*k, *a, *b)).collect();
+        v.sort();
+        v
+    }
+
     /// The broker's range for an API key.
     pub(crate) fn range(&self, key: i16) -> Option<(i16, i16)> {
         self.ranges.get(&key).copied()
     }
 
-    /// The highest version of `R` both sides support, capped at `client_max` (a version this
-    /// client has been written and tested for).
-    pub(crate) fn negotiate<R: Request>(&self, broker: &str, client_max: i16) -> Result<i16> {
-        let client_min = R::VERSIONS.min;
-        let client_max = client_max.min(R::VERSIONS.max);
+    /// The highest version of `R` both sides support, within [`client_range`].
+    pub(crate) fn negotiate<R: Request>(&self, broker: &str) -> Result<i16> {
+        let (client_min, client_max) = client_range(R::KEY).unwrap_or((R::VERSIONS.min, R::VERSIONS.max));
         let unsupported = |broker_range| Error::UnsupportedVersion {
             broker: broker.to_owned(),
             api: api_name(R::KEY),
@@ -154,17 +177,18 @@ mod tests {
 
     #[test]
     fn negotiation_picks_the_highest_common_version() {
-        let v = versions(3, 0, 12);
-        assert_eq!(v.negotiate::<MetadataRequest>("b:1", 13).unwrap(), 12);
-        assert_eq!(v.negotiate::<MetadataRequest>("b:1", 9).unwrap(), 9);
+        assert_eq!(versions(3, 0, 13).negotiate::<MetadataRequest>("b:1").unwrap(), 12);
+        assert_eq!(versions(3, 0, 9).negotiate::<MetadataRequest>("b:1").unwrap(), 9);
+        // Metadata below v4 may auto-create topics: never used.
+        assert!(versions(3, 0, 3).negotiate::<MetadataRequest>("b:1").is_err());
     }
 
     #[test]
     fn negotiation_failure_names_the_api_and_the_ranges() {
         let v = versions(3, 20, 25);
-        let e = v.negotiate::<MetadataRequest>("b:1", 13).unwrap_err().to_string();
-        assert!(e.contains("Metadata") && e.contains("0..=13") && e.contains("20..=25"), "{e}");
-        let e = ApiVersions::default().negotiate::<MetadataRequest>("b:1", 13).unwrap_err().to_string();
+        let e = v.negotiate::<MetadataRequest>("b:1").unwrap_err().to_string();
+        assert!(e.contains("Metadata") && e.contains("4..=12") && e.contains("20..=25"), "{e}");
+        let e = ApiVersions::default().negotiate::<MetadataRequest>("b:1").unwrap_err().to_string();
         assert!(e.contains("broker none"), "{e}");
     }
 

@@ -22,6 +22,8 @@ use crate::client::ClientCore;
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::validate_topic_name;
+use crate::network::ConnKind;
+use crate::protocol;
 pub use crate::metadata::{BrokerInfo, PartitionInfo, TopicDescription, TopicId};
 
 /// Settings of an [`AdminClient`].
@@ -132,6 +134,23 @@ pub struct ClusterDescription {
     pub brokers: Vec<BrokerInfo>,
 }
 
+/// One API a broker supports, from its ApiVersions answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSupport {
+    /// The API key number.
+    pub api_key: i16,
+    /// The API's name (`Produce`, `Metadata`, ...), or `OtherApi` for one this client
+    /// does not name.
+    pub name: &'static str,
+    /// The broker's lowest supported version.
+    pub broker_min: i16,
+    /// The broker's highest supported version.
+    pub broker_max: i16,
+    /// The version this client uses for the API with this broker; `None` when the client
+    /// does not speak the API or no version is common to both.
+    pub client_version: Option<i16>,
+}
+
 /// The outcome of one topic in a multi-topic call.
 pub type TopicResult = (String, Result<()>);
 
@@ -233,7 +252,7 @@ impl AdminClient {
             .core
             .with_retries("DeleteTopics", self.timeout, || async {
                 let conn = self.core.controller().await?;
-                let version = conn.version_for::<DeleteTopicsRequest>(6)?;
+                let version = conn.version_for::<DeleteTopicsRequest>()?;
                 // v6 names topics in `topics` (name or id); older versions in `topic_names`.
                 let req = if version >= 6 {
                     DeleteTopicsRequest::default().with_topics(
@@ -316,6 +335,33 @@ impl AdminClient {
                 }
             })
             .collect()
+    }
+
+    /// The APIs broker `broker_id` supports and the version this client negotiated for each
+    /// (what `kafka-broker-api-versions.sh` shows).
+    pub async fn broker_api_versions(&self, broker_id: i32) -> Result<Vec<ApiSupport>> {
+        let conn = self
+            .core
+            .with_retries("ApiVersions", self.timeout, || self.core.broker(broker_id, ConnKind::Default))
+            .await?;
+        Ok(conn
+            .api_versions()
+            .all()
+            .into_iter()
+            .map(|(key, min, max)| {
+                let client_version = protocol::client_range(key).and_then(|(cmin, cmax)| {
+                    let v = cmax.min(max);
+                    (v >= cmin.max(min)).then_some(v)
+                });
+                ApiSupport {
+                    api_key: key,
+                    name: protocol::api_name(key),
+                    broker_min: min,
+                    broker_max: max,
+                    client_version,
+                }
+            })
+            .collect())
     }
 
     /// The cluster id, the controller and the live brokers.

@@ -169,21 +169,20 @@ impl BrokerConnection {
         self.tx.is_closed()
     }
 
-    /// The version of `R` to use on this connection: the highest both sides support, at
-    /// most `client_max`.
-    pub(crate) fn version_for<R: Request>(&self, client_max: i16) -> Result<i16> {
-        self.versions.negotiate::<R>(&self.addr, client_max)
+    /// The version of `R` to use on this connection: the highest both sides support.
+    pub(crate) fn version_for<R: Request>(&self) -> Result<i16> {
+        self.versions.negotiate::<R>(&self.addr)
     }
 
-    /// The broker's supported range of an API key, if it has the API.
-    pub(crate) fn broker_range(&self, api_key: i16) -> Option<(i16, i16)> {
-        self.versions.range(api_key)
+    /// The broker's API version table from the handshake.
+    pub(crate) fn api_versions(&self) -> &ApiVersions {
+        &self.versions
     }
 
     /// Sends `req` at the highest common version and waits for its response.
     /// Cancel safe (see the module docs).
     pub(crate) async fn send<R: Request>(&self, req: &R) -> Result<R::Response> {
-        let version = self.version_for::<R>(R::VERSIONS.max)?;
+        let version = self.version_for::<R>()?;
         self.send_at(req, version).await
     }
 

@@ -281,7 +281,7 @@ async fn api_versions_falls_back_to_the_brokers_range() {
             broker.reply::<ApiVersionsRequest>(&second, &api_versions(&[(18, 0, 2), (3, 1, 9)])).await;
         }
     );
-    assert_eq!(conn.version_for::<MetadataRequest>(12).unwrap(), 9);
+    assert_eq!(conn.version_for::<MetadataRequest>().unwrap(), 9);
 }
 
 #[tokio::test]

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, then the integration tests against real Apache Kafka
+# (a single node and a 3-node KRaft cluster, started from Maven Central jars by
+# scripts/kafka-local.sh) for each Kafka version in KAFKA_VERSIONS.
+#
+#   KAFKA_VERSIONS   space-separated versions (default: "4.4.0 3.9.2"; KAFKA_VERSION, when
+#                    set, runs just that one)
+#   FERROKAFKA_BOOTSTRAP / FERROKAFKA_CLUSTER_BOOTSTRAP / FERROKAFKA_CLUSTER_CTL
+#                    when FERROKAFKA_EXTERNAL=1, run against these instead of starting Kafka
+#
+# Exits non-zero when any test fails; the clusters are stopped in every case.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+VERSIONS="${KAFKA_VERSIONS:-${KAFKA_VERSION:-4.4.0 3.9.2}}"
+KAFKA=scripts/kafka-local.sh
+started=0
+cleanup() { if [ "$started" = 1 ]; then "$KAFKA" stop all >&2 || true; fi; }
+trap cleanup EXIT
+
+echo "== build (tests and examples)"
+cargo build --all-targets --locked
+cargo test --locked --no-run --quiet
+
+echo "== unit tests and doc tests"
+cargo test --locked --doc --quiet
+cargo test --locked --lib --quiet
+
+if [ "${FERROKAFKA_EXTERNAL:-0}" = 1 ]; then
+  echo "== integration tests against external Kafka at ${FERROKAFKA_BOOTSTRAP:?} / ${FERROKAFKA_CLUSTER_BOOTSTRAP:?}"
+  cargo test --locked --test integration
+  exit 0
+fi
+
+for v in $VERSIONS; do
+  echo "== integration tests on Apache Kafka $v"
+  export KAFKA_VERSION="$v"
+  "$KAFKA" stop all >&2 || true
+  started=1
+  FERROKAFKA_BOOTSTRAP="$("$KAFKA" start single)"
+  FERROKAFKA_CLUSTER_BOOTSTRAP="$("$KAFKA" start cluster)"
+  export FERROKAFKA_BOOTSTRAP FERROKAFKA_CLUSTER_BOOTSTRAP
+  export FERROKAFKA_CLUSTER_CTL="$PWD/$KAFKA"
+  cargo test --locked --test integration
+  "$KAFKA" stop all >&2
+  started=0
+done
+echo "== all tests passed on Kafka: $VERSIONS"

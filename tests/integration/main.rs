@@ -1,0 +1,11 @@
+//! Integration tests against real Apache Kafka.
+//!
+//! `scripts/test.sh` starts a single node and a 3-node cluster from Maven Central jars and
+//! runs these with their addresses in the environment (see `common`). They can also run
+//! against any cluster: set `FERROKAFKA_BOOTSTRAP` (single-node tests) and
+//! `FERROKAFKA_CLUSTER_BOOTSTRAP` plus `FERROKAFKA_CLUSTER_CTL` (a command taking
+//! `kill N`, `restart N`, `pause N`, `resume N`) for the fault tests.
+
+mod cluster;
+mod common;
+mod foundation;
