@@ -1,0 +1,689 @@
+#!/usr/bin/env bash
+# kafka-local.sh -- run real Apache Kafka (KRaft mode) on this machine, no Docker.
+#
+# The broker is Apache Kafka's own jars from Maven Central, resolved once with
+# Maven into a cache directory and run on the local JVM (Java 17+).
+#
+# Usage:
+#   scripts/kafka-local.sh fetch                 resolve the jars only
+#   scripts/kafka-local.sh start single          1 combined broker+controller, 127.0.0.1:9092
+#   scripts/kafka-local.sh start cluster         3 combined nodes, 127.0.0.1:{19092,29092,39092}
+#   scripts/kafka-local.sh stop single|cluster|all
+#   scripts/kafka-local.sh kill N                SIGKILL cluster node N (1..3), keep its data
+#   scripts/kafka-local.sh pause N               SIGSTOP cluster node N
+#   scripts/kafka-local.sh resume N              SIGCONT cluster node N
+#   scripts/kafka-local.sh restart N             start a killed/stopped cluster node again
+#   scripts/kafka-local.sh status                which nodes run
+#
+# `start` prints the bootstrap address on stdout (and only that), progress goes
+# to stderr, so a harness can do:  BOOTSTRAP=$(scripts/kafka-local.sh start single)
+# `start` on an already running, answering setup is a no-op (exit 0, prints the
+# bootstrap address again); a half-running cluster is an error.
+#
+# Environment:
+#   KAFKA_VERSION        Kafka version (default 4.4.0; 3.9.x works as well)
+#   FERROKAFKA_CACHE     jar cache root (default ~/.cache/ferrokafka)
+#   FERROKAFKA_RUN_DIR   run directory root (default /tmp/ferrokafka-kafka)
+#   KAFKA_LOG_LEVEL      broker log level written to each node's server.log (default INFO)
+#   KAFKA_START_TIMEOUT  seconds to wait for readiness (default 90)
+#   LOG4J2_VERSION       log4j2 binding used for Kafka 4.x (default 2.25.3)
+#
+# Layout of a node's run directory ($FERROKAFKA_RUN_DIR/single or .../cluster/nodeN):
+#   server.properties  broker config          data/        log.dirs (KRaft metadata + topics)
+#   log4j2.xml | log4j.properties             server.log   broker log (format + server)
+#   console.log        JVM stdout/stderr      pid          process id
+#   kafka-version      version the node was formatted with (used by `restart`)
+
+set -euo pipefail
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
+LOG4J2_VERSION="${LOG4J2_VERSION:-2.25.3}"
+SLF4J_RELOAD4J_VERSION="1.7.36"            # slf4j 1.7 -> reload4j binding for Kafka 3.x
+RELOAD4J_VERSION="1.2.25"                  # log4j 1.2 API implementation for Kafka 3.x
+DEPENDENCY_PLUGIN_VERSION="3.8.1"          # maven-dependency-plugin, pinned for reproducibility
+CACHE_ROOT="${FERROKAFKA_CACHE:-$HOME/.cache/ferrokafka}"
+RUN_ROOT="${FERROKAFKA_RUN_DIR:-/tmp/ferrokafka-kafka}"
+KAFKA_LOG_LEVEL="${KAFKA_LOG_LEVEL:-INFO}"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
+STOP_GRACE_SECONDS=15                      # SIGTERM, then SIGKILL after this long
+
+# Per-node JVM settings: 2 cores / 24 GiB, up to 4 nodes at once (single + cluster).
+JVM_OPTS=(-Xmx512m -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20)
+
+HOST=127.0.0.1
+SINGLE_CLIENT_PORT=9092
+SINGLE_CONTROLLER_PORT=9093
+CLUSTER_NODES=(1 2 3)
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROBE="$SCRIPT_DIR/kafka_probe.py"
+
+# ---------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------
+
+say() { printf 'kafka-local: %s\n' "$*" >&2; }
+die() { printf 'kafka-local: error: %s\n' "$*" >&2; exit 1; }
+
+# Seconds since the epoch with sub-second precision, for timing reports.
+now() { date +%s.%N; }
+elapsed_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Guard against `rm -rf` on an unexpected path.
+safe_rm_rf() {
+  local path="$1"
+  case "$path" in
+    "$RUN_ROOT"/?*) rm -rf -- "$path" ;;
+    *) die "refusing to remove '$path' (outside $RUN_ROOT)" ;;
+  esac
+}
+
+cluster_client_port() { echo "${1}9092"; }
+cluster_controller_port() { echo "${1}9093"; }
+cluster_bootstrap() {
+  local n out=""
+  for n in "${CLUSTER_NODES[@]}"; do out+="${out:+,}$HOST:$(cluster_client_port "$n")"; done
+  echo "$out"
+}
+cluster_voters() {
+  local n out=""
+  for n in "${CLUSTER_NODES[@]}"; do out+="${out:+,}$n@$HOST:$(cluster_controller_port "$n")"; done
+  echo "$out"
+}
+
+single_dir() { echo "$RUN_ROOT/single"; }
+cluster_dir() { echo "$RUN_ROOT/cluster"; }
+node_dir() { echo "$RUN_ROOT/cluster/node$1"; }
+
+# Kafka 4.x logs through log4j2, 3.x through log4j 1 (reload4j).
+uses_log4j2() { [[ "${1%%.*}" -ge 4 ]]; }
+
+lib_dir() { echo "$CACHE_ROOT/kafka-$1/libs"; }
+
+# ---------------------------------------------------------------------------
+# Process bookkeeping
+# ---------------------------------------------------------------------------
+
+# Print the pid of the node in directory $1 if that process is alive (running or
+# paused, not a zombie) AND really is this node's broker (its command line names the
+# node's server.properties), so a recycled pid is never signalled.
+node_pid() {
+  local dir="$1" pid state cmdline
+  [[ -s "$dir/pid" ]] || return 1
+  pid="$(<"$dir/pid")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
+  [[ "$cmdline" == *"$dir/server.properties"* ]] || return 1
+  state="$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null || true)"
+  [[ "$state" != "Z" && "$state" != "X" && -n "$state" ]] || return 1
+  echo "$pid"
+}
+
+# running | paused | dead (has a run dir, no process) | absent
+node_state() {
+  local dir="$1" pid state
+  if pid="$(node_pid "$dir")"; then
+    state="$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null || true)"
+    if [[ "$state" == "T" ]]; then echo paused; else echo running; fi
+  elif [[ -d "$dir" ]]; then
+    echo dead
+  else
+    echo absent
+  fi
+}
+
+# True when something accepts TCP connections on $HOST:$1.
+port_in_use() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null
+}
+
+check_ports_free() {
+  local port owner
+  for port in "$@"; do
+    if port_in_use "$port"; then
+      owner=""
+      if command -v ss >/dev/null 2>&1; then
+        owner="$(ss -ltnpH "sport = :$port" 2>/dev/null | grep -o 'users:.*' | head -n1 || true)"
+      fi
+      die "port $HOST:$port is already in use${owner:+ ($owner)}; stop whatever listens there first"
+    fi
+  done
+}
+
+print_log_tail() {
+  local dir="$1" f
+  for f in server.log console.log; do
+    if [[ -s "$dir/$f" ]]; then
+      printf -- '----- last 40 lines of %s -----\n' "$dir/$f" >&2
+      tail -n 40 "$dir/$f" >&2
+    fi
+  done
+  printf -- '-----\n' >&2
+}
+
+# Send SIGTERM to every given node dir, wait up to STOP_GRACE_SECONDS for all of
+# them, SIGKILL what is left.
+stop_nodes() {
+  local dir pid deadline left
+  local -a dirs=("$@") pids=()
+  for dir in "${dirs[@]}"; do
+    if pid="$(node_pid "$dir")"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      kill -CONT "$pid" 2>/dev/null || true   # a paused JVM must run to handle SIGTERM
+      pids+=("$pid")
+    fi
+  done
+  [[ ${#pids[@]} -gt 0 ]] || return 0
+  deadline=$((SECONDS + STOP_GRACE_SECONDS))
+  while :; do
+    left=0
+    for dir in "${dirs[@]}"; do node_pid "$dir" >/dev/null && left=$((left + 1)); done
+    [[ $left -eq 0 ]] && return 0
+    [[ $SECONDS -ge $deadline ]] && break
+    sleep 0.2
+  done
+  say "still running after ${STOP_GRACE_SECONDS}s, sending SIGKILL"
+  for dir in "${dirs[@]}"; do
+    if pid="$(node_pid "$dir")"; then kill -KILL "$pid" 2>/dev/null || true; fi
+  done
+  wait_gone "${dirs[@]}"
+}
+
+# Wait (up to 10 s) until none of the given node dirs has a live process.
+wait_gone() {
+  local dir i
+  for ((i = 0; i < 50; i++)); do
+    local any=0
+    for dir in "$@"; do node_pid "$dir" >/dev/null && any=1; done
+    [[ $any -eq 0 ]] && return 0
+    sleep 0.2
+  done
+  die "processes in $* did not exit"
+}
+
+# ---------------------------------------------------------------------------
+# Jar resolution
+# ---------------------------------------------------------------------------
+
+# Write the throw-away pom whose runtime dependencies are the broker classpath.
+write_pom() {
+  local version="$1" pom="$2" logging
+  if uses_log4j2 "$version"; then
+    # Kafka 4.x logs via slf4j-api 1.7.36 -> log4j2, so the binding is
+    # log4j-slf4j-impl (the slf4j 1.7 one), not log4j-slf4j2-impl (slf4j 2.x).
+    # Kafka's poms name no log4j2 version; any recent 2.x works.
+    logging="
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId><version>$LOG4J2_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J2_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J2_VERSION</version></dependency>"
+  else
+    # Kafka 3.x logs via slf4j 1.7 -> reload4j (log4j 1.2 API). slf4j-reload4j alone
+    # would pull the old reload4j 1.2.19, so a newer release is pinned.
+    logging="
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>$SLF4J_RELOAD4J_VERSION</version></dependency>
+    <dependency><groupId>ch.qos.reload4j</groupId><artifactId>reload4j</artifactId><version>$RELOAD4J_VERSION</version></dependency>"
+  fi
+  cat >"$pom" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by scripts/kafka-local.sh: the runtime classpath of a Kafka $version broker. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.ferrokafka</groupId>
+  <artifactId>kafka-broker-runtime</artifactId>
+  <version>$version</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-clients</artifactId><version>$version</version></dependency>$logging
+  </dependencies>
+  <build>
+    <pluginManagement>
+      <plugins>
+        <plugin>
+          <groupId>org.apache.maven.plugins</groupId>
+          <artifactId>maven-dependency-plugin</artifactId>
+          <version>$DEPENDENCY_PLUGIN_VERSION</version>
+        </plugin>
+      </plugins>
+    </pluginManagement>
+  </build>
+</project>
+EOF
+}
+
+# Resolve the jars for version $1 into the cache unless a previous run completed.
+# The marker file holds a checksum of the pom it was made from, so changing e.g.
+# LOG4J2_VERSION triggers a fresh resolution.
+fetch_jars() {
+  local version="$1" dir libs pom marker want started output
+  dir="$CACHE_ROOT/kafka-$version"
+  libs="$dir/libs"
+  pom="$dir/pom.xml.new"
+  marker="$dir/.libs-complete"
+  mkdir -p "$dir"
+  write_pom "$version" "$pom"
+  want="$(sha256sum "$pom" | cut -d' ' -f1)"
+  if [[ -f "$marker" && "$(<"$marker")" == "$want" && -f "$libs/kafka_2.13-$version.jar" ]]; then
+    rm -f "$pom"
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || die "mvn (Maven) not found on PATH"
+  mv -f "$pom" "$dir/pom.xml"
+  rm -f "$marker"
+  rm -rf "$libs"
+  say "resolving Kafka $version jars from Maven Central into $libs ..."
+  started="$(now)"
+  if ! output="$(cd "$dir" && mvn -q -B -f pom.xml dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$libs" 2>&1)"; then
+    # Maven 3.8 emits ANSI reset codes even in batch mode; drop those, keep the text.
+    printf '%s\n' "$output" | sed 's/\x1b\[[0-9;]*m//g' >&2
+    die "mvn could not resolve Kafka $version (pom: $dir/pom.xml)"
+  fi
+  [[ -f "$libs/kafka_2.13-$version.jar" ]] || die "mvn succeeded but $libs/kafka_2.13-$version.jar is missing"
+  echo "$want" >"$marker"
+  say "resolved $(find "$libs" -name '*.jar' | wc -l) jars in $(elapsed_since "$started")s"
+}
+
+# ---------------------------------------------------------------------------
+# Node configuration
+# ---------------------------------------------------------------------------
+
+# server.properties for a combined broker+controller node.
+# Args: dir node_id client_port controller_port voters mode(single|cluster)
+write_server_properties() {
+  local dir="$1" id="$2" client_port="$3" controller_port="$4" voters="$5" mode="$6"
+  local rf isr
+  if [[ "$mode" == single ]]; then rf=1; isr=1; else rf=3; isr=2; fi
+  cat >"$dir/server.properties" <<EOF
+# Generated by scripts/kafka-local.sh ($mode, Kafka $(<"$dir/kafka-version"))
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://$HOST:$client_port,CONTROLLER://$HOST:$controller_port
+advertised.listeners=PLAINTEXT://$HOST:$client_port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+log.dirs=$dir/data
+
+num.partitions=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+# Share groups (KIP-932); Kafka 3.9 does not know these keys and ignores them.
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
+EOF
+  if [[ "$mode" == cluster ]]; then
+    cat >>"$dir/server.properties" <<'EOF'
+
+# Notice a killed or paused node quickly: the controller fences a broker whose
+# last heartbeat is older than the session timeout (defaults 9000 / 2000 ms).
+broker.session.timeout.ms=6000
+broker.heartbeat.interval.ms=1000
+EOF
+  fi
+}
+
+# Logging config: everything to the node's server.log, nothing to the terminal.
+write_log_config() {
+  local dir="$1" version="$2"
+  if uses_log4j2 "$version"; then
+    cat >"$dir/log4j2.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by scripts/kafka-local.sh -->
+<!-- shutdownHook="disable": keep logging until Kafka's own shutdown hook has finished. -->
+<Configuration status="WARN" shutdownHook="disable">
+  <Appenders>
+    <File name="server" fileName="$dir/server.log" append="true">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </File>
+  </Appenders>
+  <Loggers>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Root level="$KAFKA_LOG_LEVEL"><AppenderRef ref="server"/></Root>
+  </Loggers>
+</Configuration>
+EOF
+  else
+    cat >"$dir/log4j.properties" <<EOF
+# Generated by scripts/kafka-local.sh
+log4j.rootLogger=$KAFKA_LOG_LEVEL, server
+log4j.appender.server=org.apache.log4j.FileAppender
+log4j.appender.server.File=$dir/server.log
+log4j.appender.server.Append=true
+log4j.appender.server.layout=org.apache.log4j.PatternLayout
+log4j.appender.server.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+EOF
+  fi
+}
+
+# JVM system property pointing the logging backend at the node's config.
+log_config_opt() {
+  local dir="$1" version="$2"
+  if uses_log4j2 "$version"; then
+    echo "-Dlog4j2.configurationFile=$dir/log4j2.xml"
+  else
+    echo "-Dlog4j.configuration=file:$dir/log4j.properties"
+  fi
+}
+
+# Run a Kafka main class in the foreground with the node's logging config.
+run_tool() {
+  local dir="$1" version="$2"
+  shift 2
+  java -Xmx256m -cp "$(lib_dir "$version")/*" "$(log_config_opt "$dir" "$version")" "$@"
+}
+
+new_cluster_id() {
+  local version="$1" id
+  id="$(java -cp "$(lib_dir "$version")/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+  [[ "$id" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "StorageTool random-uuid printed '$id', expected a 22-character id"
+  echo "$id"
+}
+
+# Fresh run dir + config + formatted storage for one node.
+# Args: dir version cluster_id node_id client_port controller_port voters mode
+prepare_node() {
+  local dir="$1" version="$2" cluster_id="$3" id="$4" cport="$5" qport="$6" voters="$7" mode="$8"
+  local out
+  if [[ -d "$dir" ]]; then safe_rm_rf "$dir"; fi
+  mkdir -p "$dir/data"
+  echo "$version" >"$dir/kafka-version"
+  write_server_properties "$dir" "$id" "$cport" "$qport" "$voters" "$mode"
+  write_log_config "$dir" "$version"
+  if ! out="$(run_tool "$dir" "$version" kafka.tools.StorageTool format \
+        -t "$cluster_id" -c "$dir/server.properties" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    print_log_tail "$dir"
+    die "formatting storage for node $id in $dir failed"
+  fi
+}
+
+# Start the node in $1 detached from this script (own session, stdio to files).
+# The pid written is that of the JVM itself (bash execs java).
+launch_node() {
+  local dir="$1" version i
+  version="$(<"$dir/kafka-version")"
+  rm -f "$dir/pid"
+  # shellcheck disable=SC2016  # $$ is meant for the inner bash
+  nohup setsid bash -c 'echo $$ >"$0/pid"; exec "$@"' "$dir" \
+    java "${JVM_OPTS[@]}" \
+    "$(log_config_opt "$dir" "$version")" \
+    -cp "$(lib_dir "$version")/*" \
+    kafka.Kafka "$dir/server.properties" \
+    >>"$dir/console.log" 2>&1 </dev/null 9>&- &
+  disown "$!"   # not our job to watch; avoids bash's "Killed" notices
+  for ((i = 0; i < 50; i++)); do
+    [[ -s "$dir/pid" ]] && return 0
+    sleep 0.1
+  done
+  die "node in $dir did not start (no pid file)"
+}
+
+# The client address a node advertises, read back from its server.properties.
+node_address() {
+  sed -n 's|^advertised.listeners=PLAINTEXT://||p' "$1/server.properties"
+}
+
+# Wait until every node in the given dirs answers Metadata over the Kafka protocol
+# with at least $1 brokers (and, unless $2 is "-", lists node id $2). Each probe also
+# watches all the nodes' pids, so a node dying during start fails at once.
+# On failure: print log tails, SIGKILL the given nodes (run dirs and logs stay), exit 1.
+# Args: min_brokers require_node|- dir...
+wait_ready() {
+  local min="$1" require="$2"
+  shift 2
+  local -a dirs=("$@") pid_args=() extra=()
+  local dir other rc deadline remaining pid
+  for dir in "${dirs[@]}"; do
+    if pid="$(node_pid "$dir")"; then pid_args+=(--pid "$pid"); fi
+  done
+  if [[ "$require" != "-" ]]; then extra=(--require-node "$require"); fi
+  deadline=$((SECONDS + START_TIMEOUT))
+  for dir in "${dirs[@]}"; do
+    remaining=$((deadline - SECONDS))
+    ((remaining < 1)) && remaining=1
+    rc=0
+    python3 "$PROBE" "$(node_address "$dir")" --min-brokers "$min" --timeout "$remaining" \
+      --quiet "${pid_args[@]}" "${extra[@]}" || rc=$?
+    [[ $rc -eq 0 ]] && continue
+    if [[ $rc -eq 2 ]]; then
+      for other in "${dirs[@]}"; do
+        if ! node_pid "$other" >/dev/null; then
+          say "node in $other died during start"
+          print_log_tail "$other"
+        fi
+      done
+    else
+      say "node in $dir not ready after ${START_TIMEOUT}s"
+      print_log_tail "$dir"
+    fi
+    for other in "${dirs[@]}"; do
+      if pid="$(node_pid "$other")"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    done
+    die "start failed; run dirs and logs kept under $RUN_ROOT ('stop' removes them)"
+  done
+}
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+cmd_fetch() {
+  fetch_jars "$KAFKA_VERSION"
+  say "Kafka $KAFKA_VERSION jars ready in $(lib_dir "$KAFKA_VERSION")"
+}
+
+cmd_start_single() {
+  local dir started cluster_id
+  dir="$(single_dir)"
+  case "$(node_state "$dir")" in
+    running)
+      [[ "$(<"$dir/kafka-version")" == "$KAFKA_VERSION" ]] \
+        || die "single node runs Kafka $(<"$dir/kafka-version"), not $KAFKA_VERSION; run 'stop single' first"
+      python3 "$PROBE" "$HOST:$SINGLE_CLIENT_PORT" --timeout 10 --quiet \
+        || die "single node runs (pid $(node_pid "$dir")) but does not answer; run 'stop single'"
+      say "single node already running (Kafka $(<"$dir/kafka-version")), nothing to do"
+      echo "$HOST:$SINGLE_CLIENT_PORT"
+      return 0 ;;
+    paused) die "single node is paused (SIGSTOP); resume it or run 'stop single'" ;;
+  esac
+  check_ports_free "$SINGLE_CLIENT_PORT" "$SINGLE_CONTROLLER_PORT"
+  fetch_jars "$KAFKA_VERSION"
+  started="$(now)"
+  cluster_id="$(new_cluster_id "$KAFKA_VERSION")"
+  prepare_node "$dir" "$KAFKA_VERSION" "$cluster_id" 1 \
+    "$SINGLE_CLIENT_PORT" "$SINGLE_CONTROLLER_PORT" "1@$HOST:$SINGLE_CONTROLLER_PORT" single
+  launch_node "$dir"
+  say "single node (Kafka $KAFKA_VERSION, pid $(<"$dir/pid")) starting, logs in $dir/server.log"
+  wait_ready 1 - "$dir"
+  say "single node ready in $(elapsed_since "$started")s (cluster id $cluster_id)"
+  echo "$HOST:$SINGLE_CLIENT_PORT"
+}
+
+cmd_start_cluster() {
+  local n dir started cluster_id alive=() dirs=() addrs=() ports=() pid
+  for n in "${CLUSTER_NODES[@]}"; do
+    dir="$(node_dir "$n")"
+    dirs+=("$dir")
+    addrs+=("$HOST:$(cluster_client_port "$n")")
+    ports+=("$(cluster_client_port "$n")" "$(cluster_controller_port "$n")")
+    case "$(node_state "$dir")" in running | paused) alive+=("$n") ;; esac
+  done
+  if [[ ${#alive[@]} -eq ${#CLUSTER_NODES[@]} ]]; then
+    [[ "$(<"${dirs[0]}/kafka-version")" == "$KAFKA_VERSION" ]] \
+      || die "cluster runs Kafka $(<"${dirs[0]}/kafka-version"), not $KAFKA_VERSION; run 'stop cluster' first"
+    python3 "$PROBE" "${addrs[0]}" --min-brokers 3 --timeout 10 --quiet \
+      || die "cluster processes run but do not list 3 brokers (paused node?); see 'status'"
+    say "cluster already running (Kafka $(<"${dirs[0]}/kafka-version")), nothing to do"
+    cluster_bootstrap
+    return 0
+  elif [[ ${#alive[@]} -gt 0 ]]; then
+    die "cluster is partly running (nodes ${alive[*]}); use 'restart N' or 'stop cluster'"
+  fi
+  check_ports_free "${ports[@]}"
+  fetch_jars "$KAFKA_VERSION"
+  started="$(now)"
+  cluster_id="$(new_cluster_id "$KAFKA_VERSION")"
+  if [[ -d "$(cluster_dir)" ]]; then safe_rm_rf "$(cluster_dir)"; fi
+  # Format the three nodes in parallel (each is a short JVM run), same cluster id.
+  local -a format_pids=()
+  for n in "${CLUSTER_NODES[@]}"; do
+    prepare_node "$(node_dir "$n")" "$KAFKA_VERSION" "$cluster_id" "$n" \
+      "$(cluster_client_port "$n")" "$(cluster_controller_port "$n")" "$(cluster_voters)" cluster &
+    format_pids+=($!)
+  done
+  for pid in "${format_pids[@]}"; do wait "$pid" || die "formatting the cluster failed"; done
+  for dir in "${dirs[@]}"; do launch_node "$dir"; done
+  say "cluster (Kafka $KAFKA_VERSION) starting, pids $(cat "${dirs[0]}/pid" "${dirs[1]}/pid" "${dirs[2]}/pid" | tr '\n' ' ')"
+  # Every node must answer AND its Metadata must list all 3 brokers.
+  wait_ready 3 - "${dirs[@]}"
+  say "cluster ready in $(elapsed_since "$started")s (cluster id $cluster_id)"
+  cluster_bootstrap
+}
+
+cmd_stop() {
+  local what="${1:-}" n started
+  local -a dirs=() remove=()
+  case "$what" in
+    single) remove=("$(single_dir)") ;;
+    cluster) remove=("$(cluster_dir)") ;;
+    all) remove=("$(single_dir)" "$(cluster_dir)") ;;
+    *) die "usage: stop single|cluster|all" ;;
+  esac
+  if [[ "$what" != cluster ]]; then dirs+=("$(single_dir)"); fi
+  if [[ "$what" != single ]]; then
+    for n in "${CLUSTER_NODES[@]}"; do dirs+=("$(node_dir "$n")"); done
+  fi
+  started="$(now)"
+  stop_nodes "${dirs[@]}"
+  for n in "${remove[@]}"; do
+    if [[ -d "$n" ]]; then safe_rm_rf "$n"; fi
+  done
+  rmdir "$RUN_ROOT" 2>/dev/null || true
+  say "stopped $what in $(elapsed_since "$started")s"
+}
+
+# Validate a cluster node number and print its run dir.
+cluster_node_arg() {
+  local n="${1:-}"
+  [[ "$n" =~ ^[1-3]$ ]] || die "expected a cluster node number 1..3, got '${n}'"
+  [[ -d "$(node_dir "$n")" ]] || die "cluster node $n has no run dir; run 'start cluster' first"
+  node_dir "$n"
+}
+
+cmd_kill() {
+  local dir pid
+  dir="$(cluster_node_arg "${1:-}")"
+  pid="$(node_pid "$dir")" || die "cluster node $1 is not running"
+  kill -KILL "$pid"
+  wait_gone "$dir"
+  say "killed cluster node $1 (pid $pid); data kept, 'restart $1' brings it back"
+}
+
+cmd_pause() {
+  local dir pid
+  dir="$(cluster_node_arg "${1:-}")"
+  pid="$(node_pid "$dir")" || die "cluster node $1 is not running"
+  kill -STOP "$pid"
+  say "paused cluster node $1 (pid $pid)"
+}
+
+cmd_resume() {
+  local dir pid
+  dir="$(cluster_node_arg "${1:-}")"
+  pid="$(node_pid "$dir")" || die "cluster node $1 is not running"
+  kill -CONT "$pid"
+  say "resumed cluster node $1 (pid $pid)"
+}
+
+cmd_restart() {
+  local n="${1:-}" dir version started
+  dir="$(cluster_node_arg "$n")"
+  case "$(node_state "$dir")" in
+    running | paused) die "cluster node $n is still running (pid $(node_pid "$dir")); kill it first" ;;
+  esac
+  [[ -f "$dir/data/meta.properties" ]] || die "cluster node $n has no formatted data dir in $dir/data"
+  # Restart with the version the node was formatted with, whatever KAFKA_VERSION says now.
+  version="$(<"$dir/kafka-version")"
+  fetch_jars "$version"
+  check_ports_free "$(cluster_client_port "$n")" "$(cluster_controller_port "$n")"
+  started="$(now)"
+  printf '\n===== restart %s =====\n' "$(date '+%F %T')" >>"$dir/console.log"
+  launch_node "$dir"
+  # Ready when the node answers and lists itself (i.e. it re-registered and was unfenced).
+  wait_ready 1 "$n" "$dir"
+  say "cluster node $n (pid $(<"$dir/pid")) back in $(elapsed_since "$started")s"
+}
+
+cmd_status() {
+  local dir n state pid
+  dir="$(single_dir)"
+  state="$(node_state "$dir")"
+  pid="$(node_pid "$dir" || true)"
+  if [[ "$state" == absent ]]; then
+    echo "single:  not started"
+  else
+    echo "single:  $state${pid:+ pid $pid} $HOST:$SINGLE_CLIENT_PORT (Kafka $(cat "$dir/kafka-version" 2>/dev/null || echo '?'))"
+  fi
+  for n in "${CLUSTER_NODES[@]}"; do
+    dir="$(node_dir "$n")"
+    state="$(node_state "$dir")"
+    pid="$(node_pid "$dir" || true)"
+    if [[ "$state" == absent ]]; then
+      echo "node $n:  not started"
+    else
+      echo "node $n:  $state${pid:+ pid $pid} $HOST:$(cluster_client_port "$n") (Kafka $(cat "$dir/kafka-version" 2>/dev/null || echo '?'))"
+    fi
+  done
+}
+
+# Print the header comment of this file as help text.
+usage() {
+  sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+}
+
+# Serialize commands that change state, so that e.g. parallel test processes
+# each running `start single` end up sharing one broker instead of racing.
+# The lock lives next to the run dir (not inside, so `stop all` can remove it).
+take_lock() {
+  command -v flock >/dev/null 2>&1 || return 0
+  mkdir -p "$(dirname "$RUN_ROOT")"
+  exec 9>"$RUN_ROOT.lock"
+  flock -w 300 9 || die "another kafka-local.sh holds $RUN_ROOT.lock for over 300 s"
+}
+
+main() {
+  local cmd="${1:-}"
+  shift || true
+  case "$cmd" in
+    fetch | start | stop | kill | pause | resume | restart) take_lock ;;
+  esac
+  case "$cmd" in
+    fetch) cmd_fetch ;;
+    start)
+      case "${1:-}" in
+        single) cmd_start_single ;;
+        cluster) cmd_start_cluster ;;
+        *) die "usage: start single|cluster" ;;
+      esac ;;
+    stop) cmd_stop "${1:-}" ;;
+    kill) cmd_kill "${1:-}" ;;
+    pause) cmd_pause "${1:-}" ;;
+    resume) cmd_resume "${1:-}" ;;
+    restart) cmd_restart "${1:-}" ;;
+    status) cmd_status ;;
+    -h | --help | help) usage ;;
+    "") usage >&2; exit 1 ;;
+    *) die "unknown command '$cmd' (try --help)" ;;
+  esac
+}
+
+main "$@"
