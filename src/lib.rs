@@ -10,6 +10,8 @@ mod error_code;
 mod metadata;
 mod network;
 mod protocol;
+pub mod producer;
+pub(crate) mod record;
 
 pub use config::ClientConfig;
 pub use error::{BrokerError, Error, ErrorCode, Result};
