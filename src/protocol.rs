@@ -46,6 +46,8 @@ pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
     let cap = match api {
         // v13 only adds a top-level rebootstrap error code; v12 is served by 3.x and 4.x.
         ApiKey::Metadata => 12,
+        // v13 names topics by id only (KIP-516); v12 (by name) is served by 3.x and 4.x.
+        ApiKey::Produce => 12,
         // Before v4 a Metadata request may auto-create the topics it names.
         _ => range.max,
     };

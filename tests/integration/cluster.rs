@@ -90,3 +90,77 @@ async fn topics_replicate_across_the_three_nodes() {
     }
     admin.delete_topic(&topic).await.unwrap();
 }
+
+/// Reliability scenario 1: idempotent produce (acks=all, RF 3, min.insync.replicas 2) while
+/// the leader of the partitions is killed and restarted several times. Every record must
+/// be acknowledged, and read back exactly once, in send order per partition.
+#[tokio::test]
+async fn idempotent_producer_loses_and_duplicates_nothing_while_leaders_are_killed() {
+    use ferrokafka::producer::{Producer, ProducerConfig, ProducerRecord};
+    let _faults = CLUSTER_FAULTS.lock().await;
+    let admin = cluster_admin().await;
+    all_three_up(&admin).await;
+    let topic = unique("kill-leader");
+    admin.create_topic(NewTopic::new(&topic, 3, 3)).await.unwrap();
+    eventually("leaders with full ISR", Duration::from_secs(30), || async {
+        let d = admin.describe_topics([&topic]).await.ok()?.pop()?;
+        d.partitions.iter().all(|p| p.leader.is_some() && p.isr.len() == 3).then_some(())
+    })
+    .await;
+
+    let producer = Producer::new(ProducerConfig::new(cluster_bootstrap())).await.unwrap();
+    const N: usize = 30_000;
+    let send_task = {
+        let producer = producer.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            let mut futures = Vec::with_capacity(N);
+            for i in 0..N {
+                let r = ProducerRecord::new(&topic).partition((i % 3) as i32).value(format!("{i}"));
+                futures.push(producer.send(r).await.expect("send accepted"));
+                if i % 500 == 499 {
+                    tokio::time::sleep(Duration::from_millis(400)).await; // spread over ~25 s
+                }
+            }
+            futures::future::join_all(futures).await
+        })
+    };
+    for _round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let leader = admin.describe_topics([&topic]).await.unwrap().pop().unwrap().partitions[0].leader.unwrap();
+        cluster_ctl(&["kill", &leader.to_string()]);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        cluster_ctl(&["restart", &leader.to_string()]);
+    }
+    let results = send_task.await.unwrap();
+    let mut acked = std::collections::HashMap::new();
+    let mut failed = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(m) => {
+                assert!(acked.insert((m.partition, m.offset), i).is_none(), "two records acknowledged at one offset");
+            }
+            Err(e) => failed.push((i, e.to_string())),
+        }
+    }
+    assert!(failed.is_empty(), "{} records failed, first: {:?}", failed.len(), failed.first());
+    producer.close(Duration::from_secs(30)).await.unwrap();
+    all_three_up(&admin).await;
+
+    let got = java_consume(&cluster_bootstrap(), &topic, N, "read_uncommitted");
+    let mut seen = vec![false; N];
+    let mut last_per_partition = std::collections::HashMap::new();
+    let mut sorted = got.clone();
+    sorted.sort_by_key(|r| (r.partition, r.offset));
+    for r in sorted {
+        let i: usize = String::from_utf8(r.value.clone().unwrap()).unwrap().parse().unwrap();
+        assert!(!seen[i], "record {i} read twice (duplicate)");
+        seen[i] = true;
+        assert_eq!(acked.get(&(r.partition, r.offset)), Some(&i), "record {i} is not where its ack said");
+        if let Some(prev) = last_per_partition.insert(r.partition, i) {
+            assert!(prev < i, "partition {} out of send order: {prev} before {i}", r.partition);
+        }
+    }
+    assert!(seen.iter().all(|s| *s), "acknowledged records missing");
+    admin.delete_topic(&topic).await.unwrap();
+}

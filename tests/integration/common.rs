@@ -21,8 +21,22 @@ pub fn cluster_node_addr(n: i32) -> String {
     cluster_bootstrap().split(',').nth((n - 1) as usize).expect("node in bootstrap list").trim().to_owned()
 }
 
+/// Logs through `tracing` to the test output when RUST_LOG is set (e.g. RUST_LOG=ferrokafka=debug).
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// A name no other test (nor an earlier run against the same cluster) uses.
 pub fn unique(prefix: &str) -> String {
+    init_tracing();
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
@@ -72,5 +86,107 @@ where
         }
         assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs the Java client helper (`scripts/java-tool.sh`, the real kafka-clients jar) and
+/// returns its stdout lines; panics with its stderr when it fails.
+pub fn java_tool(args: &[&str]) -> Vec<String> {
+    let script = format!("{}/scripts/java-tool.sh", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("bash").arg(&script).args(args).output().expect("run java-tool.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "java-tool {args:?} failed ({}):\n{}\n{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().map(str::to_owned).collect()
+}
+
+/// A record as the Java consumer printed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JavaRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub log_append_time: bool,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// Consumes exactly `count` records of `topic` with the Java consumer.
+pub fn java_consume(bootstrap: &str, topic: &str, count: usize, isolation: &str) -> Vec<JavaRecord> {
+    java_tool(&["consume", bootstrap, topic, &count.to_string(), isolation, "120"])
+        .iter()
+        .map(|l| parse_java_record(l))
+        .collect()
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    if s == "null" {
+        return None;
+    }
+    use base64_lite::decode;
+    Some(decode(s))
+}
+
+fn parse_java_record(line: &str) -> JavaRecord {
+    let f: Vec<&str> = line.split('\t').collect();
+    assert!(f.len() >= 6, "unexpected java-tool line {line:?}");
+    let headers = f
+        .get(6)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            h.split(',')
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').expect("name=value header");
+                    (k.to_owned(), b64(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    JavaRecord {
+        partition: f[0].parse().unwrap(),
+        offset: f[1].parse().unwrap(),
+        log_append_time: f[2] == "LOG_APPEND_TIME",
+        timestamp: f[3].parse().unwrap(),
+        key: b64(f[4]),
+        value: b64(f[5]),
+        headers,
+    }
+}
+
+/// Standard base64 decoding for the Java tool's output (no crate needed for this).
+mod base64_lite {
+    pub fn decode(s: &str) -> Vec<u8> {
+        let val = |c: u8| -> u32 {
+            match c {
+                b'A'..=b'Z' => (c - b'A') as u32,
+                b'a'..=b'z' => (c - b'a' + 26) as u32,
+                b'0'..=b'9' => (c - b'0' + 52) as u32,
+                b'+' | b'-' => 62,
+                b'/' | b'_' => 63,
+                _ => panic!("bad base64 {s:?}"),
+            }
+        };
+        let bytes: Vec<u8> = s.bytes().filter(|c| *c != b'=').collect();
+        let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+        for chunk in bytes.chunks(4) {
+            let mut acc = 0u32;
+            for (i, c) in chunk.iter().enumerate() {
+                acc |= val(*c) << (18 - 6 * i);
+            }
+            let n = chunk.len();
+            out.push((acc >> 16) as u8);
+            if n > 2 {
+                out.push((acc >> 8) as u8);
+            }
+            if n > 3 {
+                out.push(acc as u8);
+            }
+        }
+        out
     }
 }

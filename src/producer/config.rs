@@ -1,0 +1,237 @@
+//! Producer settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+use crate::producer::partitioner::Partitioner;
+pub use crate::record::Compression;
+
+/// `acks`: how many replicas must have a record before the broker acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// `acks=0`: the broker sends no response; records complete once written to the socket
+    /// and their offset is reported as -1. Nothing is retried.
+    None,
+    /// `acks=1`: the partition leader has written the record.
+    Leader,
+    /// `acks=all` (the default): every in-sync replica has the record.
+    #[default]
+    All,
+}
+
+impl Acks {
+    pub(crate) fn wire(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// Settings of a [`Producer`](crate::producer::Producer). Defaults are the Java client's
+/// (Kafka 4.x).
+#[derive(Clone)]
+pub struct ProducerConfig {
+    /// Connection settings shared with the other roles.
+    pub client: ClientConfig,
+    /// `acks`. Default [`Acks::All`].
+    pub acks: Acks,
+    /// `enable.idempotence`: exactly-once, in-order writes per partition within the
+    /// producer's session (producer id, epoch and sequence numbers). Requires
+    /// `acks = All` and `max_in_flight <= 5`. Default `true`.
+    pub enable_idempotence: bool,
+    /// `batch.size`: the target size in bytes of one partition's batch (uncompressed).
+    /// A record larger than this gets a batch of its own. Default 16384.
+    pub batch_size: usize,
+    /// `linger.ms`: how long a batch that is not full waits for more records.
+    /// Default 5 ms.
+    pub linger: Duration,
+    /// `compression.type`. Default [`Compression::None`].
+    pub compression: Compression,
+    /// `max.request.size`: the largest record (and produce request) this producer sends;
+    /// a larger record fails at `send` with a clear error. Default 1048576.
+    pub max_request_size: usize,
+    /// `buffer.memory`: bytes of records waiting to be sent; `send` waits for room (up to
+    /// `max_block`) when it is full. Default 32 MiB.
+    pub buffer_memory: usize,
+    /// `max.block.ms`: how long `send` may wait for buffer room and for the topic's metadata.
+    /// Default 60 s.
+    pub max_block: Duration,
+    /// `delivery.timeout.ms`: the upper bound on the time from `send` to success or failure,
+    /// retries included. A batch in flight is never failed by this timer before its request
+    /// completes. Default 120 s.
+    pub delivery_timeout: Duration,
+    /// `max.in.flight.requests.per.connection`: produce requests awaiting a response per
+    /// broker. At most 5 with idempotence. Default 5.
+    pub max_in_flight: usize,
+    /// `retries`: how often a batch is retried after a retriable error (within
+    /// `delivery_timeout`). Default `u32::MAX` (bounded by `delivery_timeout` only).
+    pub retries: u32,
+    /// A custom partitioner consulted for records without an explicit partition; `None`
+    /// (the default) uses the Java client's built-in partitioner.
+    pub partitioner: Option<Arc<dyn Partitioner>>,
+    /// `partitioner.ignore.keys`: when true, keyed records are spread like keyless ones.
+    /// Default `false`.
+    pub partitioner_ignore_keys: bool,
+}
+
+impl std::fmt::Debug for ProducerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerConfig")
+            .field("client", &self.client)
+            .field("acks", &self.acks)
+            .field("enable_idempotence", &self.enable_idempotence)
+            .field("batch_size", &self.batch_size)
+            .field("linger", &self.linger)
+            .field("compression", &self.compression)
+            .field("max_request_size", &self.max_request_size)
+            .field("buffer_memory", &self.buffer_memory)
+            .field("max_block", &self.max_block)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("retries", &self.retries)
+            .field("partitioner", &self.partitioner.as_ref().map(|_| "custom"))
+            .field("partitioner_ignore_keys", &self.partitioner_ignore_keys)
+            .finish()
+    }
+}
+
+impl ProducerConfig {
+    /// A config for the given bootstrap servers, everything else at its default.
+    pub fn new(bootstrap_servers: impl AsRef<str>) -> ProducerConfig {
+        ProducerConfig::from_client(ClientConfig::new(bootstrap_servers))
+    }
+
+    /// A producer config around existing connection settings.
+    pub fn from_client(client: ClientConfig) -> ProducerConfig {
+        ProducerConfig {
+            client,
+            acks: Acks::All,
+            enable_idempotence: true,
+            batch_size: 16384,
+            linger: Duration::from_millis(5),
+            compression: Compression::None,
+            max_request_size: 1024 * 1024,
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
+            delivery_timeout: Duration::from_secs(120),
+            max_in_flight: 5,
+            retries: u32::MAX,
+            partitioner: None,
+            partitioner_ignore_keys: false,
+        }
+    }
+
+    /// Sets [`ProducerConfig::acks`].
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.acks = acks;
+        self
+    }
+    /// Sets [`ProducerConfig::enable_idempotence`].
+    pub fn enable_idempotence(mut self, on: bool) -> Self {
+        self.enable_idempotence = on;
+        self
+    }
+    /// Sets [`ProducerConfig::batch_size`].
+    pub fn batch_size(mut self, bytes: usize) -> Self {
+        self.batch_size = bytes;
+        self
+    }
+    /// Sets [`ProducerConfig::linger`].
+    pub fn linger(mut self, t: Duration) -> Self {
+        self.linger = t;
+        self
+    }
+    /// Sets [`ProducerConfig::compression`].
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.compression = c;
+        self
+    }
+    /// Sets [`ProducerConfig::max_request_size`].
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes;
+        self
+    }
+    /// Sets [`ProducerConfig::buffer_memory`].
+    pub fn buffer_memory(mut self, bytes: usize) -> Self {
+        self.buffer_memory = bytes;
+        self
+    }
+    /// Sets [`ProducerConfig::max_block`].
+    pub fn max_block(mut self, t: Duration) -> Self {
+        self.max_block = t;
+        self
+    }
+    /// Sets [`ProducerConfig::delivery_timeout`].
+    pub fn delivery_timeout(mut self, t: Duration) -> Self {
+        self.delivery_timeout = t;
+        self
+    }
+    /// Sets [`ProducerConfig::max_in_flight`].
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+    /// Sets [`ProducerConfig::retries`].
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+    /// Sets [`ProducerConfig::partitioner`].
+    pub fn partitioner(mut self, p: Arc<dyn Partitioner>) -> Self {
+        self.partitioner = Some(p);
+        self
+    }
+
+    /// Checks every field and their combinations; run by [`Producer::new`](crate::producer::Producer::new).
+    pub fn validate(&self) -> Result<()> {
+        self.client.validate()?;
+        let bad = |m: String| Err(Error::Config(m));
+        if self.enable_idempotence {
+            if self.acks != Acks::All {
+                return bad(format!(
+                    "enable_idempotence requires acks = All, got {:?}; set acks(Acks::All) or enable_idempotence(false)",
+                    self.acks
+                ));
+            }
+            if self.max_in_flight > 5 {
+                return bad(format!("enable_idempotence requires max_in_flight <= 5, got {}", self.max_in_flight));
+            }
+            if self.retries == 0 {
+                return bad("enable_idempotence requires retries > 0".into());
+            }
+        }
+        if self.max_in_flight == 0 {
+            return bad("max_in_flight must be at least 1".into());
+        }
+        if self.batch_size == 0 || self.batch_size > i32::MAX as usize {
+            return bad(format!("batch_size must be between 1 and {}, got {}", i32::MAX, self.batch_size));
+        }
+        if self.max_request_size < 128 || self.max_request_size > i32::MAX as usize {
+            return bad(format!("max_request_size must be between 128 and {}, got {}", i32::MAX, self.max_request_size));
+        }
+        if self.buffer_memory < self.batch_size {
+            return bad(format!(
+                "buffer_memory ({}) must be at least batch_size ({})",
+                self.buffer_memory, self.batch_size
+            ));
+        }
+        if self.buffer_memory > u32::MAX as usize {
+            return bad(format!("buffer_memory must be at most {} bytes", u32::MAX));
+        }
+        if self.delivery_timeout < self.linger + self.client.request_timeout {
+            return bad(format!(
+                "delivery_timeout ({:?}) must be at least linger + request_timeout ({:?})",
+                self.delivery_timeout,
+                self.linger + self.client.request_timeout
+            ));
+        }
+        if self.max_block.is_zero() {
+            return bad("max_block must be greater than zero".into());
+        }
+        Ok(())
+    }
+}

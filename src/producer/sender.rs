@@ -1,0 +1,547 @@
+//! The Sender: one task per producer that drains ready batches into produce requests, one
+//! request per broker per round (one batch per partition), up to `max_in_flight` requests
+//! per broker, and decides for every answer whether a batch is done, retried or failed.
+//!
+//! Ordering and idempotence rules (the Java client's):
+//! - a batch gets its sequence when first drained and keeps it on every retry;
+//! - a partition's batches go to one broker at a time: while some are in flight to a
+//!   broker, none go to another (after a leader change, the old requests finish first);
+//! - a retried batch goes back in sequence order, and while the front batch of a partition
+//!   is a retry, it is sent alone (nothing else of that partition in flight);
+//! - an outcome that is unknown (timeout, disconnect) is retried with the same sequence and
+//!   never reported as failed while a request for it may still be in flight;
+//! - a sequence gap (a batch failed for good, or the broker lost our state) bumps the
+//!   epoch (KIP-360) once nothing is in flight, and sequences restart at 0.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::accumulator::{ProducerBatch, RecordAccumulator};
+use super::config::Acks;
+use crate::client::ClientCore;
+use crate::error::{Error, ErrorCode, Result};
+use crate::network::ConnKind;
+use crate::record::BatchWriter;
+
+/// What the Sender needs from the producer config.
+pub(crate) struct SenderConfig {
+    pub acks: Acks,
+    pub idempotent: bool,
+    pub max_in_flight: usize,
+    pub max_request_size: usize,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    pub request_timeout: Duration,
+    pub delivery_timeout: Duration,
+}
+
+/// The producer id and epoch (idempotence), shared with the producer handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProducerIdentity {
+    pub producer_id: i64,
+    pub epoch: i16,
+}
+
+/// A produce request that came back (or broke).
+struct Completed {
+    broker: i32,
+    batches: Vec<ProducerBatch>,
+    result: Result<Option<ProduceResponse>>,
+}
+
+pub(crate) struct Sender {
+    core: Arc<ClientCore>,
+    acc: Arc<RecordAccumulator>,
+    cfg: SenderConfig,
+    identity: Arc<Mutex<Option<ProducerIdentity>>>,
+    /// A sequence gap was seen: bump the epoch once nothing is in flight.
+    bump_needed: bool,
+    in_flight: FuturesUnordered<BoxFuture<'static, Completed>>,
+    per_broker: HashMap<i32, usize>,
+}
+
+impl Sender {
+    pub(crate) fn new(
+        core: Arc<ClientCore>,
+        acc: Arc<RecordAccumulator>,
+        cfg: SenderConfig,
+        identity: Arc<Mutex<Option<ProducerIdentity>>>,
+    ) -> Sender {
+        Sender {
+            core,
+            acc,
+            cfg,
+            identity,
+            bump_needed: false,
+            in_flight: FuturesUnordered::new(),
+            per_broker: HashMap::new(),
+        }
+    }
+
+    /// Runs until the producer is closed and everything queued has completed.
+    pub(crate) async fn run(mut self) {
+        loop {
+            if self.acc.is_closing() && self.acc.is_empty() && self.in_flight.is_empty() {
+                break;
+            }
+            if let Some(err) = self.acc.fatal().cloned() {
+                self.acc.abort_all(&err);
+                if self.in_flight.is_empty() {
+                    break;
+                }
+            } else if self.bump_needed && self.in_flight.is_empty() {
+                self.bump_epoch().await;
+            }
+            let next = if self.bump_needed || self.acc.fatal().is_some() {
+                // Send nothing new until the epoch is bumped (or the producer is dead).
+                Instant::now() + self.cfg.retry_backoff
+            } else {
+                self.drain().await
+            };
+            tokio::select! {
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => self.handle(done),
+                _ = self.acc.wake.notified() => {}
+                _ = tokio::time::sleep_until(next) => {}
+            }
+        }
+        debug!("sender stopped");
+    }
+
+    /// One round: close lingered batches, expire old ones, and send what is ready.
+    /// Returns when the next round is due at the latest.
+    async fn drain(&mut self) -> Instant {
+        let now = Instant::now();
+        let mut next = now + Duration::from_secs(1);
+        let cluster = match tokio::time::timeout(self.cfg.request_timeout, self.core.cluster()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                debug!(error = %e, "metadata refresh failed; using the last snapshot");
+                self.core.metadata.snapshot()
+            }
+            Err(_) => self.core.metadata.snapshot(),
+        };
+        let identity = *self.identity.lock().unwrap();
+        let mut requests: HashMap<i32, (usize, Vec<ProducerBatch>)> = HashMap::new();
+        let mut need_metadata = false;
+        let mut more_ready = false;
+        for topic in self.acc.all_topics() {
+            let parts: Vec<_> = topic.partitions.read().unwrap().clone();
+            for queue in parts {
+                let mut q = queue.lock().unwrap();
+                if let Some(d) = self.acc.close_lingered(&mut q, now) {
+                    next = next.min(d);
+                }
+                // Fail batches whose delivery timeout passed while they waited (never one in
+                // flight: those are in `self.in_flight`, not here).
+                while let Some(front) = q.ready.front() {
+                    if front.created + self.cfg.delivery_timeout > now {
+                        next = next.min(front.created + self.cfg.delivery_timeout);
+                        break;
+                    }
+                    let b = q.ready.pop_front().expect("front");
+                    let err = expired(&b, self.cfg.delivery_timeout);
+                    if self.cfg.idempotent && b.base_sequence.is_some() {
+                        self.bump_needed = true;
+                    }
+                    self.acc.complete_failed(b, err);
+                }
+                let Some(front) = q.ready.front() else { continue };
+                if let Some(at) = front.retry_at {
+                    if at > now {
+                        next = next.min(at);
+                        continue;
+                    }
+                }
+                let Some((leader, _)) = cluster.leader_for(&topic.name, q.partition) else {
+                    need_metadata = true;
+                    continue;
+                };
+                if q.in_flight > 0 && q.in_flight_broker != Some(leader) {
+                    continue; // the old leader's requests finish first
+                }
+                if front.attempts > 0 && q.in_flight > 0 {
+                    continue; // a retry goes alone
+                }
+                if self.cfg.idempotent && q.last_acked.is_none() && q.in_flight > 0 {
+                    // Until the partition acknowledged a sequence in this epoch, one batch at a
+                    // time: a broker that does not know the producer yet takes any first
+                    // sequence, so a later batch overtaking a rejected first one would be
+                    // written ahead of it and strand it.
+                    continue;
+                }
+                if q.in_flight >= self.cfg.max_in_flight {
+                    continue;
+                }
+                let broker_load = self.per_broker.get(&leader).copied().unwrap_or(0);
+                if broker_load >= self.cfg.max_in_flight {
+                    continue;
+                }
+                let (size, batches) = requests.entry(leader).or_default();
+                if !batches.is_empty() && *size + front.encoded.len() > self.cfg.max_request_size {
+                    more_ready = true;
+                    continue;
+                }
+                let mut b = q.ready.pop_front().expect("front");
+                if let (true, Some(id)) = (self.cfg.idempotent, identity) {
+                    if b.base_sequence.is_none() {
+                        let seq = q.next_sequence;
+                        q.next_sequence = increment_sequence(seq, b.record_count());
+                        b.base_sequence = Some(seq);
+                        b.encoded.set_producer_state(id.producer_id, id.epoch, seq, false);
+                    }
+                }
+                b.attempts += 1;
+                b.retry_at = None;
+                q.in_flight += 1;
+                q.in_flight_broker = Some(leader);
+                *size += b.encoded.len();
+                batches.push(b);
+                if !q.ready.is_empty() {
+                    more_ready = true;
+                }
+            }
+        }
+        if need_metadata {
+            self.core.metadata.invalidate();
+            next = next.min(now + self.cfg.retry_backoff);
+        }
+        let sent_any = !requests.is_empty();
+        for (broker, (_, batches)) in requests {
+            self.dispatch(broker, batches);
+        }
+        if sent_any && more_ready {
+            next = now;
+        }
+        next
+    }
+
+    /// Sends one produce request to `broker` in the background.
+    fn dispatch(&mut self, broker: i32, batches: Vec<ProducerBatch>) {
+        *self.per_broker.entry(broker).or_default() += 1;
+        let mut by_topic: Vec<TopicProduceData> = Vec::new();
+        for b in &batches {
+            let pd = PartitionProduceData::default().with_index(b.partition).with_records(Some(b.encoded.bytes()));
+            match by_topic.iter_mut().find(|t| t.name.0.as_str() == &*b.topic) {
+                Some(t) => t.partition_data.push(pd),
+                None => by_topic.push(
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(b.topic.to_string())))
+                        .with_partition_data(vec![pd]),
+                ),
+            }
+        }
+        let req = ProduceRequest::default()
+            .with_acks(self.cfg.acks.wire())
+            .with_timeout_ms(self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32)
+            .with_topic_data(by_topic);
+        let core = self.core.clone();
+        let acks = self.cfg.acks;
+        self.in_flight.push(Box::pin(async move {
+            let result = async {
+                let conn = core.broker(broker, ConnKind::Default).await?;
+                let version = conn.version_for::<ProduceRequest>()?;
+                if acks == Acks::None {
+                    conn.send_no_response(&req, version).await.map(|_| None)
+                } else {
+                    conn.send_at(&req, version).await.map(Some)
+                }
+            }
+            .await;
+            Completed { broker, batches, result }
+        }));
+    }
+
+    /// Applies a produce response (or the request's failure) to its batches.
+    fn handle(&mut self, done: Completed) {
+        if let Some(n) = self.per_broker.get_mut(&done.broker) {
+            *n = n.saturating_sub(1);
+        }
+        match done.result {
+            Err(e) => {
+                self.core.on_error(&e);
+                for b in done.batches {
+                    self.retry_or_fail(b, e.clone(), None);
+                }
+            }
+            Ok(None) => {
+                for b in done.batches {
+                    self.on_written(b, -1, -1);
+                }
+            }
+            Ok(Some(resp)) => {
+                for b in done.batches {
+                    let found = resp
+                        .responses
+                        .iter()
+                        .find(|t| t.name.0.as_str() == &*b.topic)
+                        .and_then(|t| t.partition_responses.iter().find(|p| p.index == b.partition));
+                    match found {
+                        None => {
+                            let e = Error::Protocol {
+                                broker: format!("broker {}", done.broker),
+                                detail: format!("produce response has no result for {}-{}", b.topic, b.partition),
+                            };
+                            self.retry_or_fail(b, e, None);
+                        }
+                        Some(r) => match ErrorCode::from_code(r.error_code) {
+                            None => self.on_written(b, r.base_offset, r.log_append_time_ms),
+                            // An earlier attempt of this batch was written; its offset is lost.
+                            Some(ErrorCode::DuplicateSequenceNumber) => self.on_written(b, -1, -1),
+                            Some(ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge) if b.record_count() > 1 => {
+                                self.split(b)
+                            }
+                            Some(code) => {
+                                let mut msg = r.error_message.as_ref().map(|m| m.to_string());
+                                if let Some(first) = r.record_errors.first() {
+                                    let detail = first.batch_index_error_message.as_ref().map(|m| m.to_string());
+                                    msg = Some(format!(
+                                        "{}record {} of the batch: {}",
+                                        msg.map(|m| format!("{m}; ")).unwrap_or_default(),
+                                        first.batch_index,
+                                        detail.unwrap_or_default()
+                                    ));
+                                }
+                                let err = Error::broker(code, "Produce", msg, Some(b.topic.to_string()), Some(b.partition));
+                                self.core.on_error(&err);
+                                self.retry_or_fail(b, err, Some(r.log_start_offset));
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_written(&mut self, b: ProducerBatch, base_offset: i64, log_append_time: i64) {
+        let queue = self.acc.topic(&b.topic).partition(b.partition);
+        let mut q = queue.lock().unwrap();
+        settle_in_flight(&mut q);
+        if let Some(seq) = b.base_sequence {
+            q.last_acked = Some(increment_sequence(seq, b.record_count() - 1));
+        }
+        drop(q);
+        self.acc.complete_written(b, base_offset, log_append_time);
+    }
+
+    fn retry_or_fail(&mut self, mut b: ProducerBatch, err: Error, log_start_offset: Option<i64>) {
+        let queue = self.acc.topic(&b.topic).partition(b.partition);
+        let mut q = queue.lock().unwrap();
+        settle_in_flight(&mut q);
+        let code = err.code();
+        let mut retriable = err.is_retriable();
+        if self.cfg.idempotent {
+            match code {
+                Some(ErrorCode::ProducerFenced) => {
+                    drop(q);
+                    self.acc.set_fatal(err.clone());
+                    self.acc.complete_failed(b, err);
+                    return;
+                }
+                Some(ErrorCode::OutOfOrderSequenceNumber) => {
+                    // Not next in line: an earlier batch is being retried; this one follows it.
+                    // Next in line: the broker lost our sequence state; bump and resend.
+                    // Behind the broker: it will never take this sequence; restart numbering.
+                    let expected = q.last_acked.map(|s| increment_sequence(s, 1)).unwrap_or(0);
+                    let behind = b.base_sequence.is_some_and(|s| super::accumulator::seq_before(s, expected));
+                    if b.base_sequence == Some(expected) || behind {
+                        warn!(topic = %b.topic, partition = b.partition, base_sequence = ?b.base_sequence, expected, "out-of-order sequence the broker cannot accept; bumping the epoch");
+                        self.bump_needed = true;
+                    }
+                    retriable = true;
+                }
+                Some(ErrorCode::UnknownProducerId) => {
+                    // The broker no longer knows this producer (its records were deleted by
+                    // retention): bump (KIP-360) unless the log is empty (retry as is).
+                    if log_start_offset != Some(-1) {
+                        self.bump_needed = true;
+                    }
+                    retriable = true;
+                }
+                Some(ErrorCode::InvalidProducerEpoch) => {
+                    self.bump_needed = true;
+                }
+                _ => {}
+            }
+        }
+        let in_time = b.created.elapsed() < self.cfg.delivery_timeout;
+        if retriable && b.attempts <= self.cfg.retries && in_time {
+            debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, base_sequence = ?b.base_sequence, records = b.record_count(), error = %err, "retrying batch");
+            b.retry_at = Some(Instant::now() + self.cfg.retry_backoff);
+            q.requeue(b);
+            drop(q);
+            self.acc.wake.notify_one();
+        } else {
+            drop(q);
+            if self.cfg.idempotent && b.base_sequence.is_some() {
+                // Later batches carry sequences after this one: restart the numbering.
+                self.bump_needed = true;
+            }
+            let err = if retriable && !in_time { expired(&b, self.cfg.delivery_timeout) } else { err };
+            self.acc.complete_failed(b, err);
+        }
+    }
+
+    /// MESSAGE_TOO_LARGE for a batch of several records: split it in halves (by records)
+    /// and send the halves in its place, in order.
+    fn split(&mut self, b: ProducerBatch) {
+        let queue = self.acc.topic(&b.topic).partition(b.partition);
+        let mut q = queue.lock().unwrap();
+        settle_in_flight(&mut q);
+        let records = match crate::record::decode::batches(b.encoded.bytes(), usize::MAX >> 1).next() {
+            Some(Ok(batch)) => batch.records,
+            _ => {
+                drop(q);
+                let e = Error::Protocol {
+                    broker: "local".into(),
+                    detail: "cannot re-read a batch to split it".into(),
+                };
+                self.acc.complete_failed(b, e);
+                return;
+            }
+        };
+        let compression = self.acc.cfg.compression;
+        let half = records.len().div_ceil(2);
+        let mut children = Vec::new();
+        for (i, chunk) in records.chunks(half).enumerate() {
+            let mut w = BatchWriter::new(compression, chunk[0].timestamp);
+            for r in chunk {
+                w.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers);
+            }
+            match w.finish() {
+                Ok(encoded) => children.push(((i * half) as u32, self.acc.child_batch(&b, encoded, 0))),
+                Err(e) => {
+                    drop(q);
+                    self.acc.complete_failed(b, e);
+                    return;
+                }
+            }
+        }
+        info!(topic = %b.topic, partition = b.partition, records = records.len(), "batch too large for the broker; split in two");
+        if self.cfg.idempotent && b.base_sequence.is_some() {
+            // The halves take the parent's sequence range: first half at its base, second
+            // after it, so batches already numbered after the parent stay valid.
+            let base = b.base_sequence.expect("checked");
+            let id = self.identity.lock().unwrap().expect("idempotent producer has an id");
+            let mut seq = base;
+            for (_, c) in children.iter_mut() {
+                c.base_sequence = Some(seq);
+                c.encoded.set_producer_state(id.producer_id, id.epoch, seq, false);
+                seq = increment_sequence(seq, c.record_count());
+            }
+        }
+        self.acc.complete_split(b, children, &mut q);
+        drop(q);
+        self.acc.wake.notify_one();
+    }
+
+    /// KIP-360: a new epoch for the same producer id (or a new id when the broker cannot
+    /// bump), then every partition's sequences restart at 0.
+    async fn bump_epoch(&mut self) {
+        let current = *self.identity.lock().unwrap();
+        let result = self
+            .core
+            .with_retries("InitProducerId (epoch bump)", self.cfg.delivery_timeout, || async {
+                let conn = self.core.any_broker().await?;
+                let version = conn.version_for::<InitProducerIdRequest>()?;
+                let mut req = InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(i32::MAX);
+                if let (Some(id), true) = (current, version >= 3) {
+                    req = req.with_producer_id(ProducerId(id.producer_id)).with_producer_epoch(id.epoch);
+                } else {
+                    req = req.with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+                }
+                let resp = conn.send_at(&req, version).await?;
+                Error::check_code(resp.error_code, "InitProducerId", None, None, None)?;
+                Ok(ProducerIdentity { producer_id: resp.producer_id.0, epoch: resp.producer_epoch })
+            })
+            .await;
+        match result {
+            Ok(id) => {
+                info!(producer_id = id.producer_id, epoch = id.epoch, "bumped producer epoch; sequences restart at 0");
+                *self.identity.lock().unwrap() = Some(id);
+                for t in self.acc.all_topics() {
+                    for queue in t.partitions.read().unwrap().iter() {
+                        let mut q = queue.lock().unwrap();
+                        q.next_sequence = 0;
+                        q.last_acked = None;
+                        for b in q.ready.iter_mut() {
+                            b.base_sequence = None;
+                        }
+                    }
+                }
+                self.bump_needed = false;
+            }
+            Err(e) => {
+                warn!(error = %e, "epoch bump failed");
+                if e.is_fatal() {
+                    self.acc.set_fatal(e);
+                }
+            }
+        }
+    }
+}
+
+/// One in-flight batch of the partition came back.
+fn settle_in_flight(q: &mut super::accumulator::PartitionQueue) {
+    q.in_flight = q.in_flight.saturating_sub(1);
+    if q.in_flight == 0 {
+        q.in_flight_broker = None;
+    }
+}
+
+/// The error of a batch whose delivery timeout passed.
+fn expired(b: &ProducerBatch, timeout: Duration) -> Error {
+    let unknown = if b.attempts > 0 {
+        "; it was sent before, so it may or may not have been written"
+    } else {
+        ""
+    };
+    Error::Timeout(format!(
+        "{} record(s) for {}-{} expired: delivery_timeout ({timeout:?}) passed before they were acknowledged{unknown}",
+        b.record_count(),
+        b.topic,
+        b.partition
+    ))
+}
+
+/// Java's sequence arithmetic: sequences wrap from i32::MAX to 0.
+pub(crate) fn increment_sequence(seq: i32, by: i32) -> i32 {
+    if seq > i32::MAX - by { by - (i32::MAX - seq) - 1 } else { seq + by }
+}
+
+/// Asks any broker for a producer id and epoch (non-transactional idempotence).
+pub(crate) async fn init_producer_id(core: &ClientCore, timeout: Duration) -> Result<ProducerIdentity> {
+    core.with_retries("InitProducerId", timeout, || async {
+        let conn = core.any_broker().await?;
+        let req = InitProducerIdRequest::default().with_transactional_id(None)
+            .with_transaction_timeout_ms(i32::MAX)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let resp = conn.send(&req).await?;
+        Error::check_code(resp.error_code, "InitProducerId", None, None, None)?;
+        Ok(ProducerIdentity { producer_id: resp.producer_id.0, epoch: resp.producer_epoch })
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_wrap_like_the_java_client() {
+        assert_eq!(increment_sequence(0, 5), 5);
+        assert_eq!(increment_sequence(i32::MAX - 2, 2), i32::MAX);
+        assert_eq!(increment_sequence(i32::MAX - 2, 3), 0);
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 10), 8);
+    }
+}

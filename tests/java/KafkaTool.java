@@ -1,0 +1,487 @@
+// KafkaTool -- reference behaviour from the real Java Kafka client, for ferrokafka's
+// integration tests. Run it through scripts/java-tool.sh, which compiles this file
+// against the kafka-clients jar of ${KAFKA_VERSION:-4.4.0} and sets up quiet logging.
+//
+// Only kafka-clients and the JDK are used, and only API present in both 3.9.x and 4.x.
+//
+// Subcommands (results on stdout, one line per item; diagnostics on stderr):
+//
+//   create-topic <bootstrap> <topic> <partitions> <rf>
+//       Creates the topic with the AdminClient and waits until every partition has a
+//       leader. Prints the topic name.
+//
+//   produce-keyed <bootstrap> <topic> <key>...
+//       Default partitioner, acks=all; one record per key (value = key, both UTF-8).
+//       Prints "key<TAB>partition" per record, in argument order.
+//
+//   produce <bootstrap> <topic> <none|gzip|snappy|lz4|zstd> <count> [<partition>]
+//       Records i = 0..count-1: key "k-<i>" (null when i % 5 == 4), value "v-<i>"
+//       (null when i % 7 == 6), headers h1="a<i>", h1="b<i>", hnull=null (in that
+//       order), timestamp 1700000000000 + i, linger.ms=5, acks=all.
+//       Without <partition> the default partitioner decides.
+//       Prints "partition<TAB>offset<TAB>i" per record, in send order.
+//
+//   consume <bootstrap> <topic> <expected-count> <read_committed|read_uncommitted> [<timeout-s>=60]
+//       Assigns all partitions from the beginning (no group, no commits) and polls until
+//       exactly expected-count records arrived, then polls ~1 s more. Prints per record
+//       "partition<TAB>offset<TAB>CREATE_TIME|LOG_APPEND_TIME<TAB>timestamp<TAB>key<TAB>value<TAB>headers"
+//       with key/value base64 (or "null"), headers "name=base64" joined by "," in order
+//       ("name=null" for a null value, "" for none). Records are printed in arrival order
+//       (per partition in offset order).
+//       Exit 2: timeout before expected-count records; exit 3: more records than expected.
+//
+//   txn-produce <bootstrap> <topic> <transactional-id> <plan> [<transaction-timeout-ms>]
+//       plan: comma-separated steps, each c<N> (commit), a<N> (abort) or o<N> (open).
+//       Step s (0-based) begins a transaction and sends N records with key null and value
+//       "<letter><s>-<j>" (j = 0..N-1, letter = c/a/o), spread round-robin over the topic's
+//       partitions with explicit partition numbers (one counter across the whole plan).
+//       c: commit, prints "COMMITTED"; a: abort, prints "ABORTED";
+//       o: flush, prints "OPEN", then waits until stdin reaches EOF (or 120 s) and halts
+//          the JVM without committing or aborting (the broker keeps the transaction open
+//          until its transaction timeout). Steps after an o-step are never reached.
+//       Per-record "step<TAB>partition<TAB>offset<TAB>value" lines go to stderr.
+//
+// Exit codes: 0 ok, 1 error (message on stderr), 2 consume timeout, 3 consume extra records,
+// 64 usage error.
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.CountDownLatch;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+public final class KafkaTool {
+    static final long BASE_TIMESTAMP = 1_700_000_000_000L;
+
+    /** An error that ends the tool with a message and a given exit code. */
+    static final class ToolExit extends RuntimeException {
+        final int code;
+
+        ToolExit(int code, String message) {
+            super(message);
+            this.code = code;
+        }
+    }
+
+    static ToolExit usage(String message) {
+        return new ToolExit(64, message + "\n" + USAGE);
+    }
+
+    static final String USAGE = String.join("\n",
+            "usage: KafkaTool <subcommand> args...",
+            "  create-topic  <bootstrap> <topic> <partitions> <rf>",
+            "  produce-keyed <bootstrap> <topic> <key>...",
+            "  produce       <bootstrap> <topic> <none|gzip|snappy|lz4|zstd> <count> [<partition>]",
+            "  consume       <bootstrap> <topic> <expected-count> <read_committed|read_uncommitted> [<timeout-seconds>=60]",
+            "  txn-produce   <bootstrap> <topic> <transactional-id> <plan: c<N>|a<N>|o<N>,...> [<transaction-timeout-ms>]");
+
+    public static void main(String[] args) {
+        int code;
+        try {
+            if (args.length == 0) {
+                throw usage("missing subcommand");
+            }
+            String[] rest = java.util.Arrays.copyOfRange(args, 1, args.length);
+            switch (args[0]) {
+                case "create-topic" -> createTopic(rest);
+                case "produce-keyed" -> produceKeyed(rest);
+                case "produce" -> produce(rest);
+                case "consume" -> consume(rest);
+                case "txn-produce" -> txnProduce(rest);
+                case "-h", "--help", "help" -> System.out.println(USAGE);
+                default -> throw usage("unknown subcommand '" + args[0] + "'");
+            }
+            code = 0;
+        } catch (ToolExit e) {
+            System.err.println("KafkaTool: " + e.getMessage());
+            code = e.code;
+        } catch (Throwable e) {
+            Throwable cause = unwrap(e);
+            System.err.println("KafkaTool: error: " + cause);
+            if (!(cause instanceof org.apache.kafka.common.errors.ApiException)) {
+                cause.printStackTrace(System.err);
+            }
+            code = 1;
+        }
+        System.out.flush();
+        System.err.flush();
+        System.exit(code);
+    }
+
+    static Throwable unwrap(Throwable e) {
+        while (e instanceof ExecutionException && e.getCause() != null) {
+            e = e.getCause();
+        }
+        return e;
+    }
+
+    static int parseInt(String what, String s) {
+        try {
+            return Integer.parseInt(s);
+        } catch (NumberFormatException e) {
+            throw usage(what + " must be an integer, got '" + s + "'");
+        }
+    }
+
+    static void expectArgs(String[] args, int min, int max, String what) {
+        if (args.length < min || args.length > max) {
+            throw usage(what + ": wrong number of arguments (" + args.length + ")");
+        }
+    }
+
+    static byte[] utf8(String s) {
+        return s == null ? null : s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static String b64(byte[] b) {
+        return b == null ? "null" : Base64.getEncoder().encodeToString(b);
+    }
+
+    // ------------------------------------------------------------------ clients
+
+    static Properties producerProps(String bootstrap) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, "ferrokafka-java-tool");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "60000");
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+        return p;
+    }
+
+    /** The topic's partition count, waiting (up to 30 s) for metadata to show the topic. */
+    static int partitionCount(KafkaProducer<byte[], byte[]> producer, String topic) {
+        List<PartitionInfo> infos = producer.partitionsFor(topic);
+        if (infos == null || infos.isEmpty()) {
+            throw new ToolExit(1, "topic '" + topic + "' has no partitions in metadata");
+        }
+        return infos.size();
+    }
+
+    // ------------------------------------------------------------------ create-topic
+
+    static void createTopic(String[] args) throws Exception {
+        expectArgs(args, 4, 4, "create-topic");
+        String bootstrap = args[0], topic = args[1];
+        int partitions = parseInt("partitions", args[2]);
+        int rf = parseInt("rf", args[3]);
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(AdminClientConfig.CLIENT_ID_CONFIG, "ferrokafka-java-tool");
+        try (Admin admin = Admin.create(p)) {
+            admin.createTopics(List.of(new NewTopic(topic, partitions, (short) rf)))
+                    .all().get(60, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (true) {
+                String missing = null;
+                try {
+                    Map<String, TopicDescription> d = admin.describeTopics(List.of(topic))
+                            .allTopicNames().get(10, TimeUnit.SECONDS);
+                    List<TopicPartitionInfo> ps = d.get(topic).partitions();
+                    if (ps.size() != partitions) {
+                        missing = "describe shows " + ps.size() + " of " + partitions + " partitions";
+                    } else {
+                        for (TopicPartitionInfo tpi : ps) {
+                            if (tpi.leader() == null || tpi.leader().isEmpty()) {
+                                missing = "partition " + tpi.partition() + " has no leader";
+                                break;
+                            }
+                        }
+                    }
+                } catch (ExecutionException e) {
+                    missing = String.valueOf(e.getCause());
+                }
+                if (missing == null) {
+                    break;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new ToolExit(1, "topic '" + topic + "' created but not ready after 30 s: " + missing);
+                }
+                Thread.sleep(100);
+            }
+        }
+        System.out.println(topic);
+    }
+
+    // ------------------------------------------------------------------ produce-keyed
+
+    static void produceKeyed(String[] args) throws Exception {
+        if (args.length < 3) {
+            throw usage("produce-keyed: need <bootstrap> <topic> and at least one key");
+        }
+        String bootstrap = args[0], topic = args[1];
+        List<String> keys = List.of(args).subList(2, args.length);
+        List<Future<RecordMetadata>> futures = new ArrayList<>();
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(producerProps(bootstrap))) {
+            for (String key : keys) {
+                futures.add(producer.send(new ProducerRecord<>(topic, utf8(key), utf8(key))));
+            }
+            producer.flush();
+            for (int i = 0; i < keys.size(); i++) {
+                RecordMetadata md = futures.get(i).get();
+                System.out.println(keys.get(i) + "\t" + md.partition());
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ produce
+
+    static void produce(String[] args) throws Exception {
+        expectArgs(args, 4, 5, "produce");
+        String bootstrap = args[0], topic = args[1], compression = args[2];
+        if (!List.of("none", "gzip", "snappy", "lz4", "zstd").contains(compression)) {
+            throw usage("compression must be none|gzip|snappy|lz4|zstd, got '" + compression + "'");
+        }
+        int count = parseInt("count", args[3]);
+        Integer partition = args.length > 4 ? parseInt("partition", args[4]) : null;
+
+        Properties p = producerProps(bootstrap);
+        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, compression);
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        List<Future<RecordMetadata>> futures = new ArrayList<>(count);
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            for (int i = 0; i < count; i++) {
+                byte[] key = i % 5 == 4 ? null : utf8("k-" + i);
+                byte[] value = i % 7 == 6 ? null : utf8("v-" + i);
+                RecordHeaders headers = new RecordHeaders();
+                headers.add("h1", utf8("a" + i));
+                headers.add("h1", utf8("b" + i));
+                headers.add("hnull", null);
+                futures.add(producer.send(new ProducerRecord<>(
+                        topic, partition, BASE_TIMESTAMP + i, key, value, headers)));
+            }
+            producer.flush();
+            for (int i = 0; i < count; i++) {
+                RecordMetadata md = futures.get(i).get();
+                System.out.println(md.partition() + "\t" + md.offset() + "\t" + i);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ consume
+
+    static String line(ConsumerRecord<byte[], byte[]> r) {
+        StringBuilder h = new StringBuilder();
+        for (Header header : r.headers()) {
+            if (h.length() > 0) {
+                h.append(',');
+            }
+            h.append(header.key()).append('=').append(b64(header.value()));
+        }
+        return r.partition() + "\t" + r.offset() + "\t" + r.timestampType().name() + "\t"
+                + r.timestamp() + "\t" + b64(r.key()) + "\t" + b64(r.value()) + "\t" + h;
+    }
+
+    static void consume(String[] args) throws Exception {
+        expectArgs(args, 4, 5, "consume");
+        String bootstrap = args[0], topic = args[1];
+        int expected = parseInt("expected-count", args[2]);
+        String isolation = args[3];
+        if (!isolation.equals("read_committed") && !isolation.equals("read_uncommitted")) {
+            throw usage("isolation must be read_committed|read_uncommitted, got '" + isolation + "'");
+        }
+        int timeoutSeconds = args.length > 4 ? parseInt("timeout-seconds", args[4]) : 60;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutSeconds);
+
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
+        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "ferrokafka-java-tool");
+
+        int received = 0;
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+            List<PartitionInfo> infos = List.of();
+            while (true) {
+                try {
+                    List<PartitionInfo> got = consumer.partitionsFor(topic, Duration.ofSeconds(5));
+                    if (got != null && !got.isEmpty()) {
+                        infos = got;
+                        break;
+                    }
+                } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                    // retry until our own deadline
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new ToolExit(2, "timeout: topic '" + topic + "' not found in metadata; 0 of "
+                            + expected + " records arrived");
+                }
+                Thread.sleep(200);
+            }
+            List<TopicPartition> tps = new ArrayList<>();
+            for (PartitionInfo info : infos) {
+                tps.add(new TopicPartition(topic, info.partition()));
+            }
+            tps.sort(Comparator.comparingInt(TopicPartition::partition));
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+
+            while (received < expected) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    System.out.flush();
+                    throw new ToolExit(2, "timeout after " + timeoutSeconds + " s: " + received + " of "
+                            + expected + " records arrived (" + isolation + ")");
+                }
+                ConsumerRecords<byte[], byte[]> records =
+                        consumer.poll(Duration.ofMillis(Math.min(TimeUnit.NANOSECONDS.toMillis(left) + 1, 500)));
+                for (ConsumerRecord<byte[], byte[]> r : records) {
+                    System.out.println(line(r));
+                    received++;
+                }
+            }
+            // Make sure the count is exact: nothing more may arrive.
+            long extraDeadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1000);
+            while (true) {
+                long left = extraDeadline - System.nanoTime();
+                if (left <= 0) {
+                    break;
+                }
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(
+                        Math.max(1, TimeUnit.NANOSECONDS.toMillis(left))))) {
+                    System.out.println(line(r));
+                    received++;
+                }
+            }
+            if (received != expected) {
+                System.out.flush();
+                throw new ToolExit(3, "expected exactly " + expected + " records but " + received
+                        + " arrived (" + isolation + ")");
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ txn-produce
+
+    record Step(char kind, int count, String text) {}
+
+    static List<Step> parsePlan(String plan) {
+        List<Step> steps = new ArrayList<>();
+        for (String raw : plan.split(",", -1)) {
+            String s = raw.trim();
+            if (s.length() < 2 || "cao".indexOf(s.charAt(0)) < 0) {
+                throw usage("bad plan step '" + raw + "' (want c<N>, a<N> or o<N>)");
+            }
+            int n = parseInt("plan step count", s.substring(1));
+            if (n < 0) {
+                throw usage("bad plan step '" + raw + "': negative count");
+            }
+            steps.add(new Step(s.charAt(0), n, s));
+        }
+        return steps;
+    }
+
+    static void txnProduce(String[] args) throws Exception {
+        expectArgs(args, 4, 5, "txn-produce");
+        String bootstrap = args[0], topic = args[1], txnId = args[2];
+        List<Step> steps = parsePlan(args[3]);
+
+        Properties p = producerProps(bootstrap);
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, txnId);
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        if (args.length > 4) {
+            p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, String.valueOf(parseInt("transaction-timeout-ms", args[4])));
+        }
+        KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p);
+        boolean leftOpen = false;
+        try {
+            producer.initTransactions();
+            int partitions = partitionCount(producer, topic);
+            long next = 0; // round-robin counter across the whole plan
+            for (int s = 0; s < steps.size(); s++) {
+                Step step = steps.get(s);
+                producer.beginTransaction();
+                List<Future<RecordMetadata>> futures = new ArrayList<>();
+                List<String> values = new ArrayList<>();
+                for (int j = 0; j < step.count(); j++) {
+                    String value = step.kind() + "" + s + "-" + j;
+                    int partition = (int) (next++ % partitions);
+                    values.add(value);
+                    futures.add(producer.send(new ProducerRecord<>(topic, partition, null, utf8(value))));
+                }
+                producer.flush();
+                for (int j = 0; j < futures.size(); j++) {
+                    RecordMetadata md = futures.get(j).get();
+                    System.err.println(step.text() + "\t" + md.partition() + "\t" + md.offset() + "\t" + values.get(j));
+                }
+                switch (step.kind()) {
+                    case 'c' -> {
+                        producer.commitTransaction();
+                        System.out.println("COMMITTED");
+                    }
+                    case 'a' -> {
+                        producer.abortTransaction();
+                        System.out.println("ABORTED");
+                    }
+                    default -> {
+                        System.out.println("OPEN");
+                        System.out.flush();
+                        leftOpen = true;
+                        waitForStdinEof(Duration.ofSeconds(120));
+                        System.err.println("KafkaTool: leaving transaction '" + txnId + "' open and exiting");
+                        System.out.flush();
+                        System.err.flush();
+                        // No close(): a graceful close would abort the open transaction.
+                        Runtime.getRuntime().halt(0);
+                    }
+                }
+                System.out.flush();
+            }
+        } finally {
+            if (!leftOpen) {
+                producer.close(Duration.ofSeconds(30));
+            }
+        }
+    }
+
+    static void waitForStdinEof(Duration max) throws InterruptedException {
+        CountDownLatch eof = new CountDownLatch(1);
+        Thread reader = new Thread(() -> {
+            byte[] buf = new byte[4096];
+            try {
+                while (System.in.read(buf) >= 0) {
+                    // discard
+                }
+            } catch (Exception e) {
+                // treat a broken stdin like EOF
+            }
+            eof.countDown();
+        }, "stdin-eof");
+        reader.setDaemon(true);
+        reader.start();
+        eof.await(max.toMillis(), TimeUnit.MILLISECONDS);
+    }
+}
