@@ -48,6 +48,9 @@ pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
         ApiKey::Metadata => 12,
         // v13 names topics by id only (KIP-516); v12 (by name) is served by 3.x and 4.x.
         ApiKey::Produce => 12,
+        // v13 names topics by id only (KIP-516); v12 (by name, with last_fetched_epoch for
+        // KIP-320 truncation detection) is served by 3.x and 4.x (whose minimum is v4).
+        ApiKey::Fetch => 12,
         // Before v4 a Metadata request may auto-create the topics it names.
         _ => range.max,
     };
@@ -103,6 +106,28 @@ impl ApiVersions {
             return Err(unsupported(Some((bmin, bmax))));
         }
         Ok(v)
+    }
+}
+
+/// A request frame ready to write: a head (size prefix, header with the correlation-id slot,
+/// leading body fields) and tail chunks written after it without being copied (record
+/// batches of a produce request, interleaved with the small fields between them).
+#[derive(Debug, Default)]
+pub(crate) struct Frame {
+    pub head: BytesMut,
+    pub tail: Vec<Bytes>,
+}
+
+impl Frame {
+    /// Total bytes on the wire.
+    pub(crate) fn len(&self) -> usize {
+        self.head.len() + self.tail.iter().map(Bytes::len).sum::<usize>()
+    }
+}
+
+impl From<BytesMut> for Frame {
+    fn from(head: BytesMut) -> Frame {
+        Frame { head, tail: Vec::new() }
     }
 }
 

@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use tracing::{debug, trace, warn, Instrument};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::protocol::{self, ApiVersions, CORRELATION_ID_OFFSET};
+use crate::protocol::{self, ApiVersions, Frame, CORRELATION_ID_OFFSET};
 
 /// Anything a connection can run over: a TCP stream now, a TLS stream later.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -59,7 +59,7 @@ const QUEUE_DEPTH: usize = 256;
 
 /// What a caller hands to the connection task.
 struct Outgoing {
-    frame: BytesMut,
+    frame: Frame,
     api_key: i16,
     /// `false` for produce requests with acks=0: the broker sends nothing back.
     expect_response: bool,
@@ -125,7 +125,7 @@ impl BrokerConnection {
                 .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
             let frame = protocol::encode_request(&req, version, &self.settings.client_id, &self.addr)?;
             let bytes = self
-                .submit(frame, ApiVersionsRequest::KEY, true, self.settings.request_timeout)
+                .submit(frame.into(), ApiVersionsRequest::KEY, true, self.settings.request_timeout)
                 .await?;
             // A broker that does not know our version answers in the v0 format (as the Java
             // client also assumes), so a body that does not parse at our version is read as v0.
@@ -199,20 +199,36 @@ impl BrokerConnection {
         timeout: Duration,
     ) -> Result<R::Response> {
         let frame = protocol::encode_request(req, version, &self.settings.client_id, &self.addr)?;
-        let bytes = self.submit(frame, R::KEY, true, timeout).await?;
+        let bytes = self.submit(frame.into(), R::KEY, true, timeout).await?;
         protocol::decode_response::<R>(bytes, version, &self.addr)
     }
 
+    /// Sends a pre-encoded frame of API `R` (built without copying its large parts, as the
+    /// producer's requests are) and decodes the response; `expect_response` false for
+    /// acks=0 produce requests (resolves with `None` once written).
+    pub(crate) async fn send_frame<R: Request>(
+        &self,
+        frame: Frame,
+        version: i16,
+        expect_response: bool,
+    ) -> Result<Option<R::Response>> {
+        let bytes = self.submit(frame, R::KEY, expect_response, self.settings.request_timeout).await?;
+        if !expect_response {
+            return Ok(None);
+        }
+        protocol::decode_response::<R>(bytes, version, &self.addr).map(Some)
+    }
+
     /// Sends a request that gets no response (produce with acks=0); resolves once written.
-    #[allow(dead_code)] // the producer's acks=0 path
+    #[cfg(test)]
     pub(crate) async fn send_no_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
         let frame = protocol::encode_request(req, version, &self.settings.client_id, &self.addr)?;
-        self.submit(frame, R::KEY, false, self.settings.request_timeout).await.map(|_| ())
+        self.submit(frame.into(), R::KEY, false, self.settings.request_timeout).await.map(|_| ())
     }
 
     async fn submit(
         &self,
-        frame: BytesMut,
+        frame: Frame,
         api_key: i16,
         expect_response: bool,
         timeout: Duration,
@@ -301,7 +317,7 @@ impl ConnectionTask {
             }
             let corr = next_id;
             next_id = next_id.wrapping_add(1).max(0);
-            out.frame[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4]
+            out.frame.head[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4]
                 .copy_from_slice(&corr.to_be_bytes());
             let api = protocol::api_name(out.api_key);
             trace!(api, correlation_id = corr, bytes = out.frame.len(), "write");
@@ -321,7 +337,7 @@ impl ConnectionTask {
             } else {
                 Some(out.reply)
             };
-            if let Err(e) = wr.write_all(&out.frame).await {
+            if let Err(e) = write_frame(&mut wr, &out.frame).await {
                 return self.io_error(e);
             }
             if let Some(reply) = reply {
@@ -418,6 +434,25 @@ impl ConnectionTask {
             }
         }
     }
+}
+
+/// Writes a whole frame, head and tail chunks, with vectored writes (no copy of the tail).
+async fn write_frame(wr: &mut (impl AsyncWrite + Unpin), frame: &Frame) -> std::io::Result<()> {
+    if frame.tail.is_empty() {
+        return wr.write_all(&frame.head).await;
+    }
+    let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(frame.tail.len() + 1);
+    slices.push(std::io::IoSlice::new(&frame.head));
+    slices.extend(frame.tail.iter().filter(|b| !b.is_empty()).map(|b| std::io::IoSlice::new(b)));
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        let n = wr.write_vectored(bufs).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
 }
 
 /// Reads exactly `size` bytes, growing the buffer as data arrives so that a frame that

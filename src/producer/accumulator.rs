@@ -26,8 +26,8 @@ use crate::record::{BatchWriter, Compression, EncodedBatch, Header};
 /// Where a record landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared, not copied per record).
+    pub topic: Arc<str>,
     /// The partition.
     pub partition: i32,
     /// The record's offset; -1 when unknown (acks=0, or a retry found the batch already
@@ -93,7 +93,7 @@ impl BatchCompletion {
         };
         Poll::Ready(match outcome {
             Outcome::Written { base_offset, log_append_time } => Ok(RecordMetadata {
-                topic: self.topic.to_string(),
+                topic: self.topic.clone(),
                 partition: self.partition,
                 offset: if *base_offset >= 0 { base_offset + index as i64 } else { -1 },
                 timestamp: if *log_append_time >= 0 { *log_append_time } else { timestamp },
@@ -233,6 +233,14 @@ pub(crate) struct TopicQueues {
     pub name: Arc<str>,
     pub partitions: RwLock<Vec<Arc<Mutex<PartitionQueue>>>>,
     pub sticky: StickyPartition,
+    /// What `send` needs from the metadata, cached per metadata snapshot.
+    pub view: Mutex<Option<(Arc<crate::metadata::Cluster>, Arc<TopicView>)>>,
+}
+
+/// The topic facts `send` needs: partition count and partitions that have a leader.
+pub(crate) struct TopicView {
+    pub partition_count: i32,
+    pub available: Vec<i32>,
 }
 
 impl TopicQueues {
@@ -308,6 +316,7 @@ impl RecordAccumulator {
                     name: Arc::from(name),
                     partitions: RwLock::new(Vec::new()),
                     sticky: StickyPartition::default(),
+                    view: Mutex::new(None),
                 })
             })
             .clone()
@@ -387,7 +396,8 @@ impl RecordAccumulator {
             let completion = BatchCompletion::new(topic.name.clone(), partition);
             self.incomplete.lock().unwrap().insert(id, completion.clone());
             q.open = Some(OpenBatch {
-                writer: BatchWriter::new(self.cfg.compression, timestamp),
+                // Sized for a full batch up front: growing it costs reallocations and copies.
+                writer: BatchWriter::with_capacity(self.cfg.compression, timestamp, self.cfg.batch_size.min(1 << 20) + 64),
                 created: Instant::now(),
                 memory: 0,
                 completion,

@@ -22,6 +22,7 @@
 mod accumulator;
 mod config;
 pub mod partitioner;
+mod request;
 mod sender;
 
 use std::sync::{Arc, Mutex};
@@ -37,7 +38,7 @@ pub use crate::record::Header;
 use crate::client::ClientCore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::{validate_topic_name, PartitionInfo};
-use accumulator::{AccumulatorConfig, RecordAccumulator, TopicQueues};
+use accumulator::{AccumulatorConfig, RecordAccumulator, TopicQueues, TopicView};
 use sender::{ProducerIdentity, Sender, SenderConfig};
 
 /// A record to send.
@@ -129,12 +130,6 @@ impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer").field("config", &self.inner.cfg).finish()
     }
-}
-
-/// The topic facts `send` needs, from the metadata snapshot.
-struct TopicView {
-    partition_count: i32,
-    available: Vec<i32>,
 }
 
 impl Producer {
@@ -265,18 +260,33 @@ impl Producer {
         Ok(self.inner.acc.topic(name))
     }
 
-    async fn topic_view(&self, topic: &TopicQueues) -> Result<TopicView> {
-        let view = |c: &crate::metadata::Cluster| {
-            c.topics.get(&*topic.name).filter(|t| !t.partitions.is_empty()).map(|t| TopicView {
-                partition_count: t.partitions.len() as i32,
-                available: t.partitions.iter().filter(|p| p.leader.is_some()).map(|p| p.partition).collect(),
+    /// The topic's partition count and available partitions, cached per metadata snapshot
+    /// (computed once per refresh, not per record).
+    async fn topic_view(&self, topic: &TopicQueues) -> Result<Arc<TopicView>> {
+        let compute = |c: &crate::metadata::Cluster| {
+            c.topics.get(&*topic.name).filter(|t| !t.partitions.is_empty()).map(|t| {
+                Arc::new(TopicView {
+                    partition_count: t.partitions.len() as i32,
+                    available: t.partitions.iter().filter(|p| p.leader.is_some()).map(|p| p.partition).collect(),
+                })
             })
         };
-        if let Some(v) = view(&self.inner.core.metadata.snapshot()) {
+        let cached = |topic: &TopicQueues, snap: Arc<crate::metadata::Cluster>| -> Option<Arc<TopicView>> {
+            let mut slot = topic.view.lock().unwrap();
+            if let Some((c, v)) = &*slot {
+                if Arc::ptr_eq(c, &snap) {
+                    return Some(v.clone());
+                }
+            }
+            let v = compute(&snap)?;
+            *slot = Some((snap, v.clone()));
+            Some(v)
+        };
+        if let Some(v) = cached(topic, self.inner.core.metadata.snapshot()) {
             return Ok(v);
         }
         self.wait_for_topic(&topic.name).await?;
-        view(&self.inner.core.metadata.snapshot()).ok_or_else(|| {
+        cached(topic, self.inner.core.metadata.snapshot()).ok_or_else(|| {
             Error::broker(ErrorCode::UnknownTopicOrPartition, "Metadata", None, Some(topic.name.to_string()), None)
         })
     }

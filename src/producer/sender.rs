@@ -19,14 +19,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::accumulator::{ProducerBatch, RecordAccumulator};
 use super::config::Acks;
+use super::request::{encode_produce, PartitionData};
 use crate::client::ClientCore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::ConnKind;
@@ -224,36 +223,24 @@ impl Sender {
         next
     }
 
-    /// Sends one produce request to `broker` in the background.
-    fn dispatch(&mut self, broker: i32, batches: Vec<ProducerBatch>) {
+    /// Sends one produce request to `broker` in the background. The batches are written
+    /// from their own buffers (see `request.rs`), grouped by topic.
+    fn dispatch(&mut self, broker: i32, mut batches: Vec<ProducerBatch>) {
         *self.per_broker.entry(broker).or_default() += 1;
-        let mut by_topic: Vec<TopicProduceData> = Vec::new();
-        for b in &batches {
-            let pd = PartitionProduceData::default().with_index(b.partition).with_records(Some(b.encoded.bytes()));
-            match by_topic.iter_mut().find(|t| t.name.0.as_str() == &*b.topic) {
-                Some(t) => t.partition_data.push(pd),
-                None => by_topic.push(
-                    TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_string(b.topic.to_string())))
-                        .with_partition_data(vec![pd]),
-                ),
-            }
-        }
-        let req = ProduceRequest::default()
-            .with_acks(self.cfg.acks.wire())
-            .with_timeout_ms(self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32)
-            .with_topic_data(by_topic);
+        batches.sort_by(|a, b| a.topic.cmp(&b.topic));
         let core = self.core.clone();
         let acks = self.cfg.acks;
+        let timeout_ms = self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
         self.in_flight.push(Box::pin(async move {
             let result = async {
                 let conn = core.broker(broker, ConnKind::Default).await?;
                 let version = conn.version_for::<ProduceRequest>()?;
-                if acks == Acks::None {
-                    conn.send_no_response(&req, version).await.map(|_| None)
-                } else {
-                    conn.send_at(&req, version).await.map(Some)
-                }
+                let parts: Vec<PartitionData<'_>> = batches
+                    .iter()
+                    .map(|b| PartitionData { topic: &b.topic, partition: b.partition, records: b.encoded.bytes() })
+                    .collect();
+                let frame = encode_produce(version, &core.config.client_id, None, acks.wire(), timeout_ms, &parts)?;
+                conn.send_frame::<ProduceRequest>(frame, version, acks != Acks::None).await
             }
             .await;
             Completed { broker, batches, result }

@@ -59,7 +59,7 @@ async fn every_codec_round_trips_through_the_java_consumer() {
         let mut sent: HashMap<(i32, i64), usize> = HashMap::new();
         for (i, f) in futures.into_iter().enumerate() {
             let m = f.await.unwrap_or_else(|e| panic!("{codec:?} record {i}: {e}"));
-            assert_eq!(m.topic, topic);
+            assert_eq!(&*m.topic, topic.as_str());
             assert_eq!(m.timestamp, 1_700_000_000_000 + i as i64);
             assert!(sent.insert((m.partition, m.offset), i).is_none(), "offset reported twice");
         }
