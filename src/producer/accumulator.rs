@@ -543,6 +543,11 @@ impl RecordAccumulator {
         self.wake.notify_one();
     }
 
+    /// Whether a flush or close asks for everything to go out without waiting.
+    pub(crate) fn is_hurrying(&self) -> bool {
+        self.flushing.load(Ordering::Acquire) > 0 || self.closing.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }

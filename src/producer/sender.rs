@@ -184,6 +184,15 @@ impl Sender {
                 if broker_load >= self.cfg.max_in_flight {
                     continue;
                 }
+                // Fewer, fuller requests: while the broker is busy with earlier requests, a
+                // partition's only ready batch waits (at most until its linger ends) for the
+                // next response, so it travels with the batches that become ready meanwhile.
+                // A backlog (two or more ready batches) or a flush goes at once.
+                let hold_until = front.created + self.acc.cfg.linger;
+                if broker_load > 0 && q.ready.len() < 2 && !self.acc.is_hurrying() && hold_until > now {
+                    next = next.min(hold_until);
+                    continue;
+                }
                 let (size, batches) = requests.entry(leader).or_default();
                 if !batches.is_empty() && *size + front.encoded.len() > self.cfg.max_request_size {
                     more_ready = true;
