@@ -17,8 +17,10 @@ use crate::error::{Error, Result};
 /// fetch never waits behind, or delays, a produce or a group heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ConnKind {
-    /// Metadata, admin, produce, offsets.
+    /// Metadata, admin, offsets, coordinator lookups.
     Default,
+    /// Produce requests, made and driven by the producer's own thread.
+    Produce,
     /// Long-poll fetches.
     #[allow(dead_code)] // used by the fetcher
     Fetch,

@@ -116,7 +116,8 @@ struct Inner {
     acc: Arc<RecordAccumulator>,
     cfg: ProducerConfig,
     identity: Arc<Mutex<Option<ProducerIdentity>>>,
-    sender: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Resolves when the sender thread has finished.
+    sender_done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 impl Drop for Inner {
@@ -164,9 +165,9 @@ impl Producer {
             },
             identity.clone(),
         );
-        let handle = tokio::spawn(sender.run());
+        let done = spawn_sender_thread(sender)?;
         Ok(Producer {
-            inner: Arc::new(Inner { core, acc, cfg: config, identity, sender: Mutex::new(Some(handle)) }),
+            inner: Arc::new(Inner { core, acc, cfg: config, identity, sender_done: Mutex::new(Some(done)) }),
         })
     }
 
@@ -232,9 +233,9 @@ impl Producer {
             inner.acc.set_fatal(Error::Closed);
             inner.acc.wake.notify_one();
         }
-        let handle = inner.sender.lock().unwrap().take();
-        if let Some(h) = handle {
-            let _ = tokio::time::timeout(Duration::from_secs(1).max(timeout / 10), h).await;
+        let done = inner.sender_done.lock().unwrap().take();
+        if let Some(done) = done {
+            let _ = tokio::time::timeout(Duration::from_secs(1).max(timeout / 10), done).await;
         }
         if drained {
             Ok(())
@@ -345,6 +346,30 @@ impl Producer {
             _ => Ok(topic.sticky.partition(n, &view.available)),
         }
     }
+}
+
+/// Runs the Sender on a thread of its own with a single-threaded runtime, as librdkafka
+/// runs a thread per broker: the Sender and the connection tasks it creates (produce
+/// connections, `ConnKind::Produce`) then wake each other on one thread. On a multi-thread
+/// runtime, those wake-ups cost futex calls and thread switches per request and were the
+/// largest CPU cost of producing (see BENCHMARKS.md). The application's tasks only cross
+/// over when a batch is ready and when a delivery completes.
+fn spawn_sender_thread(sender: Sender) -> Result<tokio::sync::oneshot::Receiver<()>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start the producer's runtime: {e}")))?;
+    std::thread::Builder::new()
+        .name("ferrokafka-producer".into())
+        .spawn(move || {
+            runtime.block_on(sender.run());
+            // Dropping the runtime ends the produce connections' tasks.
+            drop(runtime);
+            let _ = tx.send(());
+        })
+        .map_err(|e| Error::Config(format!("cannot start the producer's thread: {e}")))?;
+    Ok(rx)
 }
 
 fn now_ms() -> i64 {

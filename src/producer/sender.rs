@@ -242,7 +242,7 @@ impl Sender {
         let timeout_ms = self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
         self.in_flight.push(Box::pin(async move {
             let result = async {
-                let conn = core.broker(broker, ConnKind::Default).await?;
+                let conn = core.broker(broker, ConnKind::Produce).await?;
                 let version = conn.version_for::<ProduceRequest>()?;
                 let parts: Vec<PartitionData<'_>> = batches
                     .iter()
