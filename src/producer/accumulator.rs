@@ -235,6 +235,34 @@ pub(crate) struct TopicQueues {
     pub sticky: StickyPartition,
     /// What `send` needs from the metadata, cached per metadata snapshot.
     pub view: Mutex<Option<(Arc<crate::metadata::Cluster>, Arc<TopicView>)>>,
+    /// Estimated compressed/uncompressed size ratio of this topic's batches (as the Java
+    /// client's CompressionRatioEstimator): `batch_size` limits the estimated compressed
+    /// size, so well-compressing data makes batches of more records. f32 bits; starts at 1.
+    ratio: std::sync::atomic::AtomicU32,
+}
+
+/// Java's steps: the estimate improves slowly and deteriorates fast.
+const RATIO_IMPROVING_STEP: f32 = 0.005;
+const RATIO_DETERIORATE_STEP: f32 = 0.05;
+/// Java's safety factor applied to the estimated compressed size.
+const RATIO_ESTIMATION_FACTOR: f32 = 1.05;
+
+impl TopicQueues {
+    fn ratio(&self) -> f32 {
+        f32::from_bits(self.ratio.load(Ordering::Relaxed))
+    }
+
+    fn observe_ratio(&self, observed: f32) {
+        let current = self.ratio();
+        let next = if observed > current {
+            (current + RATIO_DETERIORATE_STEP).max(observed)
+        } else if observed < current {
+            (current - RATIO_IMPROVING_STEP).max(observed)
+        } else {
+            current
+        };
+        self.ratio.store(next.to_bits(), Ordering::Relaxed);
+    }
 }
 
 /// The topic facts `send` needs: partition count and partitions that have a leader.
@@ -263,6 +291,9 @@ impl TopicQueues {
 /// Settings the accumulator needs.
 pub(crate) struct AccumulatorConfig {
     pub batch_size: usize,
+    /// The cap on a compressed batch's uncompressed size (`max_request_size`), however well
+    /// the data compresses.
+    pub max_uncompressed: usize,
     pub linger: Duration,
     pub compression: Compression,
     pub buffer_memory: usize,
@@ -317,6 +348,7 @@ impl RecordAccumulator {
                     partitions: RwLock::new(Vec::new()),
                     sticky: StickyPartition::default(),
                     view: Mutex::new(None),
+                    ratio: std::sync::atomic::AtomicU32::new(1.0f32.to_bits()),
                 })
             })
             .clone()
@@ -385,7 +417,7 @@ impl RecordAccumulator {
         // Close the open batch if this record would overflow it.
         if let Some(open) = &q.open {
             let size = open.writer.size() + open.writer.record_size(timestamp, key, value, headers);
-            if size > self.cfg.batch_size && open.writer.record_count() > 0 {
+            if self.counted_size(topic, size) > self.cfg.batch_size && open.writer.record_count() > 0 {
                 self.close_open(&mut q)?;
                 closed_one = true;
             }
@@ -409,7 +441,8 @@ impl RecordAccumulator {
         open.writer.append(timestamp, key, value, headers);
         open.memory += memory;
         let fut = DeliveryFuture { completion: open.completion.clone(), index, timestamp };
-        if open.writer.size() >= self.cfg.batch_size {
+        let filled = open.writer.size();
+        if self.counted_size(topic, filled) >= self.cfg.batch_size {
             self.close_open(&mut q)?;
             closed_one = true;
         }
@@ -420,11 +453,32 @@ impl RecordAccumulator {
         Ok((fut, closed_one))
     }
 
+    /// The size a batch of `uncompressed` bytes counts as against `batch_size`: its
+    /// estimated compressed size, never more than `max_uncompressed` allows.
+    fn counted_size(&self, topic: &TopicQueues, uncompressed: usize) -> usize {
+        if self.cfg.compression == Compression::None {
+            return uncompressed;
+        }
+        if uncompressed >= self.cfg.max_uncompressed {
+            return usize::MAX;
+        }
+        (uncompressed as f32 * topic.ratio() * RATIO_ESTIMATION_FACTOR) as usize
+    }
+
     /// Closes and encodes the open batch of a partition, queueing it as ready.
     fn close_open(&self, q: &mut PartitionQueue) -> Result<()> {
         let Some(open) = q.open.take() else { return Ok(()) };
+        let topic = if self.cfg.compression != Compression::None {
+            self.topics.read().unwrap().get(&*open.completion.topic).cloned()
+        } else {
+            None
+        };
         match open.writer.finish() {
             Ok(encoded) => {
+                if let Some(t) = topic {
+                    let u = encoded.uncompressed_size().max(1) as f32;
+                    t.observe_ratio(encoded.len() as f32 / u);
+                }
                 q.ready.push_back(ProducerBatch {
                     topic: open.completion.topic.clone(),
                     partition: q.partition,
@@ -585,6 +639,7 @@ mod tests {
     fn acc(batch_size: usize, linger_ms: u64) -> RecordAccumulator {
         RecordAccumulator::new(AccumulatorConfig {
             batch_size,
+            max_uncompressed: 1 << 20,
             linger: Duration::from_millis(linger_ms),
             compression: Compression::None,
             buffer_memory: 1 << 20,
@@ -677,6 +732,27 @@ mod tests {
             .collect();
         assert_eq!(got, vec![(100, 10), (101, 11), (200, 5555), (201, 5555)]);
         assert!(a.is_empty());
+    }
+
+    #[tokio::test]
+    async fn compressed_batches_are_sized_by_their_estimated_compressed_size() {
+        let mut cfg_acc = acc(1000, 1000);
+        cfg_acc.cfg.compression = Compression::Lz4;
+        let a = cfg_acc;
+        let t = a.topic("t");
+        let value = [b'a'; 100];
+        for _ in 0..2000 {
+            a.append(&t, 0, 1, None, Some(&value), &[], 1).unwrap();
+        }
+        let q = t.partition(0);
+        let q = q.lock().unwrap();
+        // The first batch closes at ~1000 uncompressed bytes (ratio estimate 1.0); as the
+        // estimate learns how well this compresses, later batches carry more records.
+        let counts: Vec<i32> = q.ready.iter().map(|b| b.record_count()).collect();
+        assert!(counts[0] <= 10, "{counts:?}");
+        assert!(*counts.last().unwrap() > 3 * counts[0], "{counts:?}");
+        assert!(q.ready.iter().all(|b| b.encoded.len() <= 1000 * 2), "compressed batches stay near batch_size");
+        assert!(t.ratio() < 0.5);
     }
 
     #[tokio::test]

@@ -145,6 +145,7 @@ impl Producer {
         };
         let acc = Arc::new(RecordAccumulator::new(AccumulatorConfig {
             batch_size: config.batch_size,
+            max_uncompressed: config.max_request_size,
             linger: config.linger,
             compression: config.compression,
             buffer_memory: config.buffer_memory,
