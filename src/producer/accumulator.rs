@@ -185,6 +185,10 @@ pub(crate) struct PartitionQueue {
     pub next_sequence: i32,
     /// The last sequence acknowledged by the broker, if any in this epoch.
     pub last_acked: Option<i32>,
+    /// Uncompressed size of this partition's last closed batch: the next batch's buffer
+    /// starts that large, so a busy partition allocates once per batch and a quiet one
+    /// does not hold `batch_size` bytes per open batch.
+    last_batch_bytes: usize,
 }
 
 impl PartitionQueue {
@@ -197,6 +201,7 @@ impl PartitionQueue {
             in_flight_broker: None,
             next_sequence: 0,
             last_acked: None,
+            last_batch_bytes: 0,
         }
     }
 
@@ -428,8 +433,11 @@ impl RecordAccumulator {
             let completion = BatchCompletion::new(topic.name.clone(), partition);
             self.incomplete.lock().unwrap().insert(id, completion.clone());
             q.open = Some(OpenBatch {
-                // Sized for a full batch up front: growing it costs reallocations and copies.
-                writer: BatchWriter::with_capacity(self.cfg.compression, timestamp, self.cfg.batch_size.min(1 << 20) + 64),
+                writer: BatchWriter::with_capacity(
+                    self.cfg.compression,
+                    timestamp,
+                    q.last_batch_bytes.clamp(4096, self.cfg.batch_size.max(self.cfg.max_uncompressed)) + 256,
+                ),
                 created: Instant::now(),
                 memory: 0,
                 completion,
@@ -468,6 +476,7 @@ impl RecordAccumulator {
     /// Closes and encodes the open batch of a partition, queueing it as ready.
     fn close_open(&self, q: &mut PartitionQueue) -> Result<()> {
         let Some(open) = q.open.take() else { return Ok(()) };
+        q.last_batch_bytes = open.writer.size();
         let topic = if self.cfg.compression != Compression::None {
             self.topics.read().unwrap().get(&*open.completion.topic).cloned()
         } else {

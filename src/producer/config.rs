@@ -43,8 +43,15 @@ pub struct ProducerConfig {
     /// producer's session (producer id, epoch and sequence numbers). Requires
     /// `acks = All` and `max_in_flight <= 5`. Default `true`.
     pub enable_idempotence: bool,
-    /// `batch.size`: the target size in bytes of one partition's batch (uncompressed).
-    /// A record larger than this gets a batch of its own. Default 16384.
+    /// `batch.size`: the most bytes one partition's batch holds (for compressed batches, its
+    /// estimated compressed size, as in the Java client). A record larger than this gets a
+    /// batch of its own.
+    ///
+    /// Default 1,000,000 (librdkafka's default), **not Java's 16384**: a produce request can
+    /// carry only one batch per partition, so under load 16 KiB batches mean many small
+    /// requests and about twice the CPU per record (BENCHMARKS.md). Linger still bounds the
+    /// wait at low load, and a batch's buffer grows with the partition's traffic, so quiet
+    /// partitions do not hold a megabyte each. Set 16384 for the Java client's batching.
     pub batch_size: usize,
     /// `linger.ms`: how long a batch that is not full waits for more records.
     /// Default 5 ms.
@@ -111,7 +118,7 @@ impl ProducerConfig {
             client,
             acks: Acks::All,
             enable_idempotence: true,
-            batch_size: 16384,
+            batch_size: 1_000_000,
             linger: Duration::from_millis(5),
             compression: Compression::None,
             max_request_size: 1024 * 1024,

@@ -238,3 +238,45 @@ async fn keyless_records_stick_to_a_partition_per_batch() {
     assert!(switches >= 10 && switches <= 100, "{switches} switches");
     assert!(distinct.len() >= 4, "{distinct:?}");
 }
+
+/// A partitioner that sends keys starting with "vip" to partition 0 and leaves the rest
+/// to the built-in partitioner.
+struct VipFirst;
+
+impl ferrokafka::producer::Partitioner for VipFirst {
+    fn partition(&self, _topic: &str, key: Option<&[u8]>, _value: Option<&[u8]>, _count: i32) -> Option<i32> {
+        key.filter(|k| k.starts_with(b"vip")).map(|_| 0)
+    }
+}
+
+#[tokio::test]
+async fn a_custom_partitioner_decides_and_can_defer_to_the_built_in_one() {
+    let topic = topic(4).await;
+    let producer = Producer::new(config().partitioner(std::sync::Arc::new(VipFirst))).await.unwrap();
+    let mut vip = Vec::new();
+    let mut other = Vec::new();
+    for i in 0..40 {
+        vip.push(producer.send(ProducerRecord::new(&topic).key(format!("vip-{i}")).value("v")).await.unwrap());
+        other.push((i, producer.send(ProducerRecord::new(&topic).key(format!("key-{i}")).value("v")).await.unwrap()));
+    }
+    producer.flush().await.unwrap();
+    for f in vip {
+        assert_eq!(f.await.unwrap().partition, 0);
+    }
+    for (i, f) in other {
+        let want = ferrokafka::producer::partition_for_key(format!("key-{i}").as_bytes(), 4);
+        assert_eq!(f.await.unwrap().partition, want, "deferred records use the key hash");
+    }
+}
+
+#[tokio::test]
+async fn flush_sends_lingering_records_at_once() {
+    let topic = topic(1).await;
+    // A linger far longer than the test: only flush can send these.
+    let producer = Producer::new(config().linger(Duration::from_secs(30)).delivery_timeout(Duration::from_secs(120))).await.unwrap();
+    let f = producer.send(ProducerRecord::new(&topic).value("lingering")).await.unwrap();
+    let t = std::time::Instant::now();
+    producer.flush().await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10), "flush did not wait for linger");
+    assert_eq!(f.await.unwrap().offset, 0);
+}
