@@ -151,6 +151,54 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A fetched record batch failed its checks: a CRC mismatch, a malformed record, a
+    /// batch that inflates past the decompression limit, an unsupported message format.
+    /// The consumer's position stays at the batch; seek past it to continue.
+    #[error("corrupt record batch in {topic}-{partition} at offset {offset}: {detail}")]
+    CorruptRecord {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The base offset of the batch (or the fetch offset when no batch could be read).
+        offset: i64,
+        /// What was wrong.
+        detail: String,
+    },
+
+    /// The partition's log was truncated below what the consumer already read (KIP-320: an
+    /// unclean leader election, for example), and `auto_offset_reset` is `None`. Seek to
+    /// continue.
+    #[error(
+        "log truncation detected for {topic}-{partition}: position {position} (last fetched \
+         epoch {last_fetched_epoch}), but the log diverges from offset {divergent_offset} \
+         (epoch {divergent_epoch})"
+    )]
+    LogTruncation {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The consumer's position when the truncation was found.
+        position: i64,
+        /// The leader epoch of the last batch the consumer fetched.
+        last_fetched_epoch: i32,
+        /// The first offset known to diverge (the end offset of `divergent_epoch`).
+        divergent_offset: i64,
+        /// The largest epoch the leader and the consumer agree on.
+        divergent_epoch: i32,
+    },
+
+    /// A partition has no position (no committed offset) and `auto_offset_reset` is
+    /// `None`: seek it first.
+    #[error("no offset for {topic}-{partition}: nothing committed and auto_offset_reset is None; seek first")]
+    NoOffsetForPartition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+
     /// The client was closed or its background tasks are gone.
     #[error("the client is closed")]
     Closed,

@@ -5,6 +5,7 @@
 pub mod admin;
 mod client;
 mod config;
+pub mod consumer;
 pub mod error;
 mod error_code;
 mod metadata;

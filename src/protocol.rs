@@ -48,6 +48,8 @@ pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
         ApiKey::Metadata => 12,
         // v13 names topics by id only (KIP-516); v12 (by name) is served by 3.x and 4.x.
         ApiKey::Produce => 12,
+        // kafka-protocol 0.18's ApiKey table says 10, but the request types encode up to 9.
+        ApiKey::OffsetFetch | ApiKey::OffsetCommit => 9,
         // v13 names topics by id only (KIP-516); v12 (by name, with last_fetched_epoch for
         // KIP-320 truncation detection) is served by 3.x and 4.x (whose minimum is v4).
         ApiKey::Fetch => 12,
@@ -92,7 +94,11 @@ impl ApiVersions {
 
     /// The highest version of `R` both sides support, within [`client_range`].
     pub(crate) fn negotiate<R: Request>(&self, broker: &str) -> Result<i16> {
-        let (client_min, client_max) = client_range(R::KEY).unwrap_or((R::VERSIONS.min, R::VERSIONS.max));
+        // `ApiKey::valid_versions` can run ahead of the request type's own codec (OffsetFetch
+        // and OffsetCommit: 10 vs 9 in kafka-protocol 0.18), so intersect with what `R` encodes.
+        let (client_min, client_max) = client_range(R::KEY)
+            .map(|(a, b)| (a.max(R::VERSIONS.min), b.min(R::VERSIONS.max)))
+            .unwrap_or((R::VERSIONS.min, R::VERSIONS.max));
         let unsupported = |broker_range| Error::UnsupportedVersion {
             broker: broker.to_owned(),
             api: api_name(R::KEY),

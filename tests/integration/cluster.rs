@@ -164,3 +164,73 @@ async fn idempotent_producer_loses_and_duplicates_nothing_while_leaders_are_kill
     assert!(seen.iter().all(|s| *s), "acknowledged records missing");
     admin.delete_topic(&topic).await.unwrap();
 }
+
+/// The consumer on the 3-node cluster: the leader of a partition is killed mid-consumption;
+/// consumption resumes from the new leader with no record lost or repeated.
+#[tokio::test]
+async fn consumption_resumes_from_the_new_leader_without_loss_or_repeats() {
+    use ferrokafka::consumer::{Consumer, ConsumerConfig, OffsetReset, TopicPartition};
+    use ferrokafka::producer::{Producer, ProducerConfig, ProducerRecord};
+    let _faults = CLUSTER_FAULTS.lock().await;
+    let admin = cluster_admin().await;
+    all_three_up(&admin).await;
+    let topic = unique("consume-kill");
+    admin.create_topic(NewTopic::new(&topic, 3, 3)).await.unwrap();
+    eventually("leaders with full ISR", Duration::from_secs(30), || async {
+        let d = admin.describe_topics([&topic]).await.ok()?.pop()?;
+        d.partitions.iter().all(|p| p.leader.is_some() && p.isr.len() == 3).then_some(())
+    })
+    .await;
+    const N: usize = 6000;
+    let producer = Producer::new(ProducerConfig::new(cluster_bootstrap())).await.unwrap();
+    let mut fs = Vec::new();
+    for i in 0..N {
+        let r = ProducerRecord::new(&topic).partition((i % 3) as i32).value(format!("{i}"));
+        fs.push(producer.send(r).await.unwrap());
+    }
+    for f in fs {
+        f.await.unwrap();
+    }
+    producer.close(Duration::from_secs(10)).await.unwrap();
+
+    // Small fetches so that consumption spans many requests.
+    let consumer = Consumer::new(
+        ConsumerConfig::new(cluster_bootstrap())
+            .auto_offset_reset(OffsetReset::Earliest)
+            .max_partition_fetch_bytes(2048)
+            .max_poll_records(25),
+    )
+    .await
+    .unwrap();
+    consumer.assign((0..3).map(|p| TopicPartition::new(&topic, p)).collect()).unwrap();
+    let mut seen = vec![false; N];
+    let mut next_offset = [0i64; 3];
+    let mut got = 0;
+    let mut killed = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while got < N {
+        assert!(std::time::Instant::now() < deadline, "only {got} of {N} records consumed");
+        if got >= N / 3 && killed.is_none() {
+            let leader = admin.describe_topics([&topic]).await.unwrap().pop().unwrap().partitions[0].leader.unwrap();
+            cluster_ctl(&["kill", &leader.to_string()]);
+            killed = Some(leader);
+        }
+        for r in consumer.poll(Duration::from_millis(500)).await.unwrap() {
+            let p = r.partition as usize;
+            assert_eq!(r.offset, next_offset[p], "partition {p}: a gap or a repeat");
+            next_offset[p] += 1;
+            let i: usize = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap().parse().unwrap();
+            assert!(!seen[i], "record {i} consumed twice");
+            assert_eq!(i % 3, p, "record {i} in the wrong partition");
+            seen[i] = true;
+            got += 1;
+        }
+    }
+    assert!(killed.is_some(), "the leader was killed mid-consumption");
+    assert!(seen.iter().all(|s| *s));
+    assert_eq!(next_offset, [2000, 2000, 2000]);
+    consumer.close().await.unwrap();
+    cluster_ctl(&["restart", &killed.unwrap().to_string()]);
+    all_three_up(&admin).await;
+    admin.delete_topic(&topic).await.unwrap();
+}

@@ -8,5 +8,6 @@
 
 mod cluster;
 mod common;
+mod consumer;
 mod foundation;
 mod producer;

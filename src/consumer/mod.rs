@@ -1,0 +1,721 @@
+//! The consumer: manual assignment, fetching ahead per broker, positions, seeks, watermarks
+//! and lag, read_committed, and committed offsets of a group id without membership.
+//!
+//! ```no_run
+//! # async fn demo() -> ferrokafka::Result<()> {
+//! use std::time::Duration;
+//! use ferrokafka::consumer::{Consumer, ConsumerConfig, OffsetReset, TopicPartition};
+//!
+//! let consumer = Consumer::new(
+//!     ConsumerConfig::new("127.0.0.1:9092").auto_offset_reset(OffsetReset::Earliest),
+//! ).await?;
+//! consumer.assign(vec![TopicPartition::new("orders", 0), TopicPartition::new("orders", 1)])?;
+//! loop {
+//!     for r in consumer.poll(Duration::from_secs(1)).await? {
+//!         println!("{}-{}@{}: {:?}", r.topic, r.partition, r.offset, r.value);
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! The path of a record: a broker's fetch task (the Fetcher) fetches every assigned,
+//! fetchable partition that broker leads and queues each partition's records bytes
+//! undecoded; [`Consumer::poll`] decodes them lazily (CRC checked, decompression bounded),
+//! skips what precedes the position, control batches and aborted transactions, and advances
+//! the partition's position past every record it returns.
+//!
+//! # Cancel safety
+//! `poll`, `recv` and the stream are cancel safe: a record is taken from the buffer and the
+//! position advanced only in a synchronous step after the last await.
+
+mod config;
+mod fetcher;
+mod offsets;
+mod subscription;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use crate::record::Header;
+pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
+
+use crate::client::ClientCore;
+use crate::error::{Error, Result};
+use crate::metadata::validate_topic_name;
+use offsets::{Coordinator, EARLIEST, LATEST};
+use subscription::{FetchPosition, ResetTo, SubscriptionState};
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition number.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A topic and partition.
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition { topic: topic.into(), partition }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A committed offset: the offset of the next record to consume, with the leader epoch of the
+/// last consumed record and free-form metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetAndMetadata {
+    /// The next offset to consume.
+    pub offset: i64,
+    /// The leader epoch of the record before `offset`, when known (KIP-320).
+    pub leader_epoch: Option<i32>,
+    /// Application metadata stored with the commit ("" by default).
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// An offset without epoch or metadata.
+    pub fn new(offset: i64) -> OffsetAndMetadata {
+        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
+    }
+}
+
+/// The answer of [`Consumer::offsets_for_times`] for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAndTimestamp {
+    /// The earliest offset whose timestamp is at or after the one asked for.
+    pub offset: i64,
+    /// That record's timestamp.
+    pub timestamp: i64,
+    /// The leader epoch of that record, when the broker reports it.
+    pub leader_epoch: Option<i32>,
+}
+
+/// How a record's timestamp was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    /// Set by the producer (the topic's `message.timestamp.type` is CreateTime).
+    CreateTime,
+    /// Set by the broker when it appended the batch (LogAppendTime).
+    LogAppendTime,
+}
+
+/// A consumed record. Key, value and header values are slices of the fetched buffer (or of
+/// the batch's one decompressed buffer): no copy per field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// The topic (shared by every record of a fetch: cloning is a reference count).
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The timestamp, ms since the epoch (see `timestamp_type`).
+    pub timestamp: i64,
+    /// Whether the timestamp is the producer's or the broker's.
+    pub timestamp_type: TimestampType,
+    /// The key; `None` is null, distinct from empty.
+    pub key: Option<Bytes>,
+    /// The value; `None` is null (a tombstone), distinct from empty.
+    pub value: Option<Bytes>,
+    /// The headers, in order; keys may repeat.
+    pub headers: Vec<Header>,
+    /// The leader epoch of the broker that appended the record, when known.
+    pub leader_epoch: Option<i32>,
+}
+
+/// State shared by the consumer handle and its fetch tasks.
+pub(crate) struct Shared {
+    pub(crate) core: Arc<ClientCore>,
+    pub(crate) cfg: ConsumerConfig,
+    pub(crate) state: Mutex<SubscriptionState>,
+    /// Bumped when fetch tasks may have new work (assign, seek, resume, data consumed,
+    /// metadata refreshed).
+    pub(crate) changed: watch::Sender<u64>,
+    /// Bumped when `poll` may find something new (data or an error).
+    pub(crate) data: watch::Sender<u64>,
+    closed: AtomicBool,
+    tasks: Mutex<HashMap<i32, JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn wake_fetchers(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub(crate) fn wake_poll(&self) {
+        self.data.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Starts the fetch task of `broker` unless it runs.
+    pub(crate) fn ensure_broker_task(self: &Arc<Self>, broker: i32) {
+        if self.is_closed() {
+            return;
+        }
+        let mut tasks = self.tasks.lock().unwrap();
+        if tasks.get(&broker).is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        tasks.insert(broker, tokio::spawn(fetcher::run_broker(self.clone(), broker)));
+    }
+
+    fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        for (_, h) in self.tasks.lock().unwrap().drain() {
+            h.abort();
+        }
+        self.wake_fetchers();
+        self.wake_poll();
+    }
+}
+
+/// An asynchronous Kafka consumer with manual assignment.
+///
+/// Methods take `&self`; share it behind an `Arc` if several tasks need it. Dropping it (or
+/// [`close`](Consumer::close)) stops its fetch tasks.
+pub struct Consumer {
+    shared: Arc<Shared>,
+    coordinator: Option<Arc<Coordinator>>,
+    manager: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").field("config", &self.shared.cfg).finish()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.shared.shutdown();
+        self.manager.abort();
+    }
+}
+
+impl Consumer {
+    /// Validates the config and learns the cluster from the bootstrap servers.
+    pub async fn new(config: ConsumerConfig) -> Result<Consumer> {
+        config.validate()?;
+        let core = ClientCore::connect(config.client.clone()).await?;
+        let coordinator = config.group_id.clone().map(|g| Arc::new(Coordinator::new(g)));
+        let shared = Arc::new(Shared {
+            core,
+            cfg: config,
+            state: Mutex::new(SubscriptionState::default()),
+            changed: watch::channel(0).0,
+            data: watch::channel(0).0,
+            closed: AtomicBool::new(false),
+            tasks: Mutex::new(HashMap::new()),
+        });
+        let manager = tokio::spawn(fetcher::run_manager(shared.clone()));
+        Ok(Consumer { shared, coordinator, manager })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.shared.is_closed() { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    /// Replaces the assignment with `partitions`. Partitions that stay assigned keep their
+    /// position; new ones start from the group's committed offset (with a group id) or
+    /// `auto_offset_reset`, resolved by the next poll.
+    pub fn assign(&self, partitions: Vec<TopicPartition>) -> Result<()> {
+        self.check_open()?;
+        for tp in &partitions {
+            validate_topic_name(&tp.topic)?;
+            if tp.partition < 0 {
+                return Err(Error::InvalidArgument(format!("partition {} of {} is negative", tp.partition, tp.topic)));
+            }
+        }
+        self.shared.state.lock().unwrap().assign(partitions);
+        self.shared.wake_fetchers();
+        Ok(())
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.shared.state.lock().unwrap().partitions.keys().cloned().collect()
+    }
+
+    fn not_assigned(tp: &TopicPartition) -> Error {
+        Error::InvalidArgument(format!("{tp} is not assigned to this consumer"))
+    }
+
+    /// Records fetched so far, at most `max_poll_records`, waiting up to `timeout` for the
+    /// first. Returns an empty vector on timeout. An error of a partition (out of range with
+    /// `auto_offset_reset` None, a corrupt batch, truncation) is returned once no records are
+    /// ready; the partition is not fetched again until it is returned or the partition seeked.
+    pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.poll_up_to(timeout, self.shared.cfg.max_poll_records).await
+    }
+
+    /// The next record, waiting as long as it takes.
+    pub async fn recv(&self) -> Result<ConsumerRecord> {
+        loop {
+            let mut v = self.poll_up_to(Duration::from_secs(3600), 1).await?;
+            if let Some(r) = v.pop() {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// The records as a stream (one `recv` per item); it never ends by itself.
+    pub fn stream(&self) -> impl Stream<Item = Result<ConsumerRecord>> + '_ {
+        futures::stream::unfold(self, |c| async move {
+            if c.shared.is_closed() {
+                return None;
+            }
+            Some((c.recv().await, c))
+        })
+    }
+
+    async fn poll_up_to(&self, timeout: Duration, max: usize) -> Result<Vec<ConsumerRecord>> {
+        self.check_open()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut data = self.shared.data.subscribe();
+            self.update_positions(deadline).await?;
+            let out = self.drain(max)?;
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            if self.shared.is_closed() {
+                return Err(Error::Closed);
+            }
+            tokio::select! {
+                _ = data.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// Takes up to `max` records from the buffer (or a partition's pending error).
+    fn drain(&self, max: usize) -> Result<Vec<ConsumerRecord>> {
+        let shared = &self.shared;
+        let mut out = Vec::new();
+        let mut consumed_any = false;
+        loop {
+            if out.len() >= max {
+                break;
+            }
+            let taken = {
+                let mut st = shared.state.lock().unwrap();
+                let idx = st.buffer.iter().position(|f| {
+                    st.partitions.get(&f.tp).is_some_and(|p| !p.paused && p.generation == f.generation)
+                });
+                // Fetches of partitions no longer at that generation are dropped as found.
+                let stale: Vec<usize> = st
+                    .buffer
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| st.partitions.get(&f.tp).is_none_or(|p| p.generation != f.generation))
+                    .map(|(i, _)| i)
+                    .collect();
+                let mut idx = idx;
+                for i in stale.into_iter().rev() {
+                    st.take_buffered(i);
+                    if let Some(j) = idx.as_mut() {
+                        if *j > i {
+                            *j -= 1;
+                        }
+                    }
+                }
+                match idx {
+                    Some(i) => {
+                        let f = st.buffer.remove(i).expect("index");
+                        Some(f)
+                    }
+                    None => None,
+                }
+            };
+            let Some(mut f) = taken else { break };
+            let before = out.len();
+            let result = f.take(max - out.len(), &mut out);
+            let mut st = shared.state.lock().unwrap();
+            let still = st.partitions.get(&f.tp).is_some_and(|p| p.generation == f.generation);
+            if !still {
+                // Seeked meanwhile: these records are void.
+                out.truncate(before);
+                st.buffered_bytes -= f.size;
+                if let Some(p) = st.partitions.get_mut(&f.tp) {
+                    p.buffered = false;
+                }
+                continue;
+            }
+            let p = st.partitions.get_mut(&f.tp).expect("checked");
+            p.position = Some(FetchPosition { offset: f.next_offset, last_fetched_epoch: f.last_epoch });
+            match result {
+                Err(e) => {
+                    // The position stays at the bad batch; the error goes to the application
+                    // now and the partition is fetched again afterwards.
+                    p.buffered = false;
+                    st.buffered_bytes -= f.size;
+                    consumed_any = true;
+                    drop(st);
+                    if out.is_empty() {
+                        shared.wake_fetchers();
+                        return Err(e);
+                    }
+                    if let Some(p) = shared.state.lock().unwrap().partitions.get_mut(&f.tp) {
+                        p.error = Some(e);
+                    }
+                    break;
+                }
+                Ok(()) => {
+                    if f.is_exhausted() {
+                        p.buffered = false;
+                        st.buffered_bytes -= f.size;
+                        consumed_any = true;
+                    } else {
+                        st.buffer.push_front(f);
+                    }
+                }
+            }
+        }
+        if consumed_any {
+            shared.wake_fetchers();
+        }
+        if out.is_empty() {
+            let mut st = shared.state.lock().unwrap();
+            if let Some(p) = st.partitions.values_mut().find(|p| p.error.is_some() && !p.paused) {
+                let e = p.error.take().expect("found");
+                drop(st);
+                shared.wake_fetchers();
+                return Err(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives every assigned partition without a position one: the committed offset (with a
+    /// group id), else `auto_offset_reset`; and resolves requested resets with ListOffsets.
+    async fn update_positions(&self, deadline: Instant) -> Result<()> {
+        let (uninit, gens): (Vec<TopicPartition>, HashMap<TopicPartition, u64>) = {
+            let st = self.shared.state.lock().unwrap();
+            let v: Vec<_> = st
+                .partitions
+                .iter()
+                .filter(|(_, p)| p.position.is_none() && p.reset.is_none())
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            let g = st.partitions.iter().map(|(tp, p)| (tp.clone(), p.generation)).collect();
+            (v, g)
+        };
+        let timeout = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)).min(self.shared.cfg.default_api_timeout);
+        if !uninit.is_empty() {
+            let committed = match &self.coordinator {
+                Some(c) => c.fetch(&self.shared.core, &uninit, timeout.max(self.shared.core.config.request_timeout)).await?,
+                None => HashMap::new(),
+            };
+            let mut st = self.shared.state.lock().unwrap();
+            for tp in &uninit {
+                let Some(p) = st.partitions.get(tp) else { continue };
+                if p.generation != gens[tp] || p.position.is_some() || p.reset.is_some() {
+                    continue;
+                }
+                if let Some(om) = committed.get(tp) {
+                    st.seek(tp, FetchPosition { offset: om.offset, last_fetched_epoch: om.leader_epoch });
+                    continue;
+                }
+                match self.shared.cfg.auto_offset_reset {
+                    OffsetReset::Earliest => {
+                        st.request_reset(tp, ResetTo::Earliest);
+                    }
+                    OffsetReset::Latest => {
+                        st.request_reset(tp, ResetTo::Latest);
+                    }
+                    OffsetReset::None => {
+                        return Err(Error::NoOffsetForPartition { topic: tp.topic.clone(), partition: tp.partition });
+                    }
+                }
+            }
+        }
+        let resets: Vec<(TopicPartition, i64, u64)> = {
+            let st = self.shared.state.lock().unwrap();
+            st.partitions
+                .iter()
+                .filter_map(|(tp, p)| {
+                    p.reset.map(|r| (tp.clone(), if r == ResetTo::Earliest { EARLIEST } else { LATEST }, p.generation))
+                })
+                .collect()
+        };
+        let resets_empty = resets.is_empty();
+        if !resets_empty {
+            let wanted: Vec<(TopicPartition, i64)> = resets.iter().map(|(tp, ts, _)| (tp.clone(), *ts)).collect();
+            let listed = offsets::list_offsets(
+                &self.shared.core,
+                self.shared.cfg.isolation_level,
+                &wanted,
+                timeout.max(self.shared.core.config.request_timeout),
+            )
+            .await?;
+            let mut st = self.shared.state.lock().unwrap();
+            for (tp, _, generation) in resets {
+                let Some(p) = st.partitions.get_mut(&tp) else { continue };
+                if p.generation != generation || p.reset.is_none() {
+                    continue;
+                }
+                if let Some(l) = listed.get(&tp) {
+                    p.position = Some(FetchPosition { offset: l.offset, last_fetched_epoch: None });
+                    p.reset = None;
+                    p.error = None;
+                }
+            }
+        }
+        if !uninit.is_empty() || !resets_empty {
+            self.shared.wake_fetchers();
+        }
+        Ok(())
+    }
+
+    /// Sets the next offset `poll` returns for `tp`. Records already fetched for it are
+    /// dropped.
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.check_open()?;
+        if offset < 0 {
+            return Err(Error::InvalidArgument(format!("seek offset {offset} for {tp} is negative")));
+        }
+        if !self.shared.state.lock().unwrap().seek(tp, FetchPosition { offset, last_fetched_epoch: None }) {
+            return Err(Self::not_assigned(tp));
+        }
+        self.shared.wake_fetchers();
+        Ok(())
+    }
+
+    fn reset(&self, tps: &[TopicPartition], to: ResetTo) -> Result<()> {
+        self.check_open()?;
+        let mut st = self.shared.state.lock().unwrap();
+        if let Some(tp) = tps.iter().find(|tp| !st.partitions.contains_key(*tp)) {
+            return Err(Self::not_assigned(tp));
+        }
+        for tp in tps {
+            st.request_reset(tp, to);
+        }
+        drop(st);
+        self.shared.wake_fetchers();
+        Ok(())
+    }
+
+    /// Moves `tps` to their log start offset (resolved lazily by the next `poll` or
+    /// `position`).
+    pub fn seek_to_beginning(&self, tps: &[TopicPartition]) -> Result<()> {
+        self.reset(tps, ResetTo::Earliest)
+    }
+
+    /// Moves `tps` to their end (the high watermark, or the last stable offset under
+    /// read_committed), resolved lazily by the next `poll` or `position`.
+    pub fn seek_to_end(&self, tps: &[TopicPartition]) -> Result<()> {
+        self.reset(tps, ResetTo::Latest)
+    }
+
+    /// The offset of the next record `poll` returns for `tp`, resolving a pending reset or
+    /// the initial position first (up to `default_api_timeout`).
+    pub async fn position(&self, tp: &TopicPartition) -> Result<i64> {
+        self.check_open()?;
+        let deadline = Instant::now() + self.shared.cfg.default_api_timeout;
+        loop {
+            {
+                let st = self.shared.state.lock().unwrap();
+                let p = st.partitions.get(tp).ok_or_else(|| Self::not_assigned(tp))?;
+                if let Some(pos) = p.position {
+                    return Ok(pos.offset);
+                }
+            }
+            self.update_positions(deadline).await?;
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(format!("the position of {tp} is not known after {:?}", self.shared.cfg.default_api_timeout)));
+            }
+        }
+    }
+
+    /// Stops returning and fetching records of `tps` until [`resume`](Consumer::resume).
+    /// Records already fetched are kept for after the resume.
+    pub fn pause(&self, tps: &[TopicPartition]) -> Result<()> {
+        self.set_paused(tps, true)
+    }
+
+    /// Resumes partitions paused with [`pause`](Consumer::pause).
+    pub fn resume(&self, tps: &[TopicPartition]) -> Result<()> {
+        self.set_paused(tps, false)
+    }
+
+    fn set_paused(&self, tps: &[TopicPartition], paused: bool) -> Result<()> {
+        self.check_open()?;
+        let mut st = self.shared.state.lock().unwrap();
+        if let Some(tp) = tps.iter().find(|tp| !st.partitions.contains_key(*tp)) {
+            return Err(Self::not_assigned(tp));
+        }
+        for tp in tps {
+            st.partitions.get_mut(tp).expect("checked").paused = paused;
+        }
+        drop(st);
+        self.shared.wake_fetchers();
+        self.shared.wake_poll();
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.shared.state.lock().unwrap().partitions.iter().filter(|(_, p)| p.paused).map(|(tp, _)| tp.clone()).collect()
+    }
+
+    /// The high watermark of `tp` from the last fetch answer; `None` before the first.
+    pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        self.shared.state.lock().unwrap().partitions.get(tp)?.high_watermark
+    }
+
+    /// The last stable offset of `tp` from the last fetch answer.
+    pub fn last_stable_offset(&self, tp: &TopicPartition) -> Option<i64> {
+        self.shared.state.lock().unwrap().partitions.get(tp)?.last_stable_offset
+    }
+
+    /// Records between the position and the end of `tp`: the high watermark (read_uncommitted)
+    /// or the last stable offset (read_committed), as the last fetch answer reported it.
+    /// `None` until both are known.
+    pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let st = self.shared.state.lock().unwrap();
+        let p = st.partitions.get(tp)?;
+        let end = match self.shared.cfg.isolation_level {
+            IsolationLevel::ReadUncommitted => p.high_watermark?,
+            IsolationLevel::ReadCommitted => p.last_stable_offset?,
+        };
+        Some((end - p.position?.offset).max(0))
+    }
+
+    /// For each partition, the earliest offset whose record timestamp is at or after the given
+    /// one (ms since the epoch); `None` when no such record exists.
+    pub async fn offsets_for_times(
+        &self,
+        query: &[(TopicPartition, i64)],
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>> {
+        self.check_open()?;
+        for (tp, ts) in query {
+            validate_topic_name(&tp.topic)?;
+            if *ts < 0 {
+                return Err(Error::InvalidArgument(format!("timestamp {ts} for {tp} is negative")));
+            }
+        }
+        let topics: Vec<String> = query.iter().map(|(tp, _)| tp.topic.clone()).collect();
+        self.shared.core.metadata.refresh_topics(&topics).await?;
+        let listed = offsets::list_offsets(
+            &self.shared.core,
+            self.shared.cfg.isolation_level,
+            query,
+            self.shared.cfg.default_api_timeout,
+        )
+        .await?;
+        Ok(query
+            .iter()
+            .map(|(tp, _)| {
+                let v = listed.get(tp).filter(|l| l.offset >= 0).map(|l| OffsetAndTimestamp {
+                    offset: l.offset,
+                    timestamp: l.timestamp,
+                    leader_epoch: l.leader_epoch,
+                });
+                (tp.clone(), v)
+            })
+            .collect())
+    }
+
+    /// The log start offsets of `tps`.
+    pub async fn beginning_offsets(&self, tps: &[TopicPartition]) -> Result<HashMap<TopicPartition, i64>> {
+        self.list(tps, EARLIEST).await
+    }
+
+    /// The end offsets of `tps` (the last stable offset under read_committed).
+    pub async fn end_offsets(&self, tps: &[TopicPartition]) -> Result<HashMap<TopicPartition, i64>> {
+        self.list(tps, LATEST).await
+    }
+
+    async fn list(&self, tps: &[TopicPartition], ts: i64) -> Result<HashMap<TopicPartition, i64>> {
+        self.check_open()?;
+        let topics: Vec<String> = tps.iter().map(|tp| tp.topic.clone()).collect();
+        self.shared.core.metadata.refresh_topics(&topics).await?;
+        let q: Vec<(TopicPartition, i64)> = tps.iter().map(|tp| (tp.clone(), ts)).collect();
+        let listed = offsets::list_offsets(&self.shared.core, self.shared.cfg.isolation_level, &q, self.shared.cfg.default_api_timeout).await?;
+        Ok(listed.into_iter().map(|(tp, l)| (tp, l.offset)).collect())
+    }
+
+    fn coordinator(&self) -> Result<Arc<Coordinator>> {
+        self.coordinator.clone().ok_or_else(|| {
+            Error::InvalidArgument("committed offsets need a group id: set ConsumerConfig::group_id".into())
+        })
+    }
+
+    /// The current position of every assigned partition that has one, as offsets to commit.
+    pub fn positions(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        let st = self.shared.state.lock().unwrap();
+        st.partitions
+            .iter()
+            .filter_map(|(tp, p)| {
+                p.position.map(|pos| {
+                    (tp.clone(), OffsetAndMetadata { offset: pos.offset, leader_epoch: pos.last_fetched_epoch, metadata: String::new() })
+                })
+            })
+            .collect()
+    }
+
+    /// Commits `offsets` for the group (synchronously, retried up to `default_api_timeout`).
+    /// `None` commits the current positions of every assigned partition.
+    pub async fn commit(&self, offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>) -> Result<()> {
+        self.check_open()?;
+        let c = self.coordinator()?;
+        let offsets = offsets.unwrap_or_else(|| self.positions());
+        c.commit(&self.shared.core, &offsets, self.shared.cfg.default_api_timeout).await
+    }
+
+    /// Starts a commit in the background and returns its handle; awaiting the handle gives
+    /// the outcome, dropping it lets the commit finish unobserved. The offsets (`None`: the
+    /// current positions) are taken now.
+    pub fn commit_async(
+        &self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<JoinHandle<Result<()>>> {
+        self.check_open()?;
+        let c = self.coordinator()?;
+        let offsets = offsets.unwrap_or_else(|| self.positions());
+        let core = self.shared.core.clone();
+        let timeout = self.shared.cfg.default_api_timeout;
+        Ok(tokio::spawn(async move { c.commit(&core, &offsets, timeout).await }))
+    }
+
+    /// The group's committed offsets of `tps`; partitions with nothing committed are absent.
+    pub async fn committed(&self, tps: &[TopicPartition]) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
+        self.check_open()?;
+        let c = self.coordinator()?;
+        c.fetch(&self.shared.core, tps, self.shared.cfg.default_api_timeout).await
+    }
+
+    /// The group id, if configured.
+    pub fn group_id(&self) -> Option<&str> {
+        self.coordinator.as_deref().map(Coordinator::group)
+    }
+
+    /// Stops the fetch tasks and drops buffered records. Further calls fail with
+    /// [`Error::Closed`]. (Without group membership there is nothing to leave or commit.)
+    pub async fn close(&self) -> Result<()> {
+        self.shared.shutdown();
+        self.manager.abort();
+        let mut st = self.shared.state.lock().unwrap();
+        st.buffer.clear();
+        st.buffered_bytes = 0;
+        Ok(())
+    }
+}
