@@ -22,6 +22,7 @@
 #
 # Environment:
 #   KAFKA_VERSION        Kafka version (default 4.4.0; 3.9.x works as well)
+#   KAFKA_PORT_OFFSET    added to every port (default 0), to run beside another setup
 #   FERROKAFKA_CACHE     jar cache root (default ~/.cache/ferrokafka)
 #   FERROKAFKA_RUN_DIR   run directory root (default /tmp/ferrokafka-kafka)
 #   KAFKA_LOG_LEVEL      broker log level written to each node's server.log (default INFO)
@@ -51,8 +52,13 @@ STOP_GRACE_SECONDS=15                      # SIGTERM, then SIGKILL after this lo
 JVM_OPTS=(-Xmx512m -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20)
 
 HOST=127.0.0.1
-SINGLE_CLIENT_PORT=9092
-SINGLE_CONTROLLER_PORT=9093
+# KAFKA_PORT_OFFSET shifts every port (default 0): the single node listens on 9092+offset,
+# cluster node N on N9092+offset, so a second setup (another version, or a developer's own
+# Kafka on 9092) can run beside this one. Use a separate FERROKAFKA_RUN_DIR with it.
+PORT_OFFSET="${KAFKA_PORT_OFFSET:-0}"
+[[ "$PORT_OFFSET" =~ ^[0-9]+$ ]] && (( PORT_OFFSET < 5000 )) || { echo "kafka-local: KAFKA_PORT_OFFSET must be 0..4999" >&2; exit 1; }
+SINGLE_CLIENT_PORT=$((9092 + PORT_OFFSET))
+SINGLE_CONTROLLER_PORT=$((9093 + PORT_OFFSET))
 CLUSTER_NODES=(1 2 3)
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -78,8 +84,8 @@ safe_rm_rf() {
   esac
 }
 
-cluster_client_port() { echo "${1}9092"; }
-cluster_controller_port() { echo "${1}9093"; }
+cluster_client_port() { echo "$((${1}9092 + PORT_OFFSET))"; }
+cluster_controller_port() { echo "$((${1}9093 + PORT_OFFSET))"; }
 cluster_bootstrap() {
   local n out=""
   for n in "${CLUSTER_NODES[@]}"; do out+="${out:+,}$HOST:$(cluster_client_port "$n")"; done

@@ -5,6 +5,9 @@
 #
 #   KAFKA_VERSIONS   space-separated versions (default: "4.4.0 3.9.2"; KAFKA_VERSION, when
 #                    set, runs just that one)
+#   KAFKA_PORT_OFFSET / FERROKAFKA_RUN_DIR
+#                    passed to scripts/kafka-local.sh: run beside another local Kafka
+#                    (run dir default here: /tmp/ferrokafka-test)
 #   FERROKAFKA_BOOTSTRAP / FERROKAFKA_CLUSTER_BOOTSTRAP / FERROKAFKA_CLUSTER_CTL
 #                    when FERROKAFKA_EXTERNAL=1, run against these instead of starting Kafka
 #
@@ -14,6 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VERSIONS="${KAFKA_VERSIONS:-${KAFKA_VERSION:-4.4.0 3.9.2}}"
 KAFKA=scripts/kafka-local.sh
+export FERROKAFKA_RUN_DIR="${FERROKAFKA_RUN_DIR:-/tmp/ferrokafka-test}"
 started=0
 cleanup() { if [ "$started" = 1 ]; then "$KAFKA" stop all >&2 || true; fi; }
 trap cleanup EXIT
