@@ -119,7 +119,6 @@ impl Cluster {
     }
 
     /// The leader of a partition with its epoch, if both topic and leader are known.
-    #[allow(dead_code)] // used by the producer and the fetcher
     pub(crate) fn leader_for(&self, topic: &str, partition: i32) -> Option<(i32, Option<i32>)> {
         let p = self.topics.get(topic)?.partitions.iter().find(|p| p.partition == partition)?;
         Some((p.leader?, p.leader_epoch))

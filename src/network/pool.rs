@@ -22,7 +22,7 @@ pub(crate) enum ConnKind {
     /// Produce requests, made and driven by the producer's own thread.
     Produce,
     /// Long-poll fetches.
-    #[allow(dead_code)] // used by the fetcher
+
     Fetch,
     /// Group coordination (heartbeats must not queue behind commits or fetches).
     #[allow(dead_code)] // used by the consumer-group coordinator

@@ -217,11 +217,13 @@ impl RecordBatchHeader {
             .ok_or(DecodeError::UnknownCompression { base_offset: self.base_offset, codec })
     }
 
+    #[cfg(test)]
     /// Whether the batch belongs to a transaction (attributes bit 4).
     pub(crate) fn is_transactional(&self) -> bool {
         self.attributes & attr::TRANSACTIONAL != 0
     }
 
+    #[cfg(test)]
     /// Whether the batch holds control records, i.e. transaction markers (attributes bit 5).
     pub(crate) fn is_control(&self) -> bool {
         self.attributes & attr::CONTROL != 0
@@ -233,6 +235,7 @@ impl RecordBatchHeader {
         self.attributes & attr::LOG_APPEND_TIME != 0
     }
 
+    #[cfg(test)]
     /// Whether the log cleaner stored a delete horizon in `base_timestamp` (bit 6, KIP-534).
     pub(crate) fn has_delete_horizon(&self) -> bool {
         self.attributes & attr::DELETE_HORIZON != 0
@@ -309,6 +312,7 @@ impl DecodedRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct DecodedBatch {
     /// The batch header.
+    #[cfg_attr(not(test), allow(dead_code))] // read by the tests; kept for callers that need it
     pub header: RecordBatchHeader,
     /// The records, in offset order.
     pub records: Vec<DecodedRecord>,
@@ -327,6 +331,7 @@ pub(crate) struct RawBatch {
 }
 
 impl RawBatch {
+    #[cfg(test)]
     /// The whole batch as fetched, header included.
     pub(crate) fn bytes(&self) -> &Bytes {
         &self.data
@@ -448,6 +453,7 @@ impl BatchIter {
         self.truncated
     }
 
+    #[cfg(test)]
     /// Bytes consumed by the batches returned so far.
     pub(crate) fn position(&self) -> usize {
         self.pos

@@ -177,6 +177,7 @@ impl BatchWriter {
         self.buf.len()
     }
 
+    #[cfg(test)]
     /// The codec the batch will be compressed with.
     pub(crate) fn compression(&self) -> Compression {
         self.compression
@@ -321,6 +322,7 @@ impl EncodedBatch {
         )
     }
 
+    #[cfg(test)]
     /// Whether the transactional attribute bit is set.
     pub(crate) fn is_transactional(&self) -> bool {
         let a = i16::from_be_bytes(

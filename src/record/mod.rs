@@ -37,7 +37,7 @@
 
 // The producer (encode) and the consumer (decode) are this module's users; until both are
 // wired in, parts of the API are used by the tests only.
-#![allow(dead_code)]
+
 
 pub(crate) mod compression;
 pub(crate) mod decode;
@@ -106,6 +106,7 @@ pub(crate) mod attr {
     /// Bit 5: the batch holds control records (transaction markers).
     pub(crate) const CONTROL: i16 = 0x20;
     /// Bit 6: baseTimestamp holds the delete horizon set by the log cleaner (KIP-534).
+    #[cfg(test)]
     pub(crate) const DELETE_HORIZON: i16 = 0x40;
 }
 
