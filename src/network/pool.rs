@@ -22,10 +22,9 @@ pub(crate) enum ConnKind {
     /// Produce requests, made and driven by the producer's own thread.
     Produce,
     /// Long-poll fetches.
-
     Fetch,
-    /// Group coordination (heartbeats must not queue behind commits or fetches).
-    #[allow(dead_code)] // used by the consumer-group coordinator
+    /// Group coordination: offset commits and fetches now, heartbeats with consumer groups
+    /// (they must not queue behind fetches).
     Group,
 }
 
