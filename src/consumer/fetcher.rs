@@ -12,8 +12,14 @@
 //! ```
 //!
 //! Prefetch is bounded: a partition is fetched again only once its buffered fetch has been
-//! consumed, and no broker task sends a fetch while `fetch_max_bytes` is buffered. Fetches
-//! are full fetches (no KIP-227 session): every request lists every partition it wants.
+//! consumed, and no broker task sends a fetch while `fetch_max_bytes` is buffered.
+//!
+//! Fetch sessions (KIP-227, Fetch v7+): each broker task keeps a [`FetchSession`]. The first
+//! request is full and asks for a session; later ones list only the partitions that are new
+//! or whose fetch position changed, and forget those no longer fetchable (paused, buffered,
+//! in backoff, moved away). The broker leaves out of an incremental answer the partitions
+//! with nothing new. See `fetch_session.rs` for the errors that reset the session. When the
+//! consumer closes, each task's session is closed with a final-epoch request.
 //!
 //! Leader changes: NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH (and
 //! the other "metadata is stale" codes) go through `ClientCore::on_error`, which invalidates
@@ -25,13 +31,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::config::{IsolationLevel, OffsetReset};
+use super::fetch_session::{self, FetchSession, PartitionData, SessionRequest, Verdict};
 use super::subscription::{FetchPosition, ResetTo};
 use super::{ConsumerRecord, Shared, TimestampType, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
@@ -304,6 +311,7 @@ pub(crate) async fn run_manager(shared: Arc<Shared>) {
 /// The fetch loop of one broker. Ends when the consumer is closed.
 pub(crate) async fn run_broker(shared: Arc<Shared>, broker: i32) {
     let mut changed = shared.changed.subscribe();
+    let mut session = FetchSession::new(broker);
     loop {
         if shared.is_closed() {
             return;
@@ -318,7 +326,8 @@ pub(crate) async fn run_broker(shared: Arc<Shared>, broker: i32) {
             }
             continue;
         }
-        let result = fetch(&shared, broker, &plan).await;
+        let result = fetch(&shared, broker, &mut session, &plan).await;
+        shared.set_session(broker, session.session_id(), session.epoch());
         let failed = handle_response(&shared, &plan, result);
         if failed {
             tokio::time::sleep(shared.core.config.retry_backoff).await;
@@ -358,41 +367,103 @@ fn plan_fetch(shared: &Shared, broker: i32) -> (Vec<Planned>, Option<Instant>) {
     (plan, wake_at)
 }
 
-async fn fetch(shared: &Shared, broker: i32, plan: &[Planned]) -> Result<(FetchResponse, i16)> {
+/// A fetch answer, or why there is none to apply.
+enum Fetched {
+    Answer(FetchResponse),
+    /// The fetch session was reset; fetch again (after the retry backoff if `backoff`).
+    Discarded { backoff: bool },
+}
+
+async fn fetch(shared: &Shared, broker: i32, session: &mut FetchSession, plan: &[Planned]) -> Result<Fetched> {
     let cfg = &shared.cfg;
     let conn = shared.core.broker(broker, ConnKind::Fetch).await?;
     let version = conn.version_for::<FetchRequest>()?;
+    let next: Vec<(TopicPartition, PartitionData)> = plan
+        .iter()
+        .map(|p| {
+            let d = PartitionData {
+                fetch_offset: p.position.offset,
+                log_start_offset: -1,
+                max_bytes: cfg.max_partition_fetch_bytes,
+                current_leader_epoch: if version >= 9 { p.leader_epoch.unwrap_or(-1) } else { -1 },
+                last_fetched_epoch: if version >= 12 { p.position.last_fetched_epoch.unwrap_or(-1) } else { -1 },
+            };
+            (p.tp.clone(), d)
+        })
+        .collect();
+    let sreq = session.build(version, next, Instant::now());
+    let req = fetch_request(cfg, &sreq, version);
+    let timeout = shared.core.config.request_timeout + cfg.fetch_max_wait;
+    match conn.send_at_with_timeout(&req, version, timeout).await {
+        Ok(resp) => match session.handle_response(&resp, Instant::now()) {
+            Verdict::Apply => Ok(Fetched::Answer(resp)),
+            Verdict::Discard { backoff, reason } => {
+                debug!(broker, %reason, "fetch answer discarded");
+                Ok(Fetched::Discarded { backoff })
+            }
+        },
+        Err(e) => {
+            session.handle_error();
+            Err(e)
+        }
+    }
+}
+
+/// The Fetch request of a session request.
+fn fetch_request(cfg: &super::ConsumerConfig, sreq: &SessionRequest, version: i16) -> FetchRequest {
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for p in plan {
+    for (tp, d) in &sreq.to_send {
         let part = FetchPartition::default()
-            .with_partition(p.tp.partition)
-            .with_fetch_offset(p.position.offset)
-            .with_partition_max_bytes(cfg.max_partition_fetch_bytes)
-            .with_current_leader_epoch(if version >= 9 { p.leader_epoch.unwrap_or(-1) } else { -1 })
-            .with_last_fetched_epoch(if version >= 12 { p.position.last_fetched_epoch.unwrap_or(-1) } else { -1 });
-        match topics.last_mut() {
-            Some(t) if t.topic.0.as_str() == p.tp.topic => t.partitions.push(part),
-            _ => topics.push(
+            .with_partition(tp.partition)
+            .with_fetch_offset(d.fetch_offset)
+            .with_log_start_offset(d.log_start_offset)
+            .with_partition_max_bytes(d.max_bytes)
+            .with_current_leader_epoch(d.current_leader_epoch)
+            .with_last_fetched_epoch(d.last_fetched_epoch);
+        match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
+            Some(t) => t.partitions.push(part),
+            None => topics.push(
                 FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(p.tp.topic.clone())))
+                    .with_topic(TopicName(StrBytes::from_string(tp.topic.clone())))
                     .with_partitions(vec![part]),
             ),
         }
     }
-    let req = FetchRequest::default()
+    let mut req = FetchRequest::default()
         .with_max_wait_ms(cfg.fetch_max_wait.as_millis() as i32)
         .with_min_bytes(cfg.fetch_min_bytes)
         .with_max_bytes(cfg.fetch_max_bytes)
         .with_isolation_level(cfg.isolation_level.wire())
         .with_topics(topics);
-    let timeout = shared.core.config.request_timeout + cfg.fetch_max_wait;
-    let resp = conn.send_at_with_timeout(&req, version, timeout).await?;
-    Ok((resp, version))
+    if version >= fetch_session::MIN_SESSION_VERSION {
+        let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+        for tp in &sreq.to_forget {
+            match forgotten.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
+                Some(t) => t.partitions.push(tp.partition),
+                None => forgotten.push(
+                    ForgottenTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(tp.topic.clone())))
+                        .with_partitions(vec![tp.partition]),
+                ),
+            }
+        }
+        req = req.with_session_id(sreq.session_id).with_session_epoch(sreq.epoch).with_forgotten_topics_data(forgotten);
+    }
+    req
+}
+
+/// A request closing fetch session `session_id` (sent when the consumer closes).
+pub(crate) fn close_session_request(session_id: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_session_id(session_id)
+        .with_session_epoch(fetch_session::FINAL_EPOCH)
 }
 
 /// Applies a fetch answer to the subscription state. Returns whether the whole request
 /// failed (the caller backs off).
-fn handle_response(shared: &Shared, plan: &[Planned], result: Result<(FetchResponse, i16)>) -> bool {
+fn handle_response(shared: &Shared, plan: &[Planned], result: Result<Fetched>) -> bool {
     let now = Instant::now();
     let backoff = shared.core.config.retry_backoff;
     let mut st = shared.state.lock().unwrap();
@@ -401,18 +472,23 @@ fn handle_response(shared: &Shared, plan: &[Planned], result: Result<(FetchRespo
             s.in_flight = false;
         }
     }
-    let resp = match result.and_then(|(r, v)| {
-        Error::check_code(r.error_code, "Fetch", None, None, None)?;
-        Ok((r, v))
+    let resp = match result.and_then(|f| {
+        if let Fetched::Answer(r) = &f {
+            Error::check_code(r.error_code, "Fetch", None, None, None)?;
+        }
+        Ok(f)
     }) {
-        Ok((r, _)) => r,
+        Ok(Fetched::Answer(r)) => r,
+        Ok(Fetched::Discarded { backoff }) => return backoff,
         Err(e) => {
             debug!(error = %e, "fetch failed");
             drop(st);
             shared.core.on_error(&e);
-            if !e.is_retriable() && !e.is_connection_level() {
-                // Not going to get better by itself (unsupported version, authorization):
-                // hand it to the application through the partitions it concerns.
+            let unreadable = matches!(e, Error::Protocol { .. } | Error::FrameTooLarge { .. } | Error::WrongProtocol { .. });
+            if (!e.is_retriable() && !e.is_connection_level()) || unreadable {
+                // Not going to get better by itself (unsupported version, authorization), or
+                // the broker's answer could not be read at all: hand it to the application
+                // through the partitions it concerns (the fetch is retried once it is taken).
                 let mut st = shared.state.lock().unwrap();
                 for p in plan {
                     if let Some(s) = st.partitions.get_mut(&p.tp) {

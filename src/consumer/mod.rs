@@ -29,8 +29,11 @@
 //! position advanced only in a synchronous step after the last await.
 
 mod config;
+mod fetch_session;
 mod fetcher;
 mod offsets;
+#[cfg(test)]
+mod scripted_tests;
 mod subscription;
 
 use std::collections::{BTreeMap, HashMap};
@@ -150,6 +153,9 @@ pub(crate) struct Shared {
     pub(crate) data: watch::Sender<u64>,
     closed: AtomicBool,
     tasks: Mutex<HashMap<i32, JoinHandle<()>>>,
+    /// Each broker task's fetch session (id, epoch of its next request); closed when the
+    /// consumer closes.
+    sessions: Mutex<HashMap<i32, (i32, i32)>>,
 }
 
 impl Shared {
@@ -177,13 +183,52 @@ impl Shared {
         tasks.insert(broker, tokio::spawn(fetcher::run_broker(self.clone(), broker)));
     }
 
+    /// Records broker `broker`'s fetch session.
+    pub(crate) fn set_session(&self, broker: i32, session_id: i32, epoch: i32) {
+        let mut s = self.sessions.lock().unwrap();
+        if session_id == 0 {
+            s.remove(&broker);
+        } else {
+            s.insert(broker, (session_id, epoch));
+        }
+    }
+
     fn shutdown(&self) {
-        self.closed.store(true, Ordering::Release);
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         for (_, h) in self.tasks.lock().unwrap().drain() {
             h.abort();
         }
+        self.close_sessions();
         self.wake_fetchers();
         self.wake_poll();
+    }
+
+    /// Closes the brokers' fetch sessions (KIP-227 final epoch) in the background, on the
+    /// fetch connections that are still open; nothing waits for the answers. A session left
+    /// open would only hold a slot of the broker's session cache until evicted.
+    fn close_sessions(&self) {
+        let sessions: Vec<(i32, i32)> = self.sessions.lock().unwrap().drain().map(|(b, (id, _))| (b, id)).collect();
+        if sessions.is_empty() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let cluster = self.core.metadata.snapshot();
+        let timeout = self.core.config.request_timeout;
+        for (broker, session_id) in sessions {
+            let Some(addr) = cluster.broker_addr(broker) else { continue };
+            let Some(conn) = self.core.pool.existing(&addr, crate::network::ConnKind::Fetch) else { continue };
+            let Ok(version) = conn.version_for::<kafka_protocol::messages::FetchRequest>() else { continue };
+            if version < fetch_session::MIN_SESSION_VERSION {
+                continue;
+            }
+            let req = fetcher::close_session_request(session_id);
+            rt.spawn(async move {
+                let r = conn.send_at_with_timeout(&req, version, timeout).await;
+                tracing::debug!(broker, session_id, ok = r.is_ok(), "fetch session closed");
+            });
+        }
     }
 }
 
@@ -224,6 +269,7 @@ impl Consumer {
             data: watch::channel(0).0,
             closed: AtomicBool::new(false),
             tasks: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
         });
         let manager = tokio::spawn(fetcher::run_manager(shared.clone()));
         Ok(Consumer { shared, coordinator, manager })
@@ -569,6 +615,14 @@ impl Consumer {
         self.shared.wake_fetchers();
         self.shared.wake_poll();
         Ok(())
+    }
+
+    /// The KIP-227 fetch session of each broker's fetch task: broker id → (session id, epoch
+    /// of the next request). Brokers fetched without a session are absent. For tests and
+    /// diagnostics; not a stable API.
+    #[doc(hidden)]
+    pub fn fetch_sessions(&self) -> BTreeMap<i32, (i32, i32)> {
+        self.shared.sessions.lock().unwrap().iter().map(|(b, s)| (*b, *s)).collect()
     }
 
     /// The paused partitions.

@@ -80,3 +80,83 @@ pub(crate) fn encode_response<R: Request>(correlation_id: i32, version: i16, res
     out.extend_from_slice(&body);
     out.freeze()
 }
+
+/// What a [`TcpBroker`] handler answers to one request.
+pub(crate) enum TcpReply {
+    /// A whole response frame (size prefix included), e.g. from [`encode_response`]; any
+    /// bytes at all for garbage tests.
+    Frame(Bytes),
+    /// A frame written after a pause (a long-poll fetch with nothing new).
+    Delayed(std::time::Duration, Bytes),
+    /// Close the connection.
+    Close,
+}
+
+/// A scripted broker on a real TCP socket (127.0.0.1, ephemeral port), for tests that run
+/// the client's whole path (pool, handshake, metadata, fetch tasks). Every connection is
+/// served by `handler`, called with each request and the broker's own `host:port`.
+pub(crate) struct TcpBroker {
+    pub host: String,
+    pub port: i32,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpBroker {
+    pub(crate) async fn start<F>(handler: F) -> TcpBroker
+    where
+        F: Fn(&Received, &str, i32) -> TcpReply + Send + Sync + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("local addr").port() as i32;
+        let host = "127.0.0.1".to_owned();
+        let handler = std::sync::Arc::new(handler);
+        let h = host.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let handler = handler.clone();
+                let host = h.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let Ok(size) = sock.read_i32().await else { return };
+                        if !(0..=64 << 20).contains(&size) {
+                            return;
+                        }
+                        let mut frame = vec![0u8; size as usize];
+                        if sock.read_exact(&mut frame).await.is_err() {
+                            return;
+                        }
+                        let mut buf = Bytes::from(frame);
+                        let Ok(header) = decode_request_header_from_buffer(&mut buf) else { return };
+                        match handler(&Received { header, body: buf }, &host, port) {
+                            TcpReply::Frame(b) => {
+                                if sock.write_all(&b).await.is_err() {
+                                    return;
+                                }
+                            }
+                            TcpReply::Delayed(d, b) => {
+                                tokio::time::sleep(d).await;
+                                if sock.write_all(&b).await.is_err() {
+                                    return;
+                                }
+                            }
+                            TcpReply::Close => return,
+                        }
+                    }
+                });
+            }
+        });
+        TcpBroker { host, port, task }
+    }
+
+    /// `host:port`, for bootstrap lists.
+    pub(crate) fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+impl Drop for TcpBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -364,3 +364,80 @@ async fn an_open_transaction_holds_read_committed_at_the_last_stable_offset() {
     drop(child.stdin.take()); // EOF: the tool halts, leaving the transaction open
     let _ = child.wait();
 }
+
+/// Sends `n` records `p<partition>-<i>` (i from `from`) to `partition` and waits for them.
+async fn produce_to(producer: &Producer, topic: &str, partition: i32, from: usize, n: usize) {
+    let mut fs = Vec::new();
+    for i in from..from + n {
+        fs.push(producer.send(ProducerRecord::new(topic).partition(partition).value(format!("p{partition}-{i}"))).await.unwrap());
+    }
+    for f in fs {
+        f.await.unwrap();
+    }
+}
+
+/// KIP-227 against the real broker: one session per broker, kept (same id, epoch rising)
+/// while only one partition receives data, partitions paused (forgotten) and resumed
+/// (re-added) and seeked (re-sent) lose and repeat nothing.
+#[tokio::test]
+async fn incremental_fetch_sessions_keep_every_partition_flowing() {
+    let topic = topic(3).await;
+    let producer = Producer::new(ProducerConfig::new(single_bootstrap())).await.unwrap();
+    for p in 0..3 {
+        produce_to(&producer, &topic, p, 0, 10).await;
+    }
+    let consumer = Consumer::new(config().fetch_max_wait(Duration::from_millis(100))).await.unwrap();
+    let all = tps(&topic, 3);
+    consumer.assign(all.clone()).unwrap();
+    let mut got = consume_exactly(&consumer, 30).await;
+    let sessions = consumer.fetch_sessions();
+    assert_eq!(sessions.len(), 1, "one broker, one session: {sessions:?}");
+    let (&broker, &(session_id, epoch)) = sessions.iter().next().unwrap();
+    assert!(session_id != 0 && epoch >= 1, "{sessions:?}");
+
+    // Only partition 2 receives data now, in rounds; partitions 0 and 1 sit unchanged in the
+    // session and are not re-sent.
+    for round in 0..5 {
+        produce_to(&producer, &topic, 2, 10 + round * 7, 7).await;
+        let rs = consume_exactly(&consumer, 7).await;
+        assert!(rs.iter().all(|r| r.partition == 2), "round {round}");
+        got.extend(rs);
+    }
+    let (id2, epoch2) = consumer.fetch_sessions()[&broker];
+    assert_eq!(id2, session_id, "the session survived: every incremental fetch was accepted");
+    assert!(epoch2 > epoch + 5, "the epoch rose with each fetch: {epoch} -> {epoch2}");
+
+    // Pause partition 0 (forgotten), write to 0 and 1: only 1 arrives; resume: 0 arrives.
+    consumer.pause(&all[..1]).unwrap();
+    produce_to(&producer, &topic, 0, 10, 4).await;
+    produce_to(&producer, &topic, 1, 10, 4).await;
+    let rs = consume_exactly(&consumer, 4).await;
+    assert!(rs.iter().all(|r| r.partition == 1));
+    got.extend(rs);
+    consumer.resume(&all[..1]).unwrap();
+    let rs = consume_exactly(&consumer, 4).await;
+    assert!(rs.iter().all(|r| r.partition == 0));
+    got.extend(rs);
+
+    // Seek partition 1 back to 5: its records from 5 again, once.
+    consumer.seek(&all[1], 5).unwrap();
+    let again = consume_exactly(&consumer, 9).await;
+    assert!(again.iter().all(|r| r.partition == 1));
+    assert_eq!(again.iter().map(|r| r.offset).collect::<Vec<_>>(), (5..14).collect::<Vec<i64>>());
+
+    // Every partition in order, nothing lost or repeated before the seek.
+    for p in 0..3 {
+        let offs: Vec<i64> = got.iter().filter(|r| r.partition == p).map(|r| r.offset).collect();
+        let n = [14, 14, 45][p as usize];
+        assert_eq!(offs, (0..n).collect::<Vec<i64>>(), "partition {p}");
+        let vals: Vec<String> = got
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(vals, (0..n).map(|i| format!("p{p}-{i}")).collect::<Vec<_>>());
+    }
+    assert_eq!(consumer.fetch_sessions()[&broker].0, session_id, "still the first session");
+    consumer.close().await.unwrap();
+    producer.close(Duration::from_secs(10)).await.unwrap();
+}
