@@ -317,7 +317,7 @@ pub(crate) async fn run_broker(shared: Arc<Shared>, broker: i32) {
             return;
         }
         changed.borrow_and_update();
-        let (plan, wake_at) = plan_fetch(&shared, broker);
+        let (plan, wake_at, more_soon) = plan_fetch(&shared, broker);
         if plan.is_empty() {
             let sleep = wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
@@ -326,7 +326,8 @@ pub(crate) async fn run_broker(shared: Arc<Shared>, broker: i32) {
             }
             continue;
         }
-        let result = fetch(&shared, broker, &mut session, &plan).await;
+        let max_wait = if more_soon { shared.cfg.fetch_max_wait.min(SHORT_FETCH_WAIT) } else { shared.cfg.fetch_max_wait };
+        let result = fetch(&shared, broker, &mut session, &plan, max_wait).await;
         shared.set_session(broker, session.session_id(), session.epoch());
         let failed = handle_response(&shared, &plan, result);
         if failed {
@@ -337,15 +338,19 @@ pub(crate) async fn run_broker(shared: Arc<Shared>, broker: i32) {
 
 /// The partitions led by `broker` that can be fetched now (marked in flight), and when to
 /// look again if none can.
-fn plan_fetch(shared: &Shared, broker: i32) -> (Vec<Planned>, Option<Instant>) {
+fn plan_fetch(shared: &Shared, broker: i32) -> (Vec<Planned>, Option<Instant>, bool) {
     let cluster = shared.core.metadata.snapshot();
     let now = Instant::now();
     let mut st = shared.state.lock().unwrap();
     if st.buffered_bytes >= shared.cfg.fetch_max_bytes as usize {
-        return (Vec::new(), None);
+        return (Vec::new(), None, false);
     }
     let mut plan = Vec::new();
     let mut wake_at: Option<Instant> = None;
+    // A partition of this broker whose buffered records the application is still reading,
+    // with more records behind them at the broker: it becomes fetchable within moments, so
+    // this fetch must not long-poll on the others (one fetch per broker is in flight).
+    let mut more_soon = false;
     for (tp, p) in st.partitions.iter_mut() {
         let Some((leader, epoch)) = cluster.leader_for(&tp.topic, tp.partition) else { continue };
         if leader != broker {
@@ -359,13 +364,21 @@ fn plan_fetch(shared: &Shared, broker: i32) -> (Vec<Planned>, Option<Instant>) {
             p.backoff_until = None;
         }
         if !p.fetchable(now) {
+            if p.buffered && !p.paused {
+                let position = p.position.map(|f| f.offset).unwrap_or(i64::MAX);
+                more_soon |= p.high_watermark.is_some_and(|hw| hw > position);
+            }
             continue;
         }
         p.in_flight = true;
         plan.push(Planned { tp: tp.clone(), generation: p.generation, position: p.position.expect("fetchable"), leader_epoch: epoch });
     }
-    (plan, wake_at)
+    (plan, wake_at, more_soon)
 }
+
+/// The long-poll wait used while another partition of the broker is about to become
+/// fetchable again (see `plan_fetch`).
+const SHORT_FETCH_WAIT: Duration = Duration::from_millis(10);
 
 /// A fetch answer, or why there is none to apply.
 enum Fetched {
@@ -374,7 +387,13 @@ enum Fetched {
     Discarded { backoff: bool },
 }
 
-async fn fetch(shared: &Shared, broker: i32, session: &mut FetchSession, plan: &[Planned]) -> Result<Fetched> {
+async fn fetch(
+    shared: &Shared,
+    broker: i32,
+    session: &mut FetchSession,
+    plan: &[Planned],
+    max_wait: Duration,
+) -> Result<Fetched> {
     let cfg = &shared.cfg;
     let conn = shared.core.broker(broker, ConnKind::Fetch).await?;
     let version = conn.version_for::<FetchRequest>()?;
@@ -392,8 +411,9 @@ async fn fetch(shared: &Shared, broker: i32, session: &mut FetchSession, plan: &
         })
         .collect();
     let sreq = session.build(version, next, Instant::now());
-    let req = fetch_request(cfg, &sreq, version);
+    let req = fetch_request(cfg, &sreq, version).with_max_wait_ms(max_wait.as_millis() as i32);
     let timeout = shared.core.config.request_timeout + cfg.fetch_max_wait;
+    tracing::trace!(broker, partitions = plan.len(), "fetch");
     match conn.send_at_with_timeout(&req, version, timeout).await {
         Ok(resp) => match session.handle_response(&resp, Instant::now()) {
             Verdict::Apply => Ok(Fetched::Answer(resp)),
