@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# bench.sh -- producer throughput and CPU cost of ferrokafka, librdkafka (the rdkafka
-# crate) and the Java producer (org.apache.kafka.tools.ProducerPerformance), against the
-# SAME local broker in ONE run. See BENCHMARKS.md for what is measured and how.
+# bench.sh -- producer and consumer throughput and CPU cost of ferrokafka, librdkafka (the
+# rdkafka crate) and the Java client (org.apache.kafka.tools.ProducerPerformance /
+# ConsumerPerformance), against the SAME local broker in ONE run. See BENCHMARKS.md for what
+# is measured and how.
 #
 # Usage:
 #   bash scripts/bench.sh produce       build, (re)use a broker, run the matrix, write
 #                                       bench/results/<date>-produce.md and print it
+#   bash scripts/bench.sh consume       the same for the consumer: per row and compression,
+#                                       one topic is filled once (ferrokafka's producer), then
+#                                       every client reads all of it in every run; writes
+#                                       bench/results/<date>-consume.md
 #   bash scripts/bench.sh build         build bench/ (target dir bench/target) only
 #   bash scripts/bench.sh fetch-java    resolve the kafka-tools jars only
-#   (consume: to come, the same way)
 #
 # Environment (defaults in brackets):
 #   BENCH_RUNS          repetitions of every (row, compression, client) [3]; medians reported
@@ -17,15 +21,16 @@
 #   BENCH_CLIENTS       [ferrokafka rdkafka java]
 #   BENCH_PAYLOADS      distinct payloads cycled through, the same for all clients [1]
 #   BENCH_PARTITIONS    partitions of each fresh topic [6]
-#   BENCH_LINGER_MS     linger.ms of every client [5]
+#   BENCH_LINGER_MS     linger.ms of every client (consume: of the filling producer) [5]
 #   BENCH_BATCH_BYTES   batch.size of every client [unset: each client's default,
 #                       16384 for ferrokafka and Java, 1000000 for librdkafka]
-#   BENCH_JAVA_HEAP     -Xmx of the Java producer [1g]
+#   BENCH_JAVA_HEAP     -Xmx of the Java producer / consumer [1g]
+#   BENCH_CONSUME_TIMEOUT  consume: seconds a client may take to read a topic [300]
 #   BENCH_PAUSE         seconds of quiet before each client run [2]
 #   BENCH_BOOTSTRAP     use this broker instead of finding/starting one on 127.0.0.1:9092
 #   BENCH_KEEP_BROKER   1: leave a broker this script started running [0]
 #   BENCH_KEEP_TOPICS   1: do not delete the benchmark topics at the end [0]
-#   BENCH_OUT           results file [bench/results/<date>-produce.md]
+#   BENCH_OUT           results file [bench/results/<date>-produce.md / -consume.md]
 #   KAFKA_VERSION       broker (when started here) and kafka-tools version [the running
 #                       broker's, else 4.4.0]
 #   FERROKAFKA_CACHE    jar cache root [~/.cache/ferrokafka]; tools jars go to
@@ -37,8 +42,9 @@
 # and stopped at the end.
 #
 # Each client run is wrapped in `/usr/bin/time -f '%U %S %M'` (GNU time: user and system
-# CPU seconds and peak RSS in KiB of the client process and its children) and gets a fresh
-# topic. Needs: cargo, java 17+, mvn, GNU time (apt-get install time), awk.
+# CPU seconds and peak RSS in KiB of the client process and its children); producer runs
+# get a fresh topic each, consumer runs read the row's one pre-filled topic.
+# Needs: cargo, java 17+, mvn, GNU time (apt-get install time), awk.
 
 set -euo pipefail
 
@@ -58,6 +64,8 @@ BENCH_PARTITIONS="${BENCH_PARTITIONS:-6}"
 BENCH_LINGER_MS="${BENCH_LINGER_MS:-5}"
 BENCH_JAVA_HEAP="${BENCH_JAVA_HEAP:-1g}"
 BENCH_PAUSE="${BENCH_PAUSE:-2}"
+BENCH_CONSUME_TIMEOUT="${BENCH_CONSUME_TIMEOUT:-300}"
+MODE=produce   # or consume: what report() describes
 CACHE_ROOT="${FERROKAFKA_CACHE:-$HOME/.cache/ferrokafka}"
 DEPENDENCY_PLUGIN_VERSION="3.8.1"   # as in kafka-local.sh
 TIME_BIN=/usr/bin/time
@@ -303,15 +311,25 @@ label() { case "$1" in ferrokafka) echo ferrokafka ;; rdkafka) echo "librdkafka 
 report() {
   local out="$1" row size records comp client
   {
-    echo "# Producer benchmark, $(date -u +'%Y-%m-%d %H:%M UTC')"
+    echo "# ${MODE^}r benchmark, $(date -u +'%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_ROWS=\"$BENCH_ROWS\" bash scripts/bench.sh produce\`"
+    echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_ROWS=\"$BENCH_ROWS\" bash scripts/bench.sh $MODE\`"
     echo
     echo "- ferrokafka: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
     echo "- librdkafka $RDKAFKA_VERSION (rdkafka crate $RDKAFKA_CRATE), Java client $BROKER_VERSION on $(java -version 2>&1 | head -1)"
-    echo "- broker: Kafka $BROKER_VERSION, single node at $BOOTSTRAP, $BENCH_PARTITIONS partitions, RF 1, a fresh topic per client run"
+    if [[ $MODE == produce ]]; then
+      echo "- broker: Kafka $BROKER_VERSION, single node at $BOOTSTRAP, $BENCH_PARTITIONS partitions, RF 1, a fresh topic per client run"
+    else
+      echo "- broker: Kafka $BROKER_VERSION, single node at $BOOTSTRAP, $BENCH_PARTITIONS partitions, RF 1, one topic per (size, compression) filled once, read whole by every client run"
+    fi
     echo "- machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr); broker and client share the cores"
-    echo "- every client: acks=all, enable.idempotence=true, linger.ms=$BENCH_LINGER_MS, no key, $BENCH_PAYLOADS distinct payload(s) of random A-Z letters, other settings at the client's defaults"
+    if [[ $MODE == produce ]]; then
+      echo "- every client: acks=all, enable.idempotence=true, linger.ms=$BENCH_LINGER_MS, no key, $BENCH_PAYLOADS distinct payload(s) of random A-Z letters, other settings at the client's defaults"
+    else
+      echo "- data: written once per topic by ferrokafka's producer (acks=all, idempotent, linger.ms=$BENCH_LINGER_MS, its default batch size, the row's compression), no key, $BENCH_PAYLOADS distinct payload(s) of random A-Z letters"
+      echo "- every client: assign mode (Java: ConsumerPerformance, which subscribes with a fresh group; its join time excluded), from offset 0, clock from the first poll to the N-th record, settings at the client's defaults except: ferrokafka auto_offset_reset=earliest; librdkafka group.id (never joined), enable.auto.commit=false, start offset in the assignment; Java: the tool's own check.crcs=false, receive.buffer.bytes=2 MiB, auto.offset.reset=earliest, -Xmx$BENCH_JAVA_HEAP"
+      echo "- CRC-32C of each batch: verified by ferrokafka (always), not by librdkafka (check.crcs=false, its default) nor by the Java tool (it sets check.crcs=false)"
+    fi
     echo "- medians of $BENCH_RUNS run(s); CPU = user + sys seconds of the client process (GNU time), per million records; RSS = peak resident set"
     echo
     echo "| size | records | compression | client | records/s | MiB/s | CPU s / M records | peak RSS MiB |"
@@ -356,7 +374,8 @@ report() {
 RDKAFKA_VERSION="?"
 RDKAFKA_CRATE="?"
 
-cmd_produce() {
+# Build, broker, Java jars and versions: the same for both benchmarks.
+setup_common() {
   [[ -x "$TIME_BIN" ]] || die "$TIME_BIN (GNU time) is missing: apt-get install time"
   command -v java >/dev/null 2>&1 || [[ " $BENCH_CLIENTS " != *" java "* ]] || die "java not found"
   build
@@ -367,6 +386,20 @@ cmd_produce() {
   fi
   RDKAFKA_CRATE="$(awk '/^name = "rdkafka"$/ { getline; gsub(/[^0-9.]/, ""); print }' "$BENCH_DIR/Cargo.lock")"
   RDKAFKA_VERSION="$(awk '/^name = "rdkafka-sys"$/ { getline; sub(/.*\+/, ""); gsub(/"/, ""); print }' "$BENCH_DIR/Cargo.lock")"
+}
+
+finish_report() {
+  local out="${BENCH_OUT:-$BENCH_DIR/results/$(date +%Y-%m-%d)-$MODE.md}"
+  mkdir -p "$(dirname "$out")"
+  report "$out"
+  cp "$RAW" "${out%.md}.tsv"
+  say "results: $out (raw: ${out%.md}.tsv, logs: $RUN_DIR)"
+  cat "$out"
+}
+
+cmd_produce() {
+  MODE=produce
+  setup_common
 
   RUN_DIR="$(mktemp -d /tmp/fk-bench-produce.XXXXXX)"
   RAW="$RUN_DIR/raw.tsv"
@@ -392,13 +425,124 @@ cmd_produce() {
       done
     done
   done
+  finish_report
+}
 
-  local out="${BENCH_OUT:-$BENCH_DIR/results/$(date +%Y-%m-%d)-produce.md}"
-  mkdir -p "$(dirname "$out")"
-  report "$out"
-  cp "$RAW" "${out%.md}.tsv"
-  say "results: $out (raw: ${out%.md}.tsv, logs: $RUN_DIR)"
-  cat "$out"
+# ---------------------------------------------------------------------------------------
+# consume
+# ---------------------------------------------------------------------------------------
+
+# fill_topic SIZE RECORDS COMPRESSION  -> sets FILLED_TOPIC to a fresh topic holding exactly
+# RECORDS records, written by ferrokafka's producer (its one warm-up record + RECORDS - 1).
+fill_topic() {
+  local size="$1" records="$2" comp="$3"
+  local topic="bench-consume-$size-$comp-$(date +%s%N | cut -c1-13)"
+  local log="$RUN_DIR/fill-$size-$comp.log"
+  "$BIN" create-topic --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$BENCH_PARTITIONS" --replication-factor 1 \
+    || die "could not create topic $topic"
+  TOPICS_CREATED+=("$topic")
+  "$BIN" produce --client ferrokafka --bootstrap "$BOOTSTRAP" --topic "$topic" \
+    --records "$((records - 1))" --size "$size" --compression "$comp" --acks all --idempotence true \
+    --linger-ms "$BENCH_LINGER_MS" --payloads "$BENCH_PAYLOADS" >"$log" 2>&1 \
+    || { tail -20 "$log" >&2; die "filling $topic failed, log: $log"; }
+  FILLED_TOPIC="$topic"
+}
+
+# run_consumer CLIENT SIZE RECORDS COMPRESSION RUN TOPIC  -> appends one line to $RAW
+run_consumer() {
+  local client="$1" size="$2" records="$3" comp="$4" run="$5" topic="$6"
+  local log="$RUN_DIR/$client-$size-$comp-r$run.log" tfile="$RUN_DIR/$client-$size-$comp-r$run.time"
+  sleep "$BENCH_PAUSE"
+  local rc=0
+  case "$client" in
+    ferrokafka | rdkafka)
+      "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
+        "$BIN" consume --client "$client" --bootstrap "$BOOTSTRAP" --topic "$topic" \
+        --records "$records" --partitions "$BENCH_PARTITIONS" --size "$size" --compression "$comp" \
+        --timeout-s "$BENCH_CONSUME_TIMEOUT" >"$log" 2>&1 || rc=$?
+      ;;
+    java)
+      # ConsumerPerformance subscribes (a fresh group each run, so it starts at offset 0 by
+      # its auto.offset.reset=earliest) and stops once it has N records.
+      "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
+        java "-Xmx$BENCH_JAVA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+        -cp "$(tools_libs "$BROKER_VERSION")/*" org.apache.kafka.tools.ConsumerPerformance \
+        --bootstrap-server "$BOOTSTRAP" --topic "$topic" --group "bench-java-$size-$comp-r$run-$(date +%s%N | cut -c1-13)" \
+        --num-records "$records" --timeout "$((BENCH_CONSUME_TIMEOUT * 1000))" >"$log" 2>&1 || rc=$?
+      ;;
+    *) die "unknown client $client" ;;
+  esac
+  [[ $rc -eq 0 ]] || { tail -20 "$log" >&2; die "$client run failed (exit $rc), log: $log"; }
+
+  local rps mbps secs
+  if [[ "$client" == java ]]; then
+    # The summary line after the header "start.time, end.time, data.consumed.in.MB, MB.sec,
+    # data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec,
+    # fetch.nMsg.sec": fetch.time.ms is the time from the end of the group join (partitions
+    # assigned) to the N-th record, in whole milliseconds.
+    local line got fetch_ms
+    if grep -qE 'WARNING: Exiting before|Exception|ERROR' "$log"; then
+      grep -m5 -E 'WARNING|Exception|ERROR' "$log" >&2
+      die "the Java consumer reported errors, log: $log"
+    fi
+    line="$(grep -A1 '^start.time, end.time' "$log" | tail -1 | tr -d ' ')"
+    [[ "$line" == *,*,*,*,*,*,*,*,*,* ]] || { tail -20 "$log" >&2; die "no summary line from the Java consumer, log: $log"; }
+    got="$(cut -d, -f5 <<<"$line")"
+    fetch_ms="$(cut -d, -f8 <<<"$line")"
+    [[ "$got" == "$records" ]] || die "the Java consumer read $got of $records records, log: $log"
+    secs="$(awk -v ms="$fetch_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    rps="$(awk -v n="$records" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')"
+  else
+    local line
+    line="$(grep '^RESULT ' "$log" | tail -1 || true)"
+    [[ -n "$line" ]] || { tail -20 "$log" >&2; die "no RESULT line, log: $log"; }
+    rps="$(sed -E 's/.* records_per_sec=([0-9.]+).*/\1/' <<<"$line")"
+    secs="$(sed -E 's/.* seconds=([0-9.]+).*/\1/' <<<"$line")"
+  fi
+  mbps="$(awk -v r="$rps" -v s="$size" 'BEGIN { printf "%.2f", r * s / 1048576 }')"
+  local user sys rss cpu cpu_per_m
+  read -r user sys rss <"$tfile" || die "no timing output in $tfile"
+  cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
+  cpu_per_m="$(awk -v c="$cpu" -v n="$records" 'BEGIN { printf "%.3f", c / n * 1000000 }')"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$client" "$size" "$records" "$comp" "$run" "$secs" "$rps" "$mbps" "$cpu" "$cpu_per_m" "$rss" "$topic" >>"$RAW"
+  say "  $client size=$size comp=$comp run=$run: $rps rec/s, $mbps MiB/s, cpu ${cpu}s (user $user sys $sys), rss ${rss} KiB"
+}
+
+cmd_consume() {
+  MODE=consume
+  setup_common
+  RUN_DIR="$(mktemp -d /tmp/fk-bench-consume.XXXXXX)"
+  RAW="$RUN_DIR/raw.tsv"
+  : >"$RAW"
+  local row size records comp run client i n clients
+  declare -A topic_of=()
+  say "filling one topic per row and compression ..."
+  for row in $BENCH_ROWS; do
+    size="${row%%:*}"; records="${row##*:}"
+    [[ "$records" -ge 2 ]] || die "consume rows need at least 2 records"
+    for comp in $BENCH_COMPRESSIONS; do
+      fill_topic "$size" "$records" "$comp"
+      topic_of["$size:$comp"]="$FILLED_TOPIC"
+      say "  $FILLED_TOPIC: $records records of $size B, $comp"
+    done
+  done
+  read -r -a clients <<<"$BENCH_CLIENTS"
+  n=${#clients[@]}
+  say "runs=$BENCH_RUNS rows=[$BENCH_ROWS] compressions=[$BENCH_COMPRESSIONS] clients=[$BENCH_CLIENTS]; logs in $RUN_DIR"
+  for ((run = 1; run <= BENCH_RUNS; run++)); do
+    for row in $BENCH_ROWS; do
+      size="${row%%:*}"; records="${row##*:}"
+      for comp in $BENCH_COMPRESSIONS; do
+        check_quiet
+        for ((i = 0; i < n; i++)); do
+          client="${clients[$(((i + run - 1) % n))]}"
+          run_consumer "$client" "$size" "$records" "$comp" "$run" "${topic_of["$size:$comp"]}"
+        done
+      done
+    done
+  done
+  finish_report
 }
 
 main() {
@@ -407,7 +551,7 @@ main() {
     produce) cmd_produce ;;
     build) build ;;
     fetch-java) fetch_java_tools "${KAFKA_VERSION:-4.4.0}" ;;
-    consume) die "the consume benchmark is not written yet" ;;
+    consume) cmd_consume ;;
     -h | --help | help | "") sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" ;;
     *) die "unknown command '$cmd' (try --help)" ;;
   esac
