@@ -69,8 +69,10 @@ pub struct ConsumerConfig {
     pub auto_offset_reset: OffsetReset,
     /// `isolation.level`. Default [`IsolationLevel::ReadUncommitted`].
     pub isolation_level: IsolationLevel,
-    /// `check.crcs`: verify each batch's CRC-32C. Default `true`. Only `true` is accepted
-    /// for now: the batch decoder always verifies.
+    /// `check.crcs`: verify each batch's CRC-32C (a mismatch is
+    /// [`Error::CorruptRecord`](crate::Error::CorruptRecord)). Default `true`. With `false`,
+    /// corrupted bytes may reach the application; lengths, counts and decompression are
+    /// still checked and bounded.
     pub check_crcs: bool,
     /// The most bytes one compressed batch may inflate to; a batch that inflates past this is
     /// an error naming topic, partition and offset, never an allocation. Default 64 MiB.
@@ -199,9 +201,6 @@ impl ConsumerConfig {
         }
         if self.max_poll_records == 0 {
             return bad("max_poll_records must be at least 1".into());
-        }
-        if !self.check_crcs {
-            return bad("check_crcs = false is not supported yet: every batch's CRC is verified".into());
         }
         if self.max_decompressed_batch_bytes < 1024 {
             return bad(format!(

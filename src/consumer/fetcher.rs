@@ -91,6 +91,7 @@ impl CompletedFetch {
         isolation: IsolationLevel,
         mut aborted: Vec<(i64, i64)>,
         max_decompressed: usize,
+        check_crcs: bool,
     ) -> CompletedFetch {
         // Some brokers do not sort the list: order it by first offset (ties by producer id).
         aborted.sort_by_key(|&(pid, first)| (first, pid));
@@ -99,7 +100,11 @@ impl CompletedFetch {
             tp,
             generation,
             size: records.len(),
-            batches: record::batches(records, max_decompressed),
+            batches: if check_crcs {
+                record::batches(records, max_decompressed)
+            } else {
+                record::batches(records, max_decompressed).without_crc_check()
+            },
             next_offset: fetch_offset,
             last_epoch,
             read_committed: isolation == IsolationLevel::ReadCommitted,
@@ -649,6 +654,7 @@ fn handle_response(shared: &Shared, plan: &[Planned], result: Result<Fetched>) -
                 shared.cfg.isolation_level,
                 aborted,
                 shared.cfg.max_decompressed_batch_bytes,
+                shared.cfg.check_crcs,
             );
             s.buffered = true;
             st.buffered_bytes += f.size;

@@ -384,7 +384,7 @@ impl RawBatch {
 /// The iterator ends after the first error: once a batch is corrupt, where the next one
 /// starts cannot be trusted.
 pub(crate) fn batches(data: Bytes, max_decompressed: usize) -> BatchIter {
-    BatchIter { data, pos: 0, max_decompressed, done: false, truncated: false }
+    BatchIter { data, pos: 0, max_decompressed, done: false, truncated: false, check_crc: true }
 }
 
 /// Iterator over the batches of a fetch response's records bytes; see [`batches`].
@@ -395,9 +395,17 @@ pub(crate) struct BatchIter {
     max_decompressed: usize,
     done: bool,
     truncated: bool,
+    check_crc: bool,
 }
 
 impl BatchIter {
+    /// Skips CRC verification (the consumer's `check_crcs = false`, as the Java client
+    /// allows): lengths, counts and decompression stay bounded either way.
+    pub(crate) fn without_crc_check(mut self) -> BatchIter {
+        self.check_crc = false;
+        self
+    }
+
     /// The next batch with its header read and CRC verified, records not decoded. Mixing
     /// this with [`Iterator::next`] is fine: both advance the same position.
     pub(crate) fn next_raw(&mut self) -> Option<Result<RawBatch, DecodeError>> {
@@ -434,7 +442,7 @@ impl BatchIter {
         }
         let batch = self.data.slice(self.pos..self.pos + total);
         let header = RecordBatchHeader::parse(&batch);
-        let computed = crc32c(&batch[layout::ATTRIBUTES..]);
+        let computed = if self.check_crc { crc32c(&batch[layout::ATTRIBUTES..]) } else { header.crc };
         if computed != header.crc {
             return self.fail(DecodeError::CrcMismatch {
                 base_offset,

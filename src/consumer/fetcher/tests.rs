@@ -52,7 +52,7 @@ fn marker(offset: i64, pid: i64, commit: bool) -> Vec<u8> {
 
 fn fetch(parts: &[Vec<u8>], offset: i64, isolation: IsolationLevel, aborted: Vec<(i64, i64)>) -> CompletedFetch {
     let data: Vec<u8> = parts.concat();
-    CompletedFetch::new(TopicPartition::new("t", 2), 1, offset, None, Bytes::from(data), isolation, aborted, 1 << 20)
+    CompletedFetch::new(TopicPartition::new("t", 2), 1, offset, None, Bytes::from(data), isolation, aborted, 1 << 20, true)
 }
 
 fn take_all(f: &mut CompletedFetch) -> Vec<ConsumerRecord> {
@@ -213,12 +213,31 @@ fn a_bad_crc_names_topic_partition_and_offset_after_the_good_records() {
 }
 
 #[test]
+fn with_check_crcs_off_a_flipped_crc_field_is_not_an_error() {
+    // Damage only the stored CRC: the records are intact, so without verification they
+    // decode; with verification (the default) the batch is refused.
+    let mut b = batch(0, &["a", "b"], None);
+    b[layout::CRC] ^= 0xff;
+    let unchecked = || {
+        CompletedFetch::new(
+            TopicPartition::new("t", 0), 1, 0, None, Bytes::from(b.clone()), IsolationLevel::ReadUncommitted, vec![], 1 << 20, false,
+        )
+    };
+    let mut f = unchecked();
+    assert_eq!(offsets(&take_all(&mut f)), vec![0, 1]);
+    let mut checked = CompletedFetch::new(
+        TopicPartition::new("t", 0), 1, 0, None, Bytes::from(b.clone()), IsolationLevel::ReadUncommitted, vec![], 1 << 20, true,
+    );
+    assert!(checked.take(10, &mut Vec::new()).unwrap_err().to_string().contains("CRC"));
+}
+
+#[test]
 fn a_decompression_bomb_is_an_error_not_an_allocation() {
     let big = "z".repeat(256 * 1024);
     let b = batch_with(Compression::Gzip, 0, &[big.as_str()], None);
     assert!(b.len() < 4096);
     let mut f = CompletedFetch::new(
-        TopicPartition::new("t", 0), 1, 0, None, Bytes::from(b), IsolationLevel::ReadUncommitted, vec![], 64 * 1024,
+        TopicPartition::new("t", 0), 1, 0, None, Bytes::from(b), IsolationLevel::ReadUncommitted, vec![], 64 * 1024, true,
     );
     let e = f.take(10, &mut Vec::new()).unwrap_err();
     assert!(e.to_string().contains("exceeds limit"), "{e}");
