@@ -524,3 +524,58 @@ async fn the_fetcher_speaks_incremental_sessions_forgets_and_re_adds_partitions_
     // Exactly one new session after the lost one (plus the first).
     assert_eq!(seen.iter().filter(|r| r.1 == 0).count(), 2, "{:?}", seen.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>());
 }
+
+/// A broker holding offsets 0..5 that, asked for offset 5, reports (KIP-320) that the log
+/// diverged at offset 2 (epoch 3): records 2..5 were truncated by an unclean election.
+async fn truncating_broker() -> TcpBroker {
+    let records = Bytes::from(batch(0, &["a", "b", "c", "d", "e"]));
+    broker(1, move |req, f| {
+        let offset = fetch_offset(&f);
+        if offset < 5 {
+            return answer(req, &f, &records);
+        }
+        let t = &f.topics[0];
+        let part = RespPartition::default()
+            .with_partition_index(0)
+            .with_high_watermark(2)
+            .with_last_stable_offset(2)
+            .with_log_start_offset(0)
+            .with_diverging_epoch(
+                kafka_protocol::messages::fetch_response::EpochEndOffset::default().with_epoch(3).with_end_offset(2),
+            );
+        let resp = FetchResponse::default()
+            .with_responses(vec![FetchableTopicResponse::default().with_topic(t.topic.clone()).with_partitions(vec![part])]);
+        TcpReply::Frame(encode_response::<FetchRequest>(req.header.correlation_id, req.header.request_api_version, &resp))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn detected_log_truncation_is_reported_when_reset_is_none() {
+    let b = truncating_broker().await;
+    let c = consumer(&b, |c| c.auto_offset_reset(super::OffsetReset::None)).await;
+    let (got, e) = poll_until_error(&c).await;
+    assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    match &e {
+        Error::LogTruncation { topic, partition: 0, position: 5, divergent_offset: 2, divergent_epoch: 3, .. } => {
+            assert_eq!(topic, TOPIC)
+        }
+        other => panic!("expected LogTruncation, got {other}"),
+    }
+    assert!(e.to_string().contains("log truncation detected"), "{e}");
+}
+
+#[tokio::test]
+async fn with_a_reset_policy_truncation_moves_back_to_the_divergence_point_never_skipping() {
+    let b = truncating_broker().await;
+    let c = consumer(&b, |c| c.auto_offset_reset(super::OffsetReset::Earliest)).await;
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // Offsets 0..5, then, after the divergence at 2, the records from 2 again.
+    while got.len() < 8 {
+        assert!(tokio::time::Instant::now() < deadline, "got {got:?}");
+        got.extend(c.poll(Duration::from_millis(200)).await.unwrap().iter().map(|r| r.offset));
+    }
+    assert_eq!(&got[..5], &[0, 1, 2, 3, 4]);
+    assert_eq!(got[5], 2, "consumption resumes at the divergence point: {got:?}");
+}
