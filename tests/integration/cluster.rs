@@ -14,6 +14,17 @@ async fn all_three_up(admin: &AdminClient) {
     .await;
 }
 
+/// Creates `topic` with `partitions` partitions on all three nodes and waits until every
+/// partition has a leader and a full ISR.
+async fn replicated_topic(admin: &AdminClient, topic: &str, partitions: i32) {
+    admin.create_topic(NewTopic::new(topic, partitions, 3)).await.unwrap();
+    eventually("leaders with full ISR", Duration::from_secs(30), || async {
+        let d = admin.describe_topics([topic]).await.ok()?.pop()?;
+        d.partitions.iter().all(|p| p.leader.is_some() && p.isr.len() == 3).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn metadata_follows_the_leader_to_another_node_when_its_leader_is_killed() {
     let _faults = CLUSTER_FAULTS.lock().await;
@@ -101,12 +112,7 @@ async fn idempotent_producer_loses_and_duplicates_nothing_while_leaders_are_kill
     let admin = cluster_admin().await;
     all_three_up(&admin).await;
     let topic = unique("kill-leader");
-    admin.create_topic(NewTopic::new(&topic, 3, 3)).await.unwrap();
-    eventually("leaders with full ISR", Duration::from_secs(30), || async {
-        let d = admin.describe_topics([&topic]).await.ok()?.pop()?;
-        d.partitions.iter().all(|p| p.leader.is_some() && p.isr.len() == 3).then_some(())
-    })
-    .await;
+    replicated_topic(&admin, &topic, 3).await;
 
     let producer = Producer::new(ProducerConfig::new(cluster_bootstrap())).await.unwrap();
     const N: usize = 30_000;
@@ -175,12 +181,7 @@ async fn consumption_resumes_from_the_new_leader_without_loss_or_repeats() {
     let admin = cluster_admin().await;
     all_three_up(&admin).await;
     let topic = unique("consume-kill");
-    admin.create_topic(NewTopic::new(&topic, 3, 3)).await.unwrap();
-    eventually("leaders with full ISR", Duration::from_secs(30), || async {
-        let d = admin.describe_topics([&topic]).await.ok()?.pop()?;
-        d.partitions.iter().all(|p| p.leader.is_some() && p.isr.len() == 3).then_some(())
-    })
-    .await;
+    replicated_topic(&admin, &topic, 3).await;
     const N: usize = 6000;
     let producer = Producer::new(ProducerConfig::new(cluster_bootstrap())).await.unwrap();
     let mut fs = Vec::new();

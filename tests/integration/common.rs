@@ -190,3 +190,20 @@ mod base64_lite {
         out
     }
 }
+
+/// Record `i` of the codec tests: keys and null keys, null and empty values, a repeated
+/// header key, a null header value, an explicit timestamp.
+pub fn sample(topic: &str, i: usize) -> ferrokafka::producer::ProducerRecord {
+    let mut r = ferrokafka::producer::ProducerRecord::new(topic).timestamp(1_700_000_000_000 + i as i64);
+    if i % 5 != 0 {
+        r = r.key(format!("key-{i}"));
+    }
+    r.value = match i % 7 {
+        0 => None,
+        1 => Some(bytes::Bytes::new()),
+        _ => Some(bytes::Bytes::from(format!("value-{i}-{}", "x".repeat(i % 50)))),
+    };
+    r.header("h", Some(bytes::Bytes::from(format!("a{i}"))))
+        .header("h", Some(bytes::Bytes::from(format!("b{i}"))))
+        .header("nothing", None)
+}

@@ -47,18 +47,6 @@ async fn consume_exactly(c: &Consumer, n: usize) -> Vec<ConsumerRecord> {
     got
 }
 
-fn sample(topic: &str, i: usize) -> ProducerRecord {
-    let mut r = ProducerRecord::new(topic).timestamp(1_700_000_000_000 + i as i64).partition((i % 3) as i32);
-    if i % 5 != 0 {
-        r = r.key(format!("key-{i}"));
-    }
-    r.value = match i % 7 {
-        0 => None,
-        1 => Some(Bytes::new()),
-        _ => Some(Bytes::from(format!("value-{i}-{}", "x".repeat(i % 50)))),
-    };
-    r.header("h", Some(Bytes::from(format!("a{i}")))).header("h", Some(Bytes::from(format!("b{i}")))).header("nothing", None)
-}
 
 #[tokio::test]
 async fn records_from_our_producer_arrive_exactly_once_in_order_with_every_codec() {
@@ -68,7 +56,7 @@ async fn records_from_our_producer_arrive_exactly_once_in_order_with_every_codec
         let n = 600;
         let mut fs = Vec::new();
         for i in 0..n {
-            fs.push(producer.send(sample(&topic, i)).await.unwrap());
+            fs.push(producer.send(sample(&topic, i).partition((i % 3) as i32)).await.unwrap());
         }
         let mut sent: HashMap<(i32, i64), usize> = HashMap::new();
         for (i, f) in fs.into_iter().enumerate() {
@@ -87,7 +75,7 @@ async fn records_from_our_producer_arrive_exactly_once_in_order_with_every_codec
             let prev = last.insert(r.partition, r.offset);
             assert!(prev.is_none_or(|p| p + 1 == r.offset), "{codec:?}: partition {} jumped {prev:?} -> {}", r.partition, r.offset);
             let i = sent[&(r.partition, r.offset)];
-            let want = sample(&topic, i);
+            let want = sample(&topic, i).partition((i % 3) as i32);
             assert_eq!(r.key, want.key, "{codec:?} key of record {i}");
             assert_eq!(r.value, want.value, "{codec:?} value of record {i}");
             assert_eq!(r.headers, want.headers, "{codec:?} headers of record {i}");

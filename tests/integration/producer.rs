@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use ferrokafka::admin::NewTopic;
 use ferrokafka::producer::{Acks, Compression, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka::{Error, ErrorCode};
@@ -27,23 +26,6 @@ async fn topic_with(partitions: i32, configs: &[(&str, &str)]) -> String {
 
 fn config() -> ProducerConfig {
     ProducerConfig::new(single_bootstrap())
-}
-
-/// The records the codec tests send: keys, null keys, null and empty values, repeated
-/// header keys, null header values, explicit timestamps.
-fn sample(topic: &str, i: usize) -> ProducerRecord {
-    let mut r = ProducerRecord::new(topic).timestamp(1_700_000_000_000 + i as i64);
-    if i % 5 != 0 {
-        r = r.key(format!("key-{i}"));
-    }
-    r.value = match i % 7 {
-        0 => None,
-        1 => Some(Bytes::new()),
-        _ => Some(Bytes::from(format!("value-{i}-{}", "x".repeat(i % 50)))),
-    };
-    r.header("h", Some(Bytes::from(format!("a{i}"))))
-        .header("h", Some(Bytes::from(format!("b{i}"))))
-        .header("nothing", None)
 }
 
 #[tokio::test]
