@@ -419,7 +419,13 @@ async fn fetch(
     let req = fetch_request(cfg, &sreq, version).with_max_wait_ms(max_wait.as_millis() as i32);
     let timeout = shared.core.config.request_timeout + cfg.fetch_max_wait;
     tracing::trace!(broker, partitions = plan.len(), "fetch");
-    match conn.send_at_with_timeout(&req, version, timeout).await {
+    let answer = conn.send_raw_with_timeout(&req, version, timeout).await.and_then(|frame| {
+        super::fetch_decode::decode_fetch_response(frame, version).map_err(|detail| Error::Protocol {
+            broker: format!("broker {broker}"),
+            detail: format!("Fetch v{version} response: {detail}"),
+        })
+    });
+    match answer {
         Ok(resp) => match session.handle_response(&resp, Instant::now()) {
             Verdict::Apply => Ok(Fetched::Answer(resp)),
             Verdict::Discard { backoff, reason } => {

@@ -29,6 +29,7 @@
 //! position advanced only in a synchronous step after the last await.
 
 mod config;
+mod fetch_decode;
 mod fetch_session;
 mod fetcher;
 mod offsets;

@@ -203,6 +203,18 @@ impl BrokerConnection {
         protocol::decode_response::<R>(bytes, version, &self.addr)
     }
 
+    /// Sends `req` and returns the raw response frame (correlation id first) for a caller
+    /// that decodes it itself (the consumer's own bounded Fetch decoder).
+    pub(crate) async fn send_raw_with_timeout<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        let frame = protocol::encode_request(req, version, &self.settings.client_id, &self.addr)?;
+        self.submit(frame.into(), R::KEY, true, timeout).await
+    }
+
     /// Sends a pre-encoded frame of API `R` (built without copying its large parts, as the
     /// producer's requests are) and decodes the response; `expect_response` false for
     /// acks=0 produce requests (resolves with `None` once written).
