@@ -13,6 +13,7 @@ mod network;
 mod protocol;
 pub mod producer;
 pub(crate) mod record;
+mod wire;
 
 pub use config::ClientConfig;
 pub use error::{BrokerError, Error, ErrorCode, Result};

@@ -249,7 +249,12 @@ impl Metadata {
         for addr in &candidates {
             let attempt = async {
                 let conn = self.pool.get(addr, ConnKind::Default).await?;
-                let resp = conn.send(&req).await?;
+                let version = conn.version_for::<MetadataRequest>()?;
+                let resp = decode_metadata_response(conn.send_raw(&req, version).await?, version)
+                    .map_err(|e| match e {
+                        Error::Protocol { detail, .. } => Error::Protocol { broker: addr.clone(), detail },
+                        other => other,
+                    })?;
                 Error::check_code(resp.error_code, "Metadata", None, None, None)?;
                 Ok::<_, Error>(resp)
             };
@@ -394,9 +399,155 @@ pub(crate) fn validate_topic_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Decodes a Metadata response frame (v4 to v12) with bounded reads (see `crate::wire`):
+/// the same value as kafka-protocol's decoder, but a hostile array count is an error.
+pub(crate) fn decode_metadata_response(mut frame: bytes::Bytes, version: i16) -> Result<MetadataResponse> {
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+    use kafka_protocol::messages::BrokerId;
+    use crate::wire::{array_len, bool_, i16_, i32_, i32_array, need, nullable_string, skip_tags, string};
+    fn decode(r: &mut bytes::Bytes, version: i16) -> crate::wire::DecodeResult<MetadataResponse> {
+        if !(4..=12).contains(&version) {
+            return Err(format!("metadata v{version} is not decoded here"));
+        }
+        let flexible = version >= 9;
+        i32_(r)?; // correlation id
+        if flexible {
+            skip_tags(r)?;
+        }
+        let mut resp = MetadataResponse::default().with_throttle_time_ms(i32_(r)?);
+        let n = array_len(r, flexible)?.unwrap_or(0);
+        resp.brokers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let b = MetadataResponseBroker::default()
+                .with_node_id(BrokerId(i32_(r)?))
+                .with_host(string(r, flexible)?)
+                .with_port(i32_(r)?)
+                .with_rack(nullable_string(r, flexible)?);
+            if flexible {
+                skip_tags(r)?;
+            }
+            resp.brokers.push(b);
+        }
+        resp.cluster_id = nullable_string(r, flexible)?;
+        resp.controller_id = BrokerId(i32_(r)?);
+        let n = array_len(r, flexible)?.unwrap_or(0);
+        resp.topics = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut t = MetadataResponseTopic::default().with_error_code(i16_(r)?);
+            t.name = nullable_string(r, flexible)?.map(TopicName);
+            if version >= 10 {
+                need(r, 16)?;
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&r.split_to(16));
+                t.topic_id = uuid::Uuid::from_bytes(id);
+            }
+            t.is_internal = bool_(r)?;
+            let np = array_len(r, flexible)?.unwrap_or(0);
+            t.partitions = Vec::with_capacity(np);
+            for _ in 0..np {
+                let mut p = MetadataResponsePartition::default()
+                    .with_error_code(i16_(r)?)
+                    .with_partition_index(i32_(r)?)
+                    .with_leader_id(BrokerId(i32_(r)?));
+                if version >= 7 {
+                    p.leader_epoch = i32_(r)?;
+                }
+                p.replica_nodes = i32_array(r, flexible)?.into_iter().map(BrokerId).collect();
+                p.isr_nodes = i32_array(r, flexible)?.into_iter().map(BrokerId).collect();
+                if version >= 5 {
+                    p.offline_replicas = i32_array(r, flexible)?.into_iter().map(BrokerId).collect();
+                }
+                if flexible {
+                    skip_tags(r)?;
+                }
+                t.partitions.push(p);
+            }
+            if version >= 8 {
+                t.topic_authorized_operations = i32_(r)?;
+            }
+            if flexible {
+                skip_tags(r)?;
+            }
+            resp.topics.push(t);
+        }
+        if (8..=10).contains(&version) {
+            resp.cluster_authorized_operations = i32_(r)?;
+        }
+        if flexible {
+            skip_tags(r)?;
+        }
+        Ok(resp)
+    }
+    decode(&mut frame, version).map_err(|detail| Error::Protocol {
+        broker: "metadata".into(),
+        detail: format!("Metadata v{version} response: {detail}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Our bounded decoder gives the same value as kafka-protocol's, for every version used.
+    #[test]
+    fn metadata_decoder_agrees_with_the_generic_one() {
+        use kafka_protocol::messages::metadata_response::{
+            MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+        };
+        use kafka_protocol::messages::BrokerId;
+        for version in 4..=12i16 {
+            let mut resp = MetadataResponse::default()
+                .with_throttle_time_ms(3)
+                .with_brokers(vec![
+                    MetadataResponseBroker::default().with_node_id(BrokerId(1)).with_host(StrBytes::from_static_str("h1")).with_port(9092),
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(2))
+                        .with_host(StrBytes::from_static_str("h2"))
+                        .with_port(9093)
+                        .with_rack(Some(StrBytes::from_static_str("r1"))),
+                ])
+                .with_cluster_id(Some(StrBytes::from_static_str("cid")))
+                .with_controller_id(BrokerId(2))
+                .with_topics(vec![
+                    MetadataResponseTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+                        .with_is_internal(false)
+                        .with_partitions(vec![MetadataResponsePartition::default()
+                            .with_partition_index(0)
+                            .with_leader_id(BrokerId(1))
+                            .with_leader_epoch(if version >= 7 { 4 } else { -1 })
+                            .with_replica_nodes(vec![BrokerId(1), BrokerId(2)])
+                            .with_isr_nodes(vec![BrokerId(1)])
+                            .with_offline_replicas(if version >= 5 { vec![BrokerId(2)] } else { vec![] })]),
+                    MetadataResponseTopic::default()
+                        .with_error_code(3)
+                        .with_name(Some(TopicName(StrBytes::from_static_str("missing")))),
+                ]);
+            if version >= 10 {
+                resp.topics[0].topic_id = uuid::Uuid::from_bytes([7; 16]);
+            }
+            if version >= 8 {
+                resp.topics[0].topic_authorized_operations = 42;
+            }
+            if (8..=10).contains(&version) {
+                resp.cluster_authorized_operations = 9;
+            }
+            let frame = crate::network::testing::encode_response::<MetadataRequest>(5, version, &resp).slice(4..);
+            let ours = decode_metadata_response(frame.clone(), version).unwrap();
+            let theirs = crate::protocol::decode_response::<MetadataRequest>(frame.clone(), version, "t").unwrap();
+            assert_eq!(ours, theirs, "metadata v{version}");
+            for cut in 0..frame.len() {
+                assert!(decode_metadata_response(frame.slice(..cut), version).is_err(), "v{version} prefix {cut}");
+            }
+        }
+        // A broker count of i32::MAX in 20 bytes is refused, not reserved.
+        let mut f = vec![0, 0, 0, 1, 0, 0, 0, 0];
+        f.extend_from_slice(&i32::MAX.to_be_bytes());
+        let e = decode_metadata_response(bytes::Bytes::from(f), 8).unwrap_err().to_string();
+        assert!(e.contains("array of 2147483647 elements"), "{e}");
+    }
 
     #[test]
     fn topic_names_are_checked_like_the_java_client() {

@@ -5,15 +5,13 @@
 //! `FetchResponse` value as `kafka-protocol` (checked against it in the tests), with record
 //! bytes as zero-copy slices of the frame.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData, SnapshotId,
 };
 use kafka_protocol::messages::{BrokerId, FetchResponse, ProducerId, TopicName};
-use kafka_protocol::protocol::StrBytes;
 
-/// What was wrong with a frame.
-pub(crate) type DecodeResult<T> = std::result::Result<T, String>;
+use crate::wire::{array_len, bytes, i16_, i32_, i64_, need, skip_tags, string, uvarint, DecodeResult};
 
 /// Decodes a Fetch response frame (correlation id first) sent for a request of `version`.
 pub(crate) fn decode_fetch_response(mut frame: Bytes, version: i16) -> DecodeResult<FetchResponse> {
@@ -106,88 +104,11 @@ fn partition(r: &mut Bytes, version: i16, flexible: bool) -> DecodeResult<Partit
     Ok(p)
 }
 
-fn need(r: &Bytes, n: usize) -> DecodeResult<()> {
-    if r.remaining() < n {
-        Err(format!("{n} more bytes needed, {} left", r.remaining()))
-    } else {
-        Ok(())
-    }
-}
-
-fn i16_(r: &mut Bytes) -> DecodeResult<i16> {
-    need(r, 2)?;
-    Ok(r.get_i16())
-}
-
-fn i32_(r: &mut Bytes) -> DecodeResult<i32> {
-    need(r, 4)?;
-    Ok(r.get_i32())
-}
-
-fn i64_(r: &mut Bytes) -> DecodeResult<i64> {
-    need(r, 8)?;
-    Ok(r.get_i64())
-}
-
-fn uvarint(r: &mut Bytes) -> DecodeResult<u64> {
-    let mut v = 0u64;
-    for shift in (0..35).step_by(7) {
-        need(r, 1)?;
-        let b = r.get_u8();
-        v |= ((b & 0x7f) as u64) << shift;
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("unsigned varint longer than 5 bytes".into())
-}
-
-fn skip_tags(r: &mut Bytes) -> DecodeResult<()> {
-    let n = uvarint(r)?;
-    for _ in 0..n {
-        uvarint(r)?;
-        let size = uvarint(r)? as usize;
-        need(r, size)?;
-        r.advance(size);
-    }
-    Ok(())
-}
-
-/// An array's element count (`None` for a null array), refused when the remaining bytes
-/// could not hold that many elements of at least one byte.
-fn array_len(r: &mut Bytes, flexible: bool) -> DecodeResult<Option<usize>> {
-    let n: i64 = if flexible { uvarint(r)? as i64 - 1 } else { i32_(r)? as i64 };
-    if n < 0 {
-        return if n == -1 { Ok(None) } else { Err(format!("negative array length {n}")) };
-    }
-    if n as usize > r.remaining() {
-        return Err(format!("array of {n} elements in {} remaining bytes", r.remaining()));
-    }
-    Ok(Some(n as usize))
-}
-
-fn string(r: &mut Bytes, flexible: bool) -> DecodeResult<StrBytes> {
-    let n: i64 = if flexible { uvarint(r)? as i64 - 1 } else { i16_(r)? as i64 };
-    if n < 0 {
-        return Err("null topic name".into());
-    }
-    need(r, n as usize)?;
-    StrBytes::from_utf8(r.split_to(n as usize)).map_err(|_| "topic name is not UTF-8".into())
-}
-
-fn bytes(r: &mut Bytes, flexible: bool) -> DecodeResult<Option<Bytes>> {
-    let n: i64 = if flexible { uvarint(r)? as i64 - 1 } else { i32_(r)? as i64 };
-    if n < 0 {
-        return if n == -1 { Ok(None) } else { Err(format!("negative records length {n}")) };
-    }
-    need(r, n as usize)?;
-    Ok(Some(r.split_to(n as usize)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use kafka_protocol::messages::FetchRequest;
+    use kafka_protocol::protocol::StrBytes;
 
     fn sample() -> FetchResponse {
         let part = |i: i32, records: &'static [u8]| {

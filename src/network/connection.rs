@@ -203,6 +203,13 @@ impl BrokerConnection {
         protocol::decode_response::<R>(bytes, version, &self.addr)
     }
 
+    /// Sends `req` at `version` and returns the raw response frame (correlation id first),
+    /// for a caller that decodes it itself (our bounded Metadata decoder), within the
+    /// request timeout.
+    pub(crate) async fn send_raw<R: Request>(&self, req: &R, version: i16) -> Result<Bytes> {
+        self.send_raw_with_timeout(req, version, self.settings.request_timeout).await
+    }
+
     /// Sends `req` and returns the raw response frame (correlation id first) for a caller
     /// that decodes it itself (the consumer's own bounded Fetch decoder).
     pub(crate) async fn send_raw_with_timeout<R: Request>(
@@ -215,20 +222,18 @@ impl BrokerConnection {
         self.submit(frame.into(), R::KEY, true, timeout).await
     }
 
-    /// Sends a pre-encoded frame of API `R` (built without copying its large parts, as the
-    /// producer's requests are) and decodes the response; `expect_response` false for
-    /// acks=0 produce requests (resolves with `None` once written).
-    pub(crate) async fn send_frame<R: Request>(
+    /// Sends a pre-encoded frame of API `api_key` (built without copying its large parts, as
+    /// the producer's requests are) and returns the raw response frame for the caller's own
+    /// decoder; `expect_response` false for acks=0 produce requests (resolves with `None`
+    /// once written).
+    pub(crate) async fn send_frame(
         &self,
         frame: Frame,
-        version: i16,
+        api_key: i16,
         expect_response: bool,
-    ) -> Result<Option<R::Response>> {
-        let bytes = self.submit(frame, R::KEY, expect_response, self.settings.request_timeout).await?;
-        if !expect_response {
-            return Ok(None);
-        }
-        protocol::decode_response::<R>(bytes, version, &self.addr).map(Some)
+    ) -> Result<Option<Bytes>> {
+        let bytes = self.submit(frame, api_key, expect_response, self.settings.request_timeout).await?;
+        Ok(expect_response.then_some(bytes))
     }
 
     /// Sends a request that gets no response (produce with acks=0); resolves once written.

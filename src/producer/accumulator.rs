@@ -751,7 +751,7 @@ mod tests {
         let t = a.topic("t");
         let value = [b'a'; 100];
         for _ in 0..2000 {
-            a.append(&t, 0, 1, None, Some(&value), &[], 1).unwrap();
+            let _ = a.append(&t, 0, 1, None, Some(&value), &[], 1).unwrap();
         }
         let q = t.partition(0);
         let q = q.lock().unwrap();

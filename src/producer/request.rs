@@ -10,6 +10,11 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ProduceResponse, TopicName};
+
 use crate::error::{Error, Result};
 use crate::protocol::Frame;
 
@@ -89,6 +94,67 @@ pub(crate) fn encode_produce(
     let total = i32::try_from(total).map_err(|_| Error::InvalidArgument("produce request too large".into()))?;
     head[..4].copy_from_slice(&total.to_be_bytes());
     Ok(Frame { head, tail })
+}
+
+/// Decodes a Produce response frame (v3 to v12) with bounded reads (see `crate::wire`): the
+/// same value as kafka-protocol's decoder, but a hostile array count is an error, not an
+/// allocation. Tagged fields we do not use (current leader, node endpoints) are skipped.
+pub(crate) fn decode_produce_response(mut frame: Bytes, version: i16) -> std::result::Result<ProduceResponse, String> {
+    use crate::wire::{array_len, i16_, i32_, i64_, nullable_string, skip_tags, string};
+    if !(3..=12).contains(&version) {
+        return Err(format!("produce v{version} is not decoded here"));
+    }
+    let flexible = version >= 9;
+    let r = &mut frame;
+    i32_(r)?; // correlation id
+    if flexible {
+        skip_tags(r)?;
+    }
+    let n = array_len(r, flexible)?.unwrap_or(0);
+    let mut responses = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = string(r, flexible)?;
+        let np = array_len(r, flexible)?.unwrap_or(0);
+        let mut parts = Vec::with_capacity(np);
+        for _ in 0..np {
+            let mut p = PartitionProduceResponse::default()
+                .with_index(i32_(r)?)
+                .with_error_code(i16_(r)?)
+                .with_base_offset(i64_(r)?)
+                .with_log_append_time_ms(i64_(r)?);
+            if version >= 5 {
+                p.log_start_offset = i64_(r)?;
+            }
+            if version >= 8 {
+                let ne = array_len(r, flexible)?.unwrap_or(0);
+                let mut errs = Vec::with_capacity(ne);
+                for _ in 0..ne {
+                    let e = BatchIndexAndErrorMessage::default()
+                        .with_batch_index(i32_(r)?)
+                        .with_batch_index_error_message(nullable_string(r, flexible)?);
+                    if flexible {
+                        skip_tags(r)?;
+                    }
+                    errs.push(e);
+                }
+                p.record_errors = errs;
+                p.error_message = nullable_string(r, flexible)?;
+            }
+            if flexible {
+                skip_tags(r)?;
+            }
+            parts.push(p);
+        }
+        if flexible {
+            skip_tags(r)?;
+        }
+        responses.push(TopicProduceResponse::default().with_name(TopicName(name)).with_partition_responses(parts));
+    }
+    let throttle = i32_(r)?;
+    if flexible {
+        skip_tags(r)?;
+    }
+    Ok(ProduceResponse::default().with_responses(responses).with_throttle_time_ms(throttle))
 }
 
 fn group_by_topic<'a, 'b>(parts: &'b [PartitionData<'a>]) -> Vec<&'b [PartitionData<'a>]> {
@@ -191,6 +257,37 @@ mod tests {
                     ]);
                 let theirs = crate::protocol::encode_request(&req, version, "cid", "test").unwrap();
                 assert_eq!(ours, theirs.to_vec(), "produce v{version}, transactional {txn:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn response_decoder_agrees_with_the_generic_one() {
+        use kafka_protocol::messages::produce_response::{
+            BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+        };
+        use kafka_protocol::messages::ProduceResponse;
+        for version in 3..=12i16 {
+            let mut p0 = PartitionProduceResponse::default().with_index(0).with_base_offset(100).with_log_append_time_ms(-1);
+            let mut p1 = PartitionProduceResponse::default().with_index(4).with_error_code(10).with_base_offset(-1);
+            if version >= 5 {
+                p0.log_start_offset = 7;
+            }
+            if version >= 8 {
+                p1.record_errors = vec![BatchIndexAndErrorMessage::default()
+                    .with_batch_index(2)
+                    .with_batch_index_error_message(Some(StrBytes::from_static_str("too big")))];
+                p1.error_message = Some(StrBytes::from_static_str("Message too large"));
+            }
+            let resp = ProduceResponse::default().with_throttle_time_ms(5).with_responses(vec![TopicProduceResponse::default()
+                .with_name(TopicName(StrBytes::from_static_str("alpha")))
+                .with_partition_responses(vec![p0, p1])]);
+            let frame = crate::network::testing::encode_response::<ProduceRequest>(9, version, &resp).slice(4..);
+            let ours = decode_produce_response(frame.clone(), version).unwrap();
+            let theirs = crate::protocol::decode_response::<ProduceRequest>(frame.clone(), version, "t").unwrap();
+            assert_eq!(ours, theirs, "produce v{version}");
+            for cut in 0..frame.len() {
+                assert!(decode_produce_response(frame.slice(..cut), version).is_err(), "v{version} prefix {cut}");
             }
         }
     }

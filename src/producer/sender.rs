@@ -20,12 +20,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId};
+use kafka_protocol::protocol::Request;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::accumulator::{ProducerBatch, RecordAccumulator};
 use super::config::Acks;
-use super::request::{encode_produce, PartitionData};
+use super::request::{decode_produce_response, encode_produce, PartitionData};
 use crate::client::ClientCore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::ConnKind;
@@ -249,7 +250,13 @@ impl Sender {
                     .map(|b| PartitionData { topic: &b.topic, partition: b.partition, records: b.encoded.bytes() })
                     .collect();
                 let frame = encode_produce(version, &core.config.client_id, None, acks.wire(), timeout_ms, &parts)?;
-                conn.send_frame::<ProduceRequest>(frame, version, acks != Acks::None).await
+                match conn.send_frame(frame, ProduceRequest::KEY, acks != Acks::None).await? {
+                    None => Ok(None),
+                    Some(bytes) => decode_produce_response(bytes, version).map(Some).map_err(|detail| Error::Protocol {
+                        broker: format!("broker {broker}"),
+                        detail: format!("Produce v{version} response: {detail}"),
+                    }),
+                }
             }
             .await;
             Completed { broker, batches, result }

@@ -235,12 +235,6 @@ impl RecordBatchHeader {
         self.attributes & attr::LOG_APPEND_TIME != 0
     }
 
-    #[cfg(test)]
-    /// Whether the log cleaner stored a delete horizon in `base_timestamp` (bit 6, KIP-534).
-    pub(crate) fn has_delete_horizon(&self) -> bool {
-        self.attributes & attr::DELETE_HORIZON != 0
-    }
-
     /// The offset of the batch's last record (`base_offset + last_offset_delta`); the next
     /// fetch position after this batch is one past it.
     pub(crate) fn last_offset(&self) -> i64 {
@@ -331,12 +325,6 @@ pub(crate) struct RawBatch {
 }
 
 impl RawBatch {
-    #[cfg(test)]
-    /// The whole batch as fetched, header included.
-    pub(crate) fn bytes(&self) -> &Bytes {
-        &self.data
-    }
-
     /// Decompresses (at most `max_decompressed` bytes) and decodes the records.
     pub(crate) fn decode(self, max_decompressed: usize) -> Result<DecodedBatch, DecodeError> {
         let h = &self.header;

@@ -177,12 +177,6 @@ impl BatchWriter {
         self.buf.len()
     }
 
-    #[cfg(test)]
-    /// The codec the batch will be compressed with.
-    pub(crate) fn compression(&self) -> Compression {
-        self.compression
-    }
-
     /// Closes the batch: compresses the records section (if a codec is set), writes the header
     /// (baseOffset 0, partitionLeaderEpoch -1, magic 2, attributes with codec and CreateTime,
     /// lastOffsetDelta, first/max timestamp, producerId -1, producerEpoch -1, baseSequence -1,

@@ -105,9 +105,6 @@ pub(crate) mod attr {
     pub(crate) const TRANSACTIONAL: i16 = 0x10;
     /// Bit 5: the batch holds control records (transaction markers).
     pub(crate) const CONTROL: i16 = 0x20;
-    /// Bit 6: baseTimestamp holds the delete horizon set by the log cleaner (KIP-534).
-    #[cfg(test)]
-    pub(crate) const DELETE_HORIZON: i16 = 0x40;
 }
 
 /// The magic byte of record batch v2.
