@@ -63,6 +63,48 @@ pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
     Some((min, range.max.min(cap)))
 }
 
+/// Decodes an ApiVersions response frame (v0 to v3; its header is always v0) with bounded
+/// reads (see `crate::wire`): the first answer read from any peer, so a hostile array
+/// count here must be an error, not an allocation. Keeps the error code, the API ranges
+/// and the throttle time; the feature fields (tagged, v3) are skipped.
+pub(crate) fn decode_api_versions_response(
+    mut frame: Bytes,
+    version: i16,
+    broker: &str,
+) -> Result<kafka_protocol::messages::ApiVersionsResponse> {
+    use crate::wire::{array_len, i16_, i32_, skip_tags};
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    fn decode(r: &mut Bytes, version: i16) -> crate::wire::DecodeResult<kafka_protocol::messages::ApiVersionsResponse> {
+        if !(0..=3).contains(&version) {
+            return Err(format!("ApiVersions v{version} is not decoded here"));
+        }
+        let flexible = version >= 3;
+        i32_(r)?; // correlation id (response header v0 for every version)
+        let error_code = i16_(r)?;
+        let n = array_len(r, flexible)?.unwrap_or(0);
+        let mut keys = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = ApiVersion::default().with_api_key(i16_(r)?).with_min_version(i16_(r)?).with_max_version(i16_(r)?);
+            if flexible {
+                skip_tags(r)?;
+            }
+            keys.push(k);
+        }
+        let mut resp = kafka_protocol::messages::ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(keys);
+        if version >= 1 {
+            resp.throttle_time_ms = i32_(r)?;
+        }
+        if flexible {
+            skip_tags(r)?;
+        }
+        Ok(resp)
+    }
+    decode(&mut frame, version).map_err(|detail| Error::Protocol {
+        broker: broker.to_owned(),
+        detail: format!("ApiVersions v{version} response: {detail}"),
+    })
+}
+
 /// The version range a broker supports for each API, from its ApiVersions response.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ApiVersions {
@@ -232,6 +274,32 @@ mod tests {
         assert_eq!((&f[4..6]).get_i16(), 3);
         assert_eq!((&f[6..8]).get_i16(), 12);
         assert_eq!(&f[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4], &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn api_versions_decoder_agrees_and_refuses_hostile_counts() {
+        use kafka_protocol::messages::ApiVersionsRequest;
+        for version in 0..=3i16 {
+            let resp = ApiVersionsResponse::default()
+                .with_throttle_time_ms(if version >= 1 { 4 } else { 0 })
+                .with_api_keys(vec![
+                    ApiVersion::default().with_api_key(0).with_min_version(3).with_max_version(12),
+                    ApiVersion::default().with_api_key(18).with_min_version(0).with_max_version(4),
+                ]);
+            let frame = crate::network::testing::encode_response::<ApiVersionsRequest>(1, version, &resp).slice(4..);
+            let ours = decode_api_versions_response(frame.clone(), version, "b").unwrap();
+            let theirs = decode_response::<ApiVersionsRequest>(frame.clone(), version, "b").unwrap();
+            assert_eq!(ours.api_keys, theirs.api_keys, "v{version}");
+            assert_eq!((ours.error_code, ours.throttle_time_ms), (theirs.error_code, theirs.throttle_time_ms));
+            for cut in 0..frame.len() {
+                assert!(decode_api_versions_response(frame.slice(..cut), version, "b").is_err(), "v{version} prefix {cut}");
+            }
+        }
+        // A hostile peer announcing 2^31-1 APIs in a few bytes.
+        let mut f = vec![0, 0, 0, 1, 0, 0];
+        f.extend_from_slice(&i32::MAX.to_be_bytes());
+        let e = decode_api_versions_response(Bytes::from(f), 0, "b").unwrap_err().to_string();
+        assert!(e.contains("array of 2147483647 elements"), "{e}");
     }
 
     #[test]

@@ -130,9 +130,9 @@ impl BrokerConnection {
             // A broker that does not know our version answers in the v0 format (as the Java
             // client also assumes), so a body that does not parse at our version is read as v0.
             let resp: ApiVersionsResponse =
-                match protocol::decode_response::<ApiVersionsRequest>(bytes.clone(), version, &self.addr) {
+                match protocol::decode_api_versions_response(bytes.clone(), version, &self.addr) {
                     Ok(r) => r,
-                    Err(e) => match protocol::decode_response::<ApiVersionsRequest>(bytes, 0, &self.addr) {
+                    Err(e) => match protocol::decode_api_versions_response(bytes, 0, &self.addr) {
                         Ok(r) if r.error_code == ErrorCode::UnsupportedVersion.code() => r,
                         _ => return Err(e),
                     },
