@@ -55,6 +55,19 @@ use std::time::{Duration, Instant};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
 
+/// The repeatable `--prop key=value` options (librdkafka settings; rdkafka client only).
+fn rdkafka_props(o: &Opts, client: Client) -> Res<Vec<(String, String)>> {
+    let mut props = Vec::new();
+    for p in o.all("prop") {
+        let (k, v) = p.split_once('=').ok_or_else(|| format!("--prop '{p}' is not key=value"))?;
+        props.push((k.to_string(), v.to_string()));
+    }
+    if client == Client::Ferrokafka && !props.is_empty() {
+        return Err("--prop applies to --client rdkafka only".into());
+    }
+    Ok(props)
+}
+
 fn main() -> ExitCode {
     // RUST_LOG=ferrokafka=debug shows the client's own tracing on stderr.
     if std::env::var_os("RUST_LOG").is_some() {
@@ -276,16 +289,7 @@ impl ProduceArgs {
             "threaded" => RdkafkaMode::Threaded,
             v => return Err(format!("--rdkafka-producer: '{v}' (threaded|base)").into()),
         };
-        let mut props = Vec::new();
-        for p in o.all("prop") {
-            let (k, v) = p
-                .split_once('=')
-                .ok_or_else(|| format!("--prop '{p}' is not key=value"))?;
-            props.push((k.to_string(), v.to_string()));
-        }
-        if client == Client::Ferrokafka && !props.is_empty() {
-            return Err("--prop applies to --client rdkafka only".into());
-        }
+        let props = rdkafka_props(&o, client)?;
         let a = ProduceArgs {
             client,
             bootstrap: o.req("bootstrap")?.to_string(),
@@ -734,16 +738,7 @@ impl ConsumeArgs {
             "current" => false,
             v => return Err(format!("--runtime: '{v}' (multi|current)").into()),
         };
-        let mut props = Vec::new();
-        for p in o.all("prop") {
-            let (k, v) = p
-                .split_once('=')
-                .ok_or_else(|| format!("--prop '{p}' is not key=value"))?;
-            props.push((k.to_string(), v.to_string()));
-        }
-        if client == Client::Ferrokafka && !props.is_empty() {
-            return Err("--prop applies to --client rdkafka only".into());
-        }
+        let props = rdkafka_props(&o, client)?;
         let a = ConsumeArgs {
             client,
             bootstrap: o.req("bootstrap")?.to_string(),
