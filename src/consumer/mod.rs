@@ -32,6 +32,7 @@ mod config;
 mod fetch_decode;
 mod fetch_session;
 mod fetcher;
+pub mod group;
 mod offsets;
 #[cfg(test)]
 mod scripted_tests;
@@ -50,6 +51,7 @@ use tokio::time::Instant;
 
 pub use crate::record::Header;
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use group::assignor::{Assignment, GroupMember, PartitionAssignor, RebalanceProtocol, Subscription};
 
 use crate::client::ClientCore;
 use crate::error::{Error, Result};

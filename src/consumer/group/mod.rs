@@ -1,0 +1,3 @@
+//! Consumer groups: the classic protocol's coordinator, assignors and wire encodings.
+
+pub mod assignor;
