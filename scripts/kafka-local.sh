@@ -317,6 +317,12 @@ default.replication.factor=$rf
 min.insync.replicas=$isr
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
+# KIP-848 consumer groups (4.x): shorter session and heartbeat than the defaults (45 s, 5 s)
+# so the tests of a killed member take seconds; 3.9 accepts the keys and ignores them.
+group.consumer.min.session.timeout.ms=6000
+group.consumer.session.timeout.ms=10000
+group.consumer.min.heartbeat.interval.ms=500
+group.consumer.heartbeat.interval.ms=1000
 
 offsets.topic.replication.factor=$rf
 transaction.state.log.replication.factor=$rf

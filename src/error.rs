@@ -199,6 +199,13 @@ pub enum Error {
         partition: i32,
     },
 
+    /// A group commit was refused because the member's generation is over: the group
+    /// rebalanced and the partitions may belong to another member now (Java's
+    /// `CommitFailedException`). Not retriable as is: poll to rejoin, then process and
+    /// commit again.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+
     /// The client was closed or its background tasks are gone.
     #[error("the client is closed")]
     Closed,

@@ -194,6 +194,16 @@ impl Metadata {
         self.refresh(Scope::Topics(topics)).await
     }
 
+    /// Adds topics of interest without refreshing: the next refresh includes them.
+    pub(crate) fn note_interest(&self, topics: &[String]) {
+        let mut i = self.interest.lock().unwrap();
+        let before = i.len();
+        i.extend(topics.iter().cloned());
+        if i.len() != before {
+            self.invalidate();
+        }
+    }
+
     /// Refreshes with every topic of the cluster.
     pub(crate) async fn refresh_all(&self) -> Result<Arc<Cluster>> {
         self.refresh(Scope::All).await

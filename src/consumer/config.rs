@@ -1,7 +1,10 @@
 //! Consumer settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::group::GroupProtocol;
+use super::group::assignor::PartitionAssignor;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 
@@ -80,6 +83,46 @@ pub struct ConsumerConfig {
     /// `default.api.timeout.ms`: the overall timeout of calls such as `commit`, `committed`,
     /// `seek_to_end` and `offsets_for_times`, spanning their retries. Default 60 s.
     pub default_api_timeout: Duration,
+    /// `group.protocol`: the group protocol of [`subscribe`](crate::consumer::Consumer::subscribe).
+    /// Default [`GroupProtocol::Classic`].
+    pub group_protocol: GroupProtocol,
+    /// `group.instance.id`: a stable identity for static membership (KIP-345). A static
+    /// member that restarts within `session_timeout` gets its partitions back without a
+    /// rebalance, and does not leave the group on close. Two live consumers with the same
+    /// id: the older one is fenced (a fatal `FENCED_INSTANCE_ID`). Default `None` (dynamic
+    /// membership).
+    pub group_instance_id: Option<String>,
+    /// `session.timeout.ms`: a member whose heartbeats stop for this long is removed from
+    /// the group and its partitions reassigned (classic protocol). Must lie within the
+    /// broker's `group.min/max.session.timeout.ms` (6 s to 30 min by default). Default 45 s.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`: time between heartbeats (classic protocol; the KIP-848
+    /// protocol uses the interval the broker gives). Must be below `session_timeout`
+    /// (typically a third of it). Default 3 s.
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`: the longest time between polls before the member is
+    /// considered failed: it leaves the group and its partitions are reassigned (its next
+    /// poll rejoins and reports them lost). Also the rebalance timeout: how long the
+    /// coordinator waits for every member to rejoin. Default 300 s.
+    pub max_poll_interval: Duration,
+    /// `enable.auto.commit`: commit the positions (the offsets after the records `poll`
+    /// already returned) every `auto_commit_interval` from within `poll`, before partitions
+    /// are revoked, and on close. Needs `group_id`. Default `true` (as Java when a group id
+    /// is set); turn it off to commit after processing with
+    /// [`commit`](crate::consumer::Consumer::commit).
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`. Default 5 s.
+    pub auto_commit_interval: Duration,
+    /// `partition.assignment.strategy`: the assignors offered in JoinGroup, in preference
+    /// order (classic protocol); the coordinator picks the first every member supports.
+    /// The rebalance is cooperative only when every listed assignor supports it. Default
+    /// `[range, cooperative-sticky]`, as the Java client (so the group rebalances eagerly
+    /// until every member lists cooperative-sticky alone).
+    pub partition_assignment_strategy: Vec<Arc<dyn PartitionAssignor>>,
+    /// `group.remote.assignor`: the server-side assignor asked for under the KIP-848
+    /// protocol ("uniform" or "range" on Apache Kafka). Default `None`: the broker's
+    /// default (uniform).
+    pub group_remote_assignor: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -103,6 +146,15 @@ impl ConsumerConfig {
             check_crcs: true,
             max_decompressed_batch_bytes: 64 * 1024 * 1024,
             default_api_timeout: Duration::from_secs(60),
+            group_protocol: GroupProtocol::Classic,
+            group_instance_id: None,
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            partition_assignment_strategy: super::group::default_assignors(),
+            group_remote_assignor: None,
         }
     }
 
@@ -162,6 +214,60 @@ impl ConsumerConfig {
         self
     }
 
+    /// Sets [`ConsumerConfig::group_protocol`].
+    pub fn group_protocol(mut self, p: GroupProtocol) -> Self {
+        self.group_protocol = p;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::group_instance_id`].
+    pub fn group_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.group_instance_id = Some(id.into());
+        self
+    }
+
+    /// Sets [`ConsumerConfig::session_timeout`].
+    pub fn session_timeout(mut self, t: Duration) -> Self {
+        self.session_timeout = t;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::heartbeat_interval`].
+    pub fn heartbeat_interval(mut self, t: Duration) -> Self {
+        self.heartbeat_interval = t;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::max_poll_interval`].
+    pub fn max_poll_interval(mut self, t: Duration) -> Self {
+        self.max_poll_interval = t;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::enable_auto_commit`].
+    pub fn enable_auto_commit(mut self, on: bool) -> Self {
+        self.enable_auto_commit = on;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::auto_commit_interval`].
+    pub fn auto_commit_interval(mut self, t: Duration) -> Self {
+        self.auto_commit_interval = t;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::partition_assignment_strategy`].
+    pub fn partition_assignment_strategy(mut self, assignors: Vec<Arc<dyn PartitionAssignor>>) -> Self {
+        self.partition_assignment_strategy = assignors;
+        self
+    }
+
+    /// Sets [`ConsumerConfig::group_remote_assignor`].
+    pub fn group_remote_assignor(mut self, name: impl Into<String>) -> Self {
+        self.group_remote_assignor = Some(name.into());
+        self
+    }
+
     /// Checks every field and their combinations; run by
     /// [`Consumer::new`](crate::consumer::Consumer::new).
     pub fn validate(&self) -> Result<()> {
@@ -210,6 +316,38 @@ impl ConsumerConfig {
         }
         if self.default_api_timeout.is_zero() {
             return bad("default_api_timeout must be greater than zero".into());
+        }
+        if let Some(i) = &self.group_instance_id {
+            if i.is_empty() || i.len() > 249 || !i.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return bad(format!(
+                    "group_instance_id must be 1 to 249 characters of [a-zA-Z0-9._-], got {i:?}"
+                ));
+            }
+        }
+        let ms = |d: Duration| d.as_millis() <= i32::MAX as u128;
+        if !ms(self.session_timeout) || !ms(self.max_poll_interval) || !ms(self.heartbeat_interval) {
+            return bad("session_timeout, heartbeat_interval and max_poll_interval must fit in i32 milliseconds".into());
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval >= self.session_timeout {
+            return bad(format!(
+                "heartbeat_interval ({:?}) must be greater than zero and less than session_timeout ({:?})",
+                self.heartbeat_interval, self.session_timeout
+            ));
+        }
+        if self.max_poll_interval < Duration::from_millis(1) {
+            return bad("max_poll_interval must be greater than zero".into());
+        }
+        if self.enable_auto_commit && self.auto_commit_interval.is_zero() {
+            return bad("auto_commit_interval must be greater than zero".into());
+        }
+        if self.group_protocol == GroupProtocol::Classic && self.partition_assignment_strategy.is_empty() {
+            return bad("partition_assignment_strategy must list at least one assignor".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for a in &self.partition_assignment_strategy {
+            if !names.insert(a.name().to_owned()) {
+                return bad(format!("partition_assignment_strategy lists assignor {:?} twice", a.name()));
+            }
         }
         Ok(())
     }

@@ -52,10 +52,12 @@ use tokio::time::Instant;
 pub use crate::record::Header;
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use group::assignor::{Assignment, GroupMember, PartitionAssignor, RebalanceProtocol, Subscription};
+pub use group::{ConsumerGroupMetadata, ConsumerRebalanceListener, GroupProtocol};
 
 use crate::client::ClientCore;
 use crate::error::{Error, Result};
 use crate::metadata::validate_topic_name;
+use group::coordinator::{GroupCoordinator, GroupSettings, Subscribed};
 use offsets::{Coordinator, EARLIEST, LATEST};
 use subscription::{FetchPosition, ResetTo, SubscriptionState};
 
@@ -242,6 +244,8 @@ impl Shared {
 pub struct Consumer {
     shared: Arc<Shared>,
     coordinator: Option<Arc<Coordinator>>,
+    /// The group membership (classic protocol), with a group id.
+    group: Option<Arc<GroupCoordinator>>,
     manager: JoinHandle<()>,
 }
 
@@ -275,7 +279,11 @@ impl Consumer {
             sessions: Mutex::new(HashMap::new()),
         });
         let manager = tokio::spawn(fetcher::run_manager(shared.clone()));
-        Ok(Consumer { shared, coordinator, manager })
+        let group = coordinator.as_ref().map(|c| {
+            let settings = GroupSettings::from_config(&shared.cfg, c.group().to_owned());
+            GroupCoordinator::new(shared.core.clone(), c.clone(), settings)
+        });
+        Ok(Consumer { shared, coordinator, group, manager })
     }
 
     fn check_open(&self) -> Result<()> {
@@ -284,9 +292,15 @@ impl Consumer {
 
     /// Replaces the assignment with `partitions`. Partitions that stay assigned keep their
     /// position; new ones start from the group's committed offset (with a group id) or
-    /// `auto_offset_reset`, resolved by the next poll.
+    /// `auto_offset_reset`, resolved by the next poll. An error while subscribed (manual
+    /// assignment and subscriptions are mutually exclusive, as in Java).
     pub fn assign(&self, partitions: Vec<TopicPartition>) -> Result<()> {
         self.check_open()?;
+        if self.group.as_ref().is_some_and(|g| g.is_subscribed()) {
+            return Err(Error::InvalidArgument(
+                "assign: the consumer is subscribed; manual assignment and subscriptions are mutually exclusive (unsubscribe first)".into(),
+            ));
+        }
         for tp in &partitions {
             validate_topic_name(&tp.topic)?;
             if tp.partition < 0 {
@@ -296,6 +310,100 @@ impl Consumer {
         self.shared.state.lock().unwrap().assign(partitions);
         self.shared.wake_fetchers();
         Ok(())
+    }
+
+    fn group_for(&self, what: &str) -> Result<&Arc<GroupCoordinator>> {
+        self.check_open()?;
+        if !self.shared.state.lock().unwrap().partitions.is_empty() && !self.group.as_ref().is_some_and(|g| g.is_subscribed()) {
+            return Err(Error::InvalidArgument(format!(
+                "{what}: partitions are assigned manually; manual assignment and subscriptions are mutually exclusive (assign an empty list first)"
+            )));
+        }
+        self.group.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!("{what} needs a group id: set ConsumerConfig::group_id"))
+        })
+    }
+
+    /// Joins the consumer group (`group_id`) with a subscription to `topics`: the group
+    /// assigns partitions among its members, and `poll` runs the rebalances. Replaces any
+    /// earlier subscription (a changed subscription rejoins). Topics that do not exist yet
+    /// are assigned once they exist.
+    pub async fn subscribe<I, T>(&self, topics: I) -> Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let g = self.group_for("subscribe")?;
+        let topics: std::collections::BTreeSet<String> = topics.into_iter().map(Into::into).collect();
+        for t in &topics {
+            validate_topic_name(t)?;
+        }
+        if topics.is_empty() {
+            return Err(Error::InvalidArgument("subscribe: no topics (use unsubscribe to leave the group)".into()));
+        }
+        g.check_supported().await?;
+        let list: Vec<String> = topics.iter().cloned().collect();
+        self.shared.core.metadata.refresh_topics(&list).await?;
+        g.subscribe(Subscribed::Topics(topics), None).await;
+        Ok(())
+    }
+
+    /// Joins the consumer group with a subscription to every topic whose whole name matches
+    /// `pattern` (a [`regex`](https://docs.rs/regex) expression, anchored at both ends as
+    /// Java's `Pattern.matches`). Topics created later that match are picked up when the
+    /// consumer next refreshes the cluster's topic list (every
+    /// `min(metadata_max_age, 30 s)`). Internal topics never match.
+    pub async fn subscribe_pattern(&self, pattern: &str) -> Result<()> {
+        let g = self.group_for("subscribe_pattern")?;
+        let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| Error::InvalidArgument(format!("subscribe_pattern: invalid pattern {pattern:?}: {e}")))?;
+        g.check_supported().await?;
+        g.subscribe(Subscribed::Pattern(re), None).await;
+        Ok(())
+    }
+
+    /// Sets the callbacks run around rebalances (see [`ConsumerRebalanceListener`]).
+    /// Takes effect for the next rebalance.
+    pub async fn set_rebalance_listener(&self, listener: impl ConsumerRebalanceListener) -> Result<()> {
+        let g = self.group.as_ref().ok_or_else(|| {
+            Error::InvalidArgument("set_rebalance_listener needs a group id: set ConsumerConfig::group_id".into())
+        })?;
+        g.set_listener(Arc::new(listener)).await;
+        Ok(())
+    }
+
+    /// Leaves the group: revokes the assignment (calling the listener), sends LeaveGroup
+    /// and forgets the subscription. Nothing happens when not subscribed.
+    pub async fn unsubscribe(&self) -> Result<()> {
+        self.check_open()?;
+        match &self.group {
+            Some(g) if g.is_subscribed() => g.unsubscribe(self).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The group membership for
+    /// [`send_offsets_to_transaction`](crate::producer::Producer): group id, generation and
+    /// member id as of now. `None` without a group id.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.group.as_ref().map(|g| g.metadata())
+    }
+
+    /// Applies a group assignment (the partitions this member owns now).
+    pub(crate) fn group_assign(&self, partitions: Vec<TopicPartition>) {
+        let topics: Vec<String> = partitions.iter().map(|tp| tp.topic.clone()).collect();
+        self.shared.core.metadata.note_interest(&topics);
+        self.shared.state.lock().unwrap().assign(partitions);
+        self.shared.wake_fetchers();
+    }
+
+    /// Removes revoked or lost partitions from the assignment.
+    pub(crate) fn group_unassign(&self, partitions: &[TopicPartition]) {
+        let mut st = self.shared.state.lock().unwrap();
+        let keep: Vec<TopicPartition> = st.partitions.keys().filter(|tp| !partitions.contains(tp)).cloned().collect();
+        st.assign(keep);
+        drop(st);
+        self.shared.wake_fetchers();
     }
 
     /// The assigned partitions.
@@ -338,8 +446,16 @@ impl Consumer {
     async fn poll_up_to(&self, timeout: Duration, max: usize) -> Result<Vec<ConsumerRecord>> {
         self.check_open()?;
         let deadline = Instant::now() + timeout;
+        let _polling = self.group.as_ref().map(|g| g.polling());
+        let mut events = self.group.as_ref().map(|g| g.events.subscribe());
         loop {
             let mut data = self.shared.data.subscribe();
+            if let Some(g) = &self.group {
+                if let Some(ev) = events.as_mut() {
+                    ev.borrow_and_update();
+                }
+                g.poll(self, deadline).await?;
+            }
             self.update_positions(deadline).await?;
             let out = self.drain(max)?;
             if !out.is_empty() {
@@ -348,9 +464,22 @@ impl Consumer {
             if self.shared.is_closed() {
                 return Err(Error::Closed);
             }
+            let group_event = async {
+                match events.as_mut() {
+                    Some(ev) => {
+                        let _ = ev.changed().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            // Wake at least every second so a long poll keeps the group's poll timer fresh
+            // and its auto-commit on time.
+            let tick = Instant::now() + Duration::from_secs(1);
             tokio::select! {
                 _ = data.changed() => {}
+                _ = group_event => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+                _ = tokio::time::sleep_until(tick), if self.group.is_some() => {}
             }
         }
     }
@@ -731,11 +860,24 @@ impl Consumer {
 
     /// Commits `offsets` for the group (synchronously, retried up to `default_api_timeout`).
     /// `None` commits the current positions of every assigned partition.
+    ///
+    /// While subscribed, the commit carries the member's generation: during a rebalance it
+    /// fails with `REBALANCE_IN_PROGRESS` (poll, then commit again), and after the group
+    /// moved on without this member with [`Error::CommitFailed`]. It never waits for a
+    /// rebalance to finish.
     pub async fn commit(&self, offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>) -> Result<()> {
         self.check_open()?;
         let c = self.coordinator()?;
+        let member = match &self.group {
+            Some(g) => g.commit_member()?,
+            None => None,
+        };
         let offsets = offsets.unwrap_or_else(|| self.positions());
-        c.commit(&self.shared.core, &offsets, self.shared.cfg.default_api_timeout).await
+        let r = c.commit(&self.shared.core, &offsets, member.as_ref(), self.shared.cfg.default_api_timeout).await;
+        match (r, &self.group) {
+            (Err(e), Some(g)) if member.is_some() => Err(g.on_commit_error(&e)),
+            (r, _) => r,
+        }
     }
 
     /// Starts a commit in the background and returns its handle; awaiting the handle gives
@@ -747,10 +889,21 @@ impl Consumer {
     ) -> Result<JoinHandle<Result<()>>> {
         self.check_open()?;
         let c = self.coordinator()?;
+        let member = match &self.group {
+            Some(g) => g.commit_member()?,
+            None => None,
+        };
         let offsets = offsets.unwrap_or_else(|| self.positions());
         let core = self.shared.core.clone();
         let timeout = self.shared.cfg.default_api_timeout;
-        Ok(tokio::spawn(async move { c.commit(&core, &offsets, timeout).await }))
+        let group = self.group.clone().filter(|_| member.is_some());
+        Ok(tokio::spawn(async move {
+            let r = c.commit(&core, &offsets, member.as_ref(), timeout).await;
+            match (r, group) {
+                (Err(e), Some(g)) => Err(g.on_commit_error(&e)),
+                (r, _) => r,
+            }
+        }))
     }
 
     /// The group's committed offsets of `tps`; partitions with nothing committed are absent.
@@ -765,14 +918,29 @@ impl Consumer {
         self.coordinator.as_deref().map(Coordinator::group)
     }
 
-    /// Stops the fetch tasks and drops buffered records. Further calls fail with
-    /// [`Error::Closed`]. (Without group membership there is nothing to leave or commit.)
+    /// Leaves the group (when subscribed: commits the positions if auto-commit is on, calls
+    /// the listener's `on_partitions_revoked`, and sends LeaveGroup unless the member is
+    /// static), then stops the fetch tasks and drops buffered records, all within
+    /// `default_api_timeout`. Further calls fail with [`Error::Closed`].
     pub async fn close(&self) -> Result<()> {
+        if self.shared.is_closed() {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        if let Some(g) = &self.group {
+            if g.is_subscribed() {
+                result = g.close(self, self.shared.cfg.default_api_timeout).await;
+            }
+        }
+        self.shutdown_fetching();
+        result
+    }
+
+    fn shutdown_fetching(&self) {
         self.shared.shutdown();
         self.manager.abort();
         let mut st = self.shared.state.lock().unwrap();
         st.buffer.clear();
         st.buffered_bytes = 0;
-        Ok(())
     }
 }

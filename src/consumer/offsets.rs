@@ -126,6 +126,14 @@ pub(crate) async fn list_offsets(
     Ok(done.into_inner().unwrap())
 }
 
+/// Who commits: a group member's identity, checked by the coordinator.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberIdentity {
+    pub generation: i32,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+}
+
 /// The group coordinator's broker id, cached until a coordinator error.
 pub(crate) struct Coordinator {
     group: String,
@@ -141,8 +149,13 @@ impl Coordinator {
         &self.group
     }
 
+    /// Forgets the cached coordinator (it stopped answering).
+    pub(crate) fn forget(&self) {
+        *self.cached.lock().unwrap() = None;
+    }
+
     /// Forgets the coordinator after an error that says it moved.
-    fn check(&self, e: &Error) {
+    pub(crate) fn check(&self, e: &Error) {
         if matches!(
             e.code(),
             Some(ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable)
@@ -152,7 +165,7 @@ impl Coordinator {
         }
     }
 
-    async fn find(&self, core: &ClientCore) -> Result<i32> {
+    pub(crate) async fn find(&self, core: &ClientCore) -> Result<i32> {
         if let Some(id) = *self.cached.lock().unwrap() {
             return Ok(id);
         }
@@ -179,18 +192,20 @@ impl Coordinator {
         Ok(node)
     }
 
-    /// Commits `offsets` as a simple (memberless) commit.
+    /// Commits `offsets`: as a group member (`member`, checked by the coordinator against
+    /// the current generation) or as a simple commit (`None`: generation -1, member "").
     pub(crate) async fn commit(
         &self,
         core: &ClientCore,
         offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        member: Option<&MemberIdentity>,
         timeout: Duration,
     ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
         core.with_retries("OffsetCommit", timeout, || async {
-            let r = self.commit_once(core, offsets).await;
+            let r = self.commit_once(core, offsets, member).await;
             if let Err(e) = &r {
                 self.check(e);
             }
@@ -199,7 +214,12 @@ impl Coordinator {
         .await
     }
 
-    async fn commit_once(&self, core: &ClientCore, offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>) -> Result<()> {
+    async fn commit_once(
+        &self,
+        core: &ClientCore,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        member: Option<&MemberIdentity>,
+    ) -> Result<()> {
         let node = self.find(core).await?;
         let conn = core.broker(node, ConnKind::Group).await?;
         let version = conn.version_for::<OffsetCommitRequest>()?;
@@ -215,11 +235,14 @@ impl Coordinator {
                 _ => topics.push(OffsetCommitRequestTopic::default().with_name(name(&tp.topic)).with_partitions(vec![p])),
             }
         }
-        let req = OffsetCommitRequest::default()
+        let mut req = OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
-            .with_generation_id_or_member_epoch(-1)
-            .with_member_id(StrBytes::from_static_str(""))
+            .with_generation_id_or_member_epoch(member.map_or(-1, |m| m.generation))
+            .with_member_id(StrBytes::from_string(member.map(|m| m.member_id.clone()).unwrap_or_default()))
             .with_topics(topics);
+        if version >= 7 {
+            req = req.with_group_instance_id(member.and_then(|m| m.instance_id.clone()).map(StrBytes::from_string));
+        }
         let resp = conn.send_at(&req, version).await?;
         for t in resp.topics {
             for p in t.partitions {

@@ -165,6 +165,11 @@ impl BrokerConnection {
     }
 
     /// Whether the connection task has ended; a closed connection fails every request.
+    /// The broker's address (`host:port`).
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }

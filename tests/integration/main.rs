@@ -10,4 +10,5 @@ mod cluster;
 mod common;
 mod consumer;
 mod foundation;
+mod group;
 mod producer;
