@@ -195,4 +195,4 @@ pub(crate) fn topic_partitions(r: &mut Bytes) -> wire::DecodeResult<Vec<TopicPar
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
