@@ -420,3 +420,69 @@ fn cooperative_sticky_properties_equal_subscriptions() {
 fn cooperative_sticky_properties_unequal_subscriptions() {
     sticky_properties(&CooperativeStickyAssignor, 6, false);
 }
+
+/// Big groups stay fast: 300 members, 6,000 partitions, after a member left (so most
+/// members own partitions) and with unequal subscriptions; all 16 assignments take about
+/// 2 s together in a debug build.
+#[test]
+fn large_groups_are_assigned_quickly() {
+    let topics: BTreeMap<String, i32> = (0..30).map(|i| (format!("topic-{i:02}"), 200)).collect();
+    let names: Vec<String> = topics.keys().cloned().collect();
+    for equal in [true, false] {
+        for a in [&StickyAssignor as &dyn PartitionAssignor, &CooperativeStickyAssignor, &RangeAssignor, &RoundRobinAssignor] {
+            let specs: Vec<Spec> = (0..301)
+                .map(|i| Spec {
+                    id: format!("member-{i:03}"),
+                    instance: None,
+                    generation: -1,
+                    topics: if equal { names.clone() } else { names.iter().skip(i % 7).step_by(1 + i % 3).cloned().collect() },
+                    owned: Vec::new(),
+                })
+                .collect();
+            let start = std::time::Instant::now();
+            let members = members_for(a, &specs);
+            let first = sorted(a.assign(&topics, &members).unwrap());
+            check_valid(&topics, &members, &first, false);
+            // Member 0 leaves; the others report what they got.
+            let specs: Vec<Spec> = specs[1..]
+                .iter()
+                .map(|s| Spec { generation: 1, owned: first[&s.id].clone(), ..s.clone() })
+                .collect();
+            let members = members_for(a, &specs);
+            let second = sorted(a.assign(&topics, &members).unwrap());
+            check_valid(&topics, &members, &second, a.name() == "cooperative-sticky");
+            if a.name().contains("sticky") && !equal {
+                balanced_for_unequal(&members, &second);
+            }
+            let took = start.elapsed();
+            assert!(took < std::time::Duration::from_secs(20), "{} equal={equal}: {took:?}", a.name());
+        }
+    }
+}
+
+/// Regenerates the Java vectors with the real Java client (needs a JDK and the cached
+/// kafka-clients jars, see scripts/java-tool.sh) and checks they equal the committed ones:
+/// `cargo test --lib regenerate_java_group_vectors -- --ignored`. With
+/// `FERROKAFKA_WRITE_VECTORS=1` the committed files are overwritten instead.
+#[test]
+#[ignore = "runs the Java client; run by hand"]
+fn regenerate_java_group_vectors() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let committed = format!("{root}/src/consumer/group/testdata");
+    let out = if std::env::var_os("FERROKAFKA_WRITE_VECTORS").is_some() {
+        committed.clone()
+    } else {
+        let d = std::env::temp_dir().join(format!("ferrokafka-group-vectors-{}", std::process::id()));
+        d.to_string_lossy().into_owned()
+    };
+    let status = std::process::Command::new(format!("{root}/scripts/java-tool.sh"))
+        .args(["protocol-vectors", &out])
+        .status()
+        .expect("run scripts/java-tool.sh");
+    assert!(status.success(), "java-tool failed: {status}");
+    for f in ["protocol-vectors.txt", "assignments.txt"] {
+        let new = std::fs::read_to_string(format!("{out}/{f}")).unwrap();
+        let old = std::fs::read_to_string(format!("{committed}/{f}")).unwrap();
+        assert_eq!(new, old, "{f} differs from the Java client's");
+    }
+}
