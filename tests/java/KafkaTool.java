@@ -214,6 +214,18 @@ public final class KafkaTool {
     }
 
     /** The topic's partition count, waiting (up to 30 s) for metadata to show the topic. */
+    /** Byte-array consumer, no auto commit, earliest reset, no topic auto-creation. */
+    static Properties consumerProps(String bootstrap) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
+        return p;
+    }
+
     static int partitionCount(KafkaProducer<byte[], byte[]> producer, String topic) {
         List<PartitionInfo> infos = producer.partitionsFor(topic);
         if (infos == null || infos.isEmpty()) {
@@ -347,14 +359,8 @@ public final class KafkaTool {
         int timeoutSeconds = args.length > 4 ? parseInt("timeout-seconds", args[4]) : 60;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutSeconds);
 
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        Properties p = consumerProps(bootstrap);
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
-        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "ferrokafka-java-tool");
 
         int received = 0;
@@ -503,6 +509,11 @@ public final class KafkaTool {
     }
 
     static void waitForStdinEof(Duration max) throws InterruptedException {
+        stdinEof().await(max.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** A latch that opens when stdin reaches EOF (or breaks), read by a daemon thread. */
+    static CountDownLatch stdinEof() {
         CountDownLatch eof = new CountDownLatch(1);
         Thread reader = new Thread(() -> {
             byte[] buf = new byte[4096];
@@ -517,7 +528,7 @@ public final class KafkaTool {
         }, "stdin-eof");
         reader.setDaemon(true);
         reader.start();
-        eof.await(max.toMillis(), TimeUnit.MILLISECONDS);
+        return eof;
     }
 
     // ---- protocol-vectors -------------------------------------------------------------
@@ -725,31 +736,12 @@ public final class KafkaTool {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(parseInt("max-seconds", args[4]));
         long stopAfter = args.length > 5 ? parseInt("stop-after-records", args[5]) : Long.MAX_VALUE;
 
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        Properties p = consumerProps(bootstrap);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
         p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "ferrokafka-java-tool-" + group);
 
-        CountDownLatch eof = new CountDownLatch(1);
-        Thread reader = new Thread(() -> {
-            byte[] buf = new byte[4096];
-            try {
-                while (System.in.read(buf) >= 0) {
-                    // discard
-                }
-            } catch (Exception e) {
-                // treat a broken stdin like EOF
-            }
-            eof.countDown();
-        }, "stdin-eof");
-        reader.setDaemon(true);
-        reader.start();
+        CountDownLatch eof = stdinEof();
 
         boolean[] ready = {false};
         long received = 0;

@@ -25,6 +25,13 @@ pub(crate) fn member_cmp(a: &GroupMember, b: &GroupMember) -> Ordering {
     }
 }
 
+/// `members` in Java's `MemberInfo` order ([`member_cmp`]).
+pub(crate) fn java_sorted(members: &[GroupMember]) -> Vec<&GroupMember> {
+    let mut v: Vec<&GroupMember> = members.iter().collect();
+    v.sort_by(|a, b| member_cmp(a, b));
+    v
+}
+
 /// Refuses a member list with a repeated member id (the result is keyed by member id).
 pub(crate) fn check_members(members: &[GroupMember]) -> Result<()> {
     let mut seen = BTreeSet::new();

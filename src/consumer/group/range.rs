@@ -6,7 +6,7 @@ use crate::consumer::TopicPartition;
 use crate::error::Result;
 
 use super::assignor::{Assignment, GroupMember, PartitionAssignor};
-use super::common::{check_members, into_result, member_cmp, subscribed_topics};
+use super::common::{check_members, into_result, java_sorted, subscribed_topics};
 
 /// Assigns each topic separately: the members subscribed to the topic, in Java's order
 /// (static members by `group.instance.id` first, then dynamic members by member id), get
@@ -33,8 +33,7 @@ impl PartitionAssignor for RangeAssignor {
         members: &[GroupMember],
     ) -> Result<BTreeMap<String, Assignment>> {
         check_members(members)?;
-        let mut sorted: Vec<&GroupMember> = members.iter().collect();
-        sorted.sort_by(|a, b| member_cmp(a, b));
+        let sorted = java_sorted(members);
         let mut parts: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();
         for (topic, n) in subscribed_topics(partitions_per_topic, members) {
             let consumers: Vec<&&GroupMember> =

@@ -6,7 +6,7 @@ use crate::consumer::TopicPartition;
 use crate::error::Result;
 
 use super::assignor::{Assignment, GroupMember, PartitionAssignor};
-use super::common::{check_members, into_result, member_cmp, subscribed_topics};
+use super::common::{check_members, into_result, java_sorted, subscribed_topics};
 
 /// Lays out every partition of every subscribed topic in (topic, partition) order and
 /// deals them to the members in Java's member order (static members by
@@ -32,8 +32,7 @@ impl PartitionAssignor for RoundRobinAssignor {
         members: &[GroupMember],
     ) -> Result<BTreeMap<String, Assignment>> {
         check_members(members)?;
-        let mut sorted: Vec<&GroupMember> = members.iter().collect();
-        sorted.sort_by(|a, b| member_cmp(a, b));
+        let sorted = java_sorted(members);
         let subs: Vec<BTreeSet<&str>> =
             sorted.iter().map(|m| m.subscription.topics.iter().map(String::as_str).collect()).collect();
         let mut parts: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();

@@ -112,10 +112,7 @@ impl PartitionAssignor for StickyAssignor {
         partitions_per_topic: &BTreeMap<String, i32>,
         members: &[GroupMember],
     ) -> Result<BTreeMap<String, Assignment>> {
-        check_members(members)?;
-        let data: Vec<StickyMemberData> = members.iter().map(|m| Self::member_data(&m.subscription)).collect();
-        let parts = sticky_assign(partitions_per_topic, members, &data, false);
-        Ok(into_result(members, parts))
+        run(partitions_per_topic, members, Self::member_data, false)
     }
 }
 
@@ -163,11 +160,20 @@ impl PartitionAssignor for CooperativeStickyAssignor {
         partitions_per_topic: &BTreeMap<String, i32>,
         members: &[GroupMember],
     ) -> Result<BTreeMap<String, Assignment>> {
-        check_members(members)?;
-        let data: Vec<StickyMemberData> = members.iter().map(|m| Self::member_data(&m.subscription)).collect();
-        let parts = sticky_assign(partitions_per_topic, members, &data, true);
-        Ok(into_result(members, parts))
+        run(partitions_per_topic, members, Self::member_data, true)
     }
+}
+
+/// Both assignors' `assign`: each member's previous assignment read by `member_data`.
+fn run(
+    partitions_per_topic: &BTreeMap<String, i32>,
+    members: &[GroupMember],
+    member_data: fn(&Subscription) -> StickyMemberData,
+    cooperative: bool,
+) -> Result<BTreeMap<String, Assignment>> {
+    check_members(members)?;
+    let data: Vec<StickyMemberData> = members.iter().map(|m| member_data(&m.subscription)).collect();
+    Ok(into_result(members, sticky_assign(partitions_per_topic, members, &data, cooperative)))
 }
 
 /// The sticky core over `members` (any order) and their previous assignments `data`
