@@ -52,6 +52,9 @@ use tokio::time::Instant;
 pub use crate::record::Header;
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use group::assignor::{Assignment, GroupMember, PartitionAssignor, RebalanceProtocol, Subscription};
+pub use group::range::RangeAssignor;
+pub use group::round_robin::RoundRobinAssignor;
+pub use group::sticky::{CooperativeStickyAssignor, StickyAssignor};
 pub use group::{ConsumerGroupMetadata, ConsumerRebalanceListener, GroupProtocol};
 
 use crate::client::ClientCore;

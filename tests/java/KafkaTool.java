@@ -41,9 +41,35 @@
 //          until its transaction timeout). Steps after an o-step are never reached.
 //       Per-record "step<TAB>partition<TAB>offset<TAB>value" lines go to stderr.
 //
+//   protocol-vectors <out-dir>
+//       No broker needed. Writes the Java client's embedded consumer-group encodings and
+//       assignor results for fixed inputs, for ferrokafka's byte-for-byte unit tests:
+//       <out-dir>/protocol-vectors.txt: "name<TAB>hex" lines -- ConsumerProtocol
+//         subscriptions (sub-v0..sub-v3, sub-default, sub-null-v3) and assignments
+//         (assign-v0..assign-v3, assign-default, assign-null-v3), StickyAssignor user
+//         data (sticky-*; "null" when Java sends none) and CooperativeStickyAssignor user
+//         data (cooperative-*).
+//       <out-dir>/assignments.txt: scenarios ("scenario", "topic", "member" lines), each
+//         followed per assignor (range, roundrobin, sticky, cooperative-sticky) by an
+//         "assignor" line and one "assigned<TAB>member<TAB>t-p,t-p..." line per member
+//         (sorted; "-" for none), then "end". Every field is TAB-separated.
+//       Regenerate with: scripts/java-tool.sh protocol-vectors src/consumer/group/testdata
+//
+//   group-consume <bootstrap> <group-id> <topic> <range|roundrobin|sticky|cooperative-sticky> <max-seconds> [<stop-after-records>]
+//       A KafkaConsumer in group <group-id> subscribed to <topic> with that Java assignor as
+//       partition.assignment.strategy, auto.offset.reset=earliest, enable.auto.commit=false;
+//       commitSync after each poll that returned records. Prints (stdout, flushed per line):
+//       "ASSIGNED<TAB>t-p,t-p..." and "REVOKED<TAB>..." from its rebalance listener (partitions
+//       sorted, empty list allowed; cooperative assignors report only the changes),
+//       "READY" once after the first assignment, "RECORD<TAB>partition<TAB>offset" per
+//       record, and "CLOSED" after close(). Stops cleanly (close(), which leaves the group)
+//       when stdin reaches EOF, max-seconds pass, or stop-after-records records arrived.
+//       Drive it from a test with a piped stdin; drop the pipe to make it leave.
+//
 // Exit codes: 0 ok, 1 error (message on stderr), 2 consume timeout, 3 consume extra records,
 // 64 usage error.
 
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -51,6 +77,8 @@ import java.util.Base64;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -62,6 +90,9 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor;
+import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor.Subscription;
+import org.apache.kafka.clients.consumer.internals.ConsumerProtocol;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -100,7 +131,9 @@ public final class KafkaTool {
             "  produce-keyed <bootstrap> <topic> <key>...",
             "  produce       <bootstrap> <topic> <none|gzip|snappy|lz4|zstd> <count> [<partition>]",
             "  consume       <bootstrap> <topic> <expected-count> <read_committed|read_uncommitted> [<timeout-seconds>=60]",
-            "  txn-produce   <bootstrap> <topic> <transactional-id> <plan: c<N>|a<N>|o<N>,...> [<transaction-timeout-ms>]");
+            "  txn-produce   <bootstrap> <topic> <transactional-id> <plan: c<N>|a<N>|o<N>,...> [<transaction-timeout-ms>]",
+            "  protocol-vectors <out-dir>",
+            "  group-consume <bootstrap> <group-id> <topic> <range|roundrobin|sticky|cooperative-sticky> <max-seconds> [<stop-after-records>]");
 
     public static void main(String[] args) {
         int code;
@@ -115,6 +148,8 @@ public final class KafkaTool {
                 case "produce" -> produce(rest);
                 case "consume" -> consume(rest);
                 case "txn-produce" -> txnProduce(rest);
+                case "protocol-vectors" -> protocolVectors(rest);
+                case "group-consume" -> groupConsume(rest);
                 case "-h", "--help", "help" -> System.out.println(USAGE);
                 default -> throw usage("unknown subcommand '" + args[0] + "'");
             }
@@ -179,6 +214,18 @@ public final class KafkaTool {
     }
 
     /** The topic's partition count, waiting (up to 30 s) for metadata to show the topic. */
+    /** Byte-array consumer, no auto commit, earliest reset, no topic auto-creation. */
+    static Properties consumerProps(String bootstrap) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
+        return p;
+    }
+
     static int partitionCount(KafkaProducer<byte[], byte[]> producer, String topic) {
         List<PartitionInfo> infos = producer.partitionsFor(topic);
         if (infos == null || infos.isEmpty()) {
@@ -312,14 +359,8 @@ public final class KafkaTool {
         int timeoutSeconds = args.length > 4 ? parseInt("timeout-seconds", args[4]) : 60;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutSeconds);
 
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        Properties p = consumerProps(bootstrap);
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
-        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "ferrokafka-java-tool");
 
         int received = 0;
@@ -468,6 +509,11 @@ public final class KafkaTool {
     }
 
     static void waitForStdinEof(Duration max) throws InterruptedException {
+        stdinEof().await(max.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** A latch that opens when stdin reaches EOF (or breaks), read by a daemon thread. */
+    static CountDownLatch stdinEof() {
         CountDownLatch eof = new CountDownLatch(1);
         Thread reader = new Thread(() -> {
             byte[] buf = new byte[4096];
@@ -482,6 +528,253 @@ public final class KafkaTool {
         }, "stdin-eof");
         reader.setDaemon(true);
         reader.start();
-        eof.await(max.toMillis(), TimeUnit.MILLISECONDS);
+        return eof;
+    }
+
+    // ---- protocol-vectors -------------------------------------------------------------
+
+    static String hex(ByteBuffer b) {
+        if (b == null) {
+            return "null";
+        }
+        ByteBuffer d = b.duplicate();
+        StringBuilder sb = new StringBuilder();
+        while (d.hasRemaining()) {
+            sb.append(String.format("%02x", d.get() & 0xff));
+        }
+        return sb.toString();
+    }
+
+    /** "t1-0,t2-3" -> partitions; "" or "-" -> none. */
+    static List<TopicPartition> tps(String s) {
+        List<TopicPartition> out = new ArrayList<>();
+        if (s.isEmpty() || s.equals("-")) {
+            return out;
+        }
+        for (String x : s.split(",")) {
+            int i = x.lastIndexOf('-');
+            out.add(new TopicPartition(x.substring(0, i), Integer.parseInt(x.substring(i + 1))));
+        }
+        return out;
+    }
+
+    static String tpList(java.util.Collection<TopicPartition> in) {
+        List<TopicPartition> l = new ArrayList<>(in);
+        l.sort(Comparator.comparing(TopicPartition::topic).thenComparingInt(TopicPartition::partition));
+        StringBuilder sb = new StringBuilder();
+        for (TopicPartition tp : l) {
+            if (sb.length() > 0) {
+                sb.append(',');
+            }
+            sb.append(tp.topic()).append('-').append(tp.partition());
+        }
+        return sb.toString();
+    }
+
+    record VMember(String id, String instance, int generation, List<String> topics, List<TopicPartition> owned) {}
+
+    record VScenario(String name, Map<String, Integer> topics, List<VMember> members) {}
+
+    static VMember vm(String id, String instance, int generation, String topics, String owned) {
+        return new VMember(id, instance, generation, List.of(topics.split(",")), tps(owned));
+    }
+
+    static Map<String, Integer> vtopics(Object... kv) {
+        Map<String, Integer> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], (Integer) kv[i + 1]);
+        }
+        return m;
+    }
+
+    static List<VScenario> vectorScenarios() {
+        Map<String, Integer> twelve = vtopics("t1", 5, "t2", 7);
+        return List.of(
+            new VScenario("fresh-equal", twelve, List.of(
+                vm("consumer-b", null, -1, "t1,t2", ""),
+                vm("consumer-a", null, -1, "t1,t2", ""),
+                vm("consumer-c", null, -1, "t1,t2", ""))),
+            new VScenario("static-mixed", twelve, List.of(
+                vm("zz-dynamic", null, -1, "t1,t2", ""),
+                vm("b-member", "instance-2", -1, "t1,t2", ""),
+                vm("c-member", "instance-1", -1, "t1,t2", ""),
+                vm("a-member", null, -1, "t1,t2", ""))),
+            new VScenario("unequal", vtopics("t1", 4, "t2", 6, "t3", 3), List.of(
+                vm("consumer-a", null, -1, "t1", ""),
+                vm("consumer-b", null, -1, "t1,t2", ""),
+                vm("consumer-c", null, -1, "t1,t2,t3", ""))),
+            new VScenario("member-left", twelve, List.of(
+                vm("consumer-a", null, 3, "t1,t2", "t1-0,t1-1,t2-0,t2-1"),
+                vm("consumer-b", null, 3, "t1,t2", "t1-2,t1-3,t2-2,t2-3"))),
+            new VScenario("member-joined", twelve, List.of(
+                vm("consumer-a", null, 4, "t1,t2", "t1-0,t1-1,t1-2,t2-0,t2-1,t2-2"),
+                vm("consumer-b", null, 4, "t1,t2", "t1-3,t1-4,t2-3,t2-4,t2-5,t2-6"),
+                vm("consumer-c", null, -1, "t1,t2", ""))),
+            new VScenario("conflict", twelve, List.of(
+                vm("consumer-a", null, 5, "t1,t2", "t1-0,t1-1,t1-2,t2-0"),
+                vm("consumer-b", null, 4, "t1,t2", "t1-0,t2-1,t2-2"),
+                vm("consumer-c", null, 5, "t1,t2", "t1-1,t1-3,t2-3"))),
+            new VScenario("unequal-owned", vtopics("t1", 4, "t2", 6, "t3", 3), List.of(
+                vm("consumer-a", null, 2, "t1,t3", "t1-0,t1-1,t1-2,t1-3,t3-0"),
+                vm("consumer-b", null, 2, "t1,t2", "t2-0,t2-1,t2-2,t2-3,t2-4,t2-5"),
+                vm("consumer-c", null, -1, "t1,t2,t3", ""))));
+    }
+
+    static org.apache.kafka.clients.consumer.ConsumerPartitionAssignor javaAssignor(String name) {
+        return switch (name) {
+            case "range" -> new org.apache.kafka.clients.consumer.RangeAssignor();
+            case "roundrobin" -> new org.apache.kafka.clients.consumer.RoundRobinAssignor();
+            case "sticky" -> new org.apache.kafka.clients.consumer.StickyAssignor();
+            case "cooperative-sticky" -> new org.apache.kafka.clients.consumer.CooperativeStickyAssignor();
+            default -> throw usage("unknown assignor '" + name + "'");
+        };
+    }
+
+    static void protocolVectors(String[] args) throws Exception {
+        expectArgs(args, 1, 1, "protocol-vectors");
+        java.nio.file.Path dir = java.nio.file.Path.of(args[0]);
+        java.nio.file.Files.createDirectories(dir);
+
+        StringBuilder v = new StringBuilder();
+        List<TopicPartition> owned = List.of(new TopicPartition("topic-b", 1), new TopicPartition("topic-a", 2),
+                new TopicPartition("topic-a", 0));
+        Subscription full = new Subscription(List.of("topic-b", "topic-a"), ByteBuffer.wrap(new byte[] {1, 2, 3}),
+                owned, 7, Optional.of("rack-1"));
+        for (short ver = 0; ver <= 3; ver++) {
+            v.append("sub-v").append(ver).append('\t').append(hex(ConsumerProtocol.serializeSubscription(full, ver))).append('\n');
+        }
+        v.append("sub-default\t").append(hex(ConsumerProtocol.serializeSubscription(full))).append('\n');
+        Subscription nulls = new Subscription(List.of("t"), null, List.of(), -1, Optional.empty());
+        v.append("sub-null-v3\t").append(hex(ConsumerProtocol.serializeSubscription(nulls, (short) 3))).append('\n');
+        ConsumerPartitionAssignor.Assignment asg = new ConsumerPartitionAssignor.Assignment(owned, ByteBuffer.wrap(new byte[] {9, 8}));
+        for (short ver = 0; ver <= 3; ver++) {
+            v.append("assign-v").append(ver).append('\t').append(hex(ConsumerProtocol.serializeAssignment(asg, ver))).append('\n');
+        }
+        v.append("assign-default\t").append(hex(ConsumerProtocol.serializeAssignment(asg))).append('\n');
+        v.append("assign-null-v3\t").append(hex(ConsumerProtocol.serializeAssignment(
+                new ConsumerPartitionAssignor.Assignment(List.of(), null), (short) 3))).append('\n');
+
+        Set<String> topics = Set.of("t1");
+        org.apache.kafka.clients.consumer.StickyAssignor sticky = new org.apache.kafka.clients.consumer.StickyAssignor();
+        v.append("sticky-initial\t").append(hex(sticky.subscriptionUserData(topics))).append('\n');
+        sticky.onAssignment(new ConsumerPartitionAssignor.Assignment(tps("t1-2,t1-0")), groupMeta(5));
+        v.append("sticky-gen5\t").append(hex(sticky.subscriptionUserData(topics))).append('\n');
+        sticky.onAssignment(new ConsumerPartitionAssignor.Assignment(List.of()), groupMeta(6));
+        v.append("sticky-empty-gen6\t").append(hex(sticky.subscriptionUserData(topics))).append('\n');
+        org.apache.kafka.clients.consumer.CooperativeStickyAssignor coop = new org.apache.kafka.clients.consumer.CooperativeStickyAssignor();
+        v.append("cooperative-initial\t").append(hex(coop.subscriptionUserData(topics))).append('\n');
+        coop.onAssignment(new ConsumerPartitionAssignor.Assignment(tps("t1-2,t1-0")), groupMeta(5));
+        v.append("cooperative-gen5\t").append(hex(coop.subscriptionUserData(topics))).append('\n');
+        java.nio.file.Files.writeString(dir.resolve("protocol-vectors.txt"), v.toString());
+
+        StringBuilder a = new StringBuilder();
+        org.apache.kafka.common.Node node = new org.apache.kafka.common.Node(0, "localhost", 9092);
+        for (VScenario sc : vectorScenarios()) {
+            a.append("scenario\t").append(sc.name()).append('\n');
+            List<PartitionInfo> infos = new ArrayList<>();
+            for (Map.Entry<String, Integer> t : sc.topics().entrySet()) {
+                a.append("topic\t").append(t.getKey()).append('\t').append(t.getValue()).append('\n');
+                for (int p = 0; p < t.getValue(); p++) {
+                    infos.add(new PartitionInfo(t.getKey(), p, node, new org.apache.kafka.common.Node[] {node},
+                            new org.apache.kafka.common.Node[] {node}));
+                }
+            }
+            org.apache.kafka.common.Cluster cluster = new org.apache.kafka.common.Cluster("c", List.of(node), infos,
+                    Set.of(), Set.of());
+            for (VMember m : sc.members()) {
+                a.append("member\t").append(m.id()).append('\t').append(m.instance() == null ? "-" : m.instance())
+                        .append('\t').append(m.generation()).append('\t').append(String.join(",", m.topics()))
+                        .append('\t').append(m.owned().isEmpty() ? "-" : tpList(m.owned())).append('\n');
+            }
+            for (String name : List.of("range", "roundrobin", "sticky", "cooperative-sticky")) {
+                Map<String, Subscription> subs = new java.util.HashMap<>();
+                for (VMember m : sc.members()) {
+                    // Each member's own assignor instance makes its user data, as in a real group.
+                    ConsumerPartitionAssignor own = javaAssignor(name);
+                    if (m.generation() >= 0) {
+                        own.onAssignment(new ConsumerPartitionAssignor.Assignment(m.owned()), groupMeta(m.generation()));
+                    }
+                    ByteBuffer userData = own.subscriptionUserData(new java.util.HashSet<>(m.topics()));
+                    // Eager members revoke everything before joining: no owned partitions sent.
+                    List<TopicPartition> sentOwned = name.equals("sticky") ? List.of() : m.owned();
+                    Subscription s = new Subscription(m.topics(), userData, sentOwned, m.generation(), Optional.empty());
+                    s.setGroupInstanceId(Optional.ofNullable(m.instance()));
+                    subs.put(m.id(), s);
+                }
+                ConsumerPartitionAssignor.GroupAssignment ga = javaAssignor(name).assign(cluster,
+                        new ConsumerPartitionAssignor.GroupSubscription(subs));
+                a.append("assignor\t").append(name).append('\n');
+                List<String> ids = new ArrayList<>(ga.groupAssignment().keySet());
+                java.util.Collections.sort(ids);
+                for (String id : ids) {
+                    String l = tpList(ga.groupAssignment().get(id).partitions());
+                    a.append("assigned\t").append(id).append('\t').append(l.isEmpty() ? "-" : l).append('\n');
+                }
+            }
+            a.append("end\n");
+        }
+        java.nio.file.Files.writeString(dir.resolve("assignments.txt"), a.toString());
+        System.out.println(dir.resolve("protocol-vectors.txt"));
+        System.out.println(dir.resolve("assignments.txt"));
+    }
+
+    static org.apache.kafka.clients.consumer.ConsumerGroupMetadata groupMeta(int generation) {
+        return new org.apache.kafka.clients.consumer.ConsumerGroupMetadata("group", generation, "member", Optional.empty());
+    }
+
+    // ---- group-consume ----------------------------------------------------------------
+
+    static synchronized void out(String line) {
+        System.out.println(line);
+        System.out.flush();
+    }
+
+    static void groupConsume(String[] args) throws Exception {
+        expectArgs(args, 5, 6, "group-consume");
+        String bootstrap = args[0], group = args[1], topic = args[2], assignor = args[3];
+        String cls = javaAssignor(assignor).getClass().getName();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(parseInt("max-seconds", args[4]));
+        long stopAfter = args.length > 5 ? parseInt("stop-after-records", args[5]) : Long.MAX_VALUE;
+
+        Properties p = consumerProps(bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "ferrokafka-java-tool-" + group);
+
+        CountDownLatch eof = stdinEof();
+
+        boolean[] ready = {false};
+        long received = 0;
+        KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p);
+        try {
+            consumer.subscribe(List.of(topic), new org.apache.kafka.clients.consumer.ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(java.util.Collection<TopicPartition> partitions) {
+                    out("REVOKED\t" + tpList(partitions));
+                }
+
+                @Override
+                public void onPartitionsAssigned(java.util.Collection<TopicPartition> partitions) {
+                    out("ASSIGNED\t" + tpList(partitions));
+                    if (!ready[0]) {
+                        ready[0] = true;
+                        out("READY");
+                    }
+                }
+            });
+            while (eof.getCount() > 0 && System.nanoTime() < deadline && received < stopAfter) {
+                ConsumerRecords<byte[], byte[]> recs = consumer.poll(Duration.ofMillis(200));
+                for (ConsumerRecord<byte[], byte[]> r : recs) {
+                    out("RECORD\t" + r.partition() + "\t" + r.offset());
+                    received++;
+                }
+                if (!recs.isEmpty()) {
+                    consumer.commitSync();
+                }
+            }
+        } finally {
+            consumer.close(Duration.ofSeconds(30));
+        }
+        out("CLOSED");
     }
 }

@@ -10,8 +10,16 @@
 //! [`Consumer::poll`]: crate::consumer::Consumer::poll
 
 pub mod assignor;
+mod common;
+pub mod consumer_protocol;
 pub(crate) mod coordinator;
 mod kip848;
+pub mod range;
+pub mod round_robin;
+pub mod sticky;
+
+#[cfg(test)]
+mod tests;
 
 use futures::future::BoxFuture;
 
@@ -95,3 +103,10 @@ pub trait ConsumerRebalanceListener: Send + Sync + 'static {
 /// The listener used when none is set: does nothing.
 pub(crate) struct NoopListener;
 impl ConsumerRebalanceListener for NoopListener {}
+
+/// The Java client's default `partition.assignment.strategy`: range first, then
+/// cooperative-sticky (so a group upgrades to cooperative rebalancing once every member
+/// lists cooperative-sticky alone).
+pub(crate) fn default_assignors() -> Vec<std::sync::Arc<dyn assignor::PartitionAssignor>> {
+    vec![std::sync::Arc::new(range::RangeAssignor), std::sync::Arc::new(sticky::CooperativeStickyAssignor)]
+}
