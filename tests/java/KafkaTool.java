@@ -49,10 +49,14 @@
 //         (assign-v0..assign-v3, assign-default, assign-null-v3), StickyAssignor user
 //         data (sticky-*; "null" when Java sends none) and CooperativeStickyAssignor user
 //         data (cooperative-*).
-//       <out-dir>/assignments.txt: scenarios ("scenario", "topic", "member" lines), each
-//         followed per assignor (range, roundrobin, sticky, cooperative-sticky) by an
-//         "assignor" line and one "assigned<TAB>member<TAB>t-p,t-p..." line per member
-//         (sorted; "-" for none), then "end". Every field is TAB-separated.
+//       <out-dir>/assignments.txt: 7 named scenarios and 40 seeded random ones ("random-N")
+//         ("scenario", "topic", "member" lines: member id, group instance id or "-",
+//         generation, topics, owned partitions or "-"), each followed per assignor
+//         (range, roundrobin, sticky, cooperative-sticky) by an "assignor" line and one
+//         "assigned<TAB>member<TAB>t-p,t-p..." line per member (sorted; "-" for none),
+//         then "end". Every field is TAB-separated. Each member's user data comes from
+//         its own Java assignor instance after onAssignment(owned, generation); sticky
+//         (eager) members send no owned partitions, the others do.
 //       Regenerate with: scripts/java-tool.sh protocol-vectors src/consumer/group/testdata
 //
 //   group-consume <bootstrap> <group-id> <topic> <range|roundrobin|sticky|cooperative-sticky> <max-seconds> [<stop-after-records>]
@@ -60,7 +64,8 @@
 //       partition.assignment.strategy, auto.offset.reset=earliest, enable.auto.commit=false;
 //       commitSync after each poll that returned records. Prints (stdout, flushed per line):
 //       "ASSIGNED<TAB>t-p,t-p..." and "REVOKED<TAB>..." from its rebalance listener (partitions
-//       sorted, empty list allowed; cooperative assignors report only the changes),
+//       sorted, empty list allowed; cooperative assignors report only the changes; lost
+//       partitions print as REVOKED, the listener's default; close() revokes too),
 //       "READY" once after the first assignment, "RECORD<TAB>partition<TAB>offset" per
 //       record, and "CLOSED" after close(). Stops cleanly (close(), which leaves the group)
 //       when stdin reaches EOF, max-seconds pass, or stop-after-records records arrived.
