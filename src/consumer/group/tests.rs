@@ -497,3 +497,22 @@ fn regenerate_java_group_vectors() {
         assert_eq!(new, old, "{f} differs from the Java client's");
     }
 }
+
+#[test]
+fn empty_groups_and_repeated_member_ids() {
+    let topics: BTreeMap<String, i32> = [("t".to_string(), 3)].into();
+    let member = |id: &str| GroupMember {
+        member_id: id.into(),
+        group_instance_id: None,
+        subscription: Subscription { topics: vec!["t".into(), "missing".into()], generation_id: -1, ..Default::default() },
+    };
+    for name in ["range", "roundrobin", "sticky", "cooperative-sticky"] {
+        let a = assignor(name);
+        assert!(a.assign(&topics, &[]).unwrap().is_empty(), "{name}");
+        let e = a.assign(&topics, &[member("x"), member("x")]).unwrap_err();
+        assert!(e.to_string().contains("\"x\" appears twice"), "{name}: {e}");
+        // A subscribed topic missing from the metadata is skipped, not an error.
+        let r = sorted(a.assign(&topics, &[member("x")]).unwrap());
+        assert_eq!(r["x"], vec![tp("t", 0), tp("t", 1), tp("t", 2)], "{name}");
+    }
+}
