@@ -49,10 +49,14 @@
 //         (assign-v0..assign-v3, assign-default, assign-null-v3), StickyAssignor user
 //         data (sticky-*; "null" when Java sends none) and CooperativeStickyAssignor user
 //         data (cooperative-*).
-//       <out-dir>/assignments.txt: scenarios ("scenario", "topic", "member" lines), each
-//         followed per assignor (range, roundrobin, sticky, cooperative-sticky) by an
-//         "assignor" line and one "assigned<TAB>member<TAB>t-p,t-p..." line per member
-//         (sorted; "-" for none), then "end". Every field is TAB-separated.
+//       <out-dir>/assignments.txt: 7 named scenarios and 40 seeded random ones ("random-N")
+//         ("scenario", "topic", "member" lines: member id, group instance id or "-",
+//         generation, topics, owned partitions or "-"), each followed per assignor
+//         (range, roundrobin, sticky, cooperative-sticky) by an "assignor" line and one
+//         "assigned<TAB>member<TAB>t-p,t-p..." line per member (sorted; "-" for none),
+//         then "end". Every field is TAB-separated. Each member's user data comes from
+//         its own Java assignor instance after onAssignment(owned, generation); sticky
+//         (eager) members send no owned partitions, the others do.
 //       Regenerate with: scripts/java-tool.sh protocol-vectors src/consumer/group/testdata
 //
 //   group-consume <bootstrap> <group-id> <topic> <range|roundrobin|sticky|cooperative-sticky> <max-seconds> [<stop-after-records>]
@@ -60,7 +64,8 @@
 //       partition.assignment.strategy, auto.offset.reset=earliest, enable.auto.commit=false;
 //       commitSync after each poll that returned records. Prints (stdout, flushed per line):
 //       "ASSIGNED<TAB>t-p,t-p..." and "REVOKED<TAB>..." from its rebalance listener (partitions
-//       sorted, empty list allowed; cooperative assignors report only the changes),
+//       sorted, empty list allowed; cooperative assignors report only the changes; lost
+//       partitions print as REVOKED, the listener's default; close() revokes too),
 //       "READY" once after the first assignment, "RECORD<TAB>partition<TAB>offset" per
 //       record, and "CLOSED" after close(). Stops cleanly (close(), which leaves the group)
 //       when stdin reaches EOF, max-seconds pass, or stop-after-records records arrived.
@@ -589,7 +594,7 @@ public final class KafkaTool {
 
     static List<VScenario> vectorScenarios() {
         Map<String, Integer> twelve = vtopics("t1", 5, "t2", 7);
-        return List.of(
+        List<VScenario> fixed = List.of(
             new VScenario("fresh-equal", twelve, List.of(
                 vm("consumer-b", null, -1, "t1,t2", ""),
                 vm("consumer-a", null, -1, "t1,t2", ""),
@@ -618,6 +623,75 @@ public final class KafkaTool {
                 vm("consumer-a", null, 2, "t1,t3", "t1-0,t1-1,t1-2,t1-3,t3-0"),
                 vm("consumer-b", null, 2, "t1,t2", "t2-0,t2-1,t2-2,t2-3,t2-4,t2-5"),
                 vm("consumer-c", null, -1, "t1,t2,t3", ""))));
+        List<VScenario> all = new ArrayList<>(fixed);
+        all.addAll(randomScenarios());
+        return all;
+    }
+
+    /**
+     * 40 seeded random scenarios ("random-N"): 1-4 topics of 1-12 partitions, 2-7 members
+     * (every other scenario with equal subscriptions, some static members), and in two of
+     * three a previous assignment: the partitions dealt round robin to a random part of
+     * the members at a generation of 3-5, newcomers at -1.
+     */
+    static List<VScenario> randomScenarios() {
+        java.util.Random rnd = new java.util.Random(20261125L);
+        List<VScenario> out = new ArrayList<>();
+        for (int s = 0; s < 40; s++) {
+            Map<String, Integer> topics = new java.util.LinkedHashMap<>();
+            int nt = 1 + rnd.nextInt(4);
+            for (int t = 0; t < nt; t++) {
+                topics.put("t" + t, 1 + rnd.nextInt(12));
+            }
+            List<String> names = new ArrayList<>(topics.keySet());
+            int nm = 2 + rnd.nextInt(6);
+            boolean equal = s % 2 == 0;
+            boolean history = rnd.nextInt(3) != 0;
+            int generation = 3 + rnd.nextInt(3);
+            List<String> ids = new ArrayList<>();
+            List<String> instances = new ArrayList<>();
+            List<List<String>> subs = new ArrayList<>();
+            List<Boolean> old = new ArrayList<>();
+            for (int m = 0; m < nm; m++) {
+                ids.add("m-" + rnd.nextInt(1000) + "-" + m);
+                instances.add(rnd.nextInt(3) == 0 ? "inst-" + (char) ('a' + rnd.nextInt(26)) + m : null);
+                List<String> sub = new ArrayList<>();
+                for (String t : names) {
+                    if (equal || rnd.nextBoolean()) {
+                        sub.add(t);
+                    }
+                }
+                if (sub.isEmpty()) {
+                    sub.add(names.get(rnd.nextInt(names.size())));
+                }
+                subs.add(sub);
+                old.add(history && rnd.nextInt(4) != 0);
+            }
+            List<List<TopicPartition>> owned = new ArrayList<>();
+            for (int m = 0; m < nm; m++) {
+                owned.add(new ArrayList<>());
+            }
+            int next = 0;
+            for (String t : names) {
+                for (int p = 0; p < topics.get(t); p++) {
+                    for (int k = 0; k < nm; k++) {
+                        int m = (next + k) % nm;
+                        if (old.get(m) && subs.get(m).contains(t)) {
+                            owned.get(m).add(new TopicPartition(t, p));
+                            next = m + 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            List<VMember> members = new ArrayList<>();
+            for (int m = 0; m < nm; m++) {
+                members.add(new VMember(ids.get(m), instances.get(m), old.get(m) ? generation : -1, subs.get(m),
+                        owned.get(m)));
+            }
+            out.add(new VScenario("random-" + s, topics, members));
+        }
+        return out;
     }
 
     static org.apache.kafka.clients.consumer.ConsumerPartitionAssignor javaAssignor(String name) {

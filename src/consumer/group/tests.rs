@@ -101,7 +101,7 @@ fn java_scenarios() -> Vec<JavaScenario> {
             other => panic!("unknown line kind {other}"),
         }
     }
-    assert_eq!(out.len(), 7);
+    assert_eq!(out.len(), 47);
     out
 }
 
@@ -135,8 +135,12 @@ fn range_and_roundrobin_match_java_exactly() {
     }
 }
 
+/// The seven named scenarios must match Java exactly. The 40 random ones may differ where
+/// Java's steps differ from ours (see sticky.rs), but never keep fewer owned partitions,
+/// and the eager result is never less balanced; most match exactly.
 #[test]
 fn sticky_assignors_match_java() {
+    let mut exact = 0;
     for sc in java_scenarios() {
         for name in ["sticky", "cooperative-sticky"] {
             let a = assignor(name);
@@ -144,17 +148,24 @@ fn sticky_assignors_match_java() {
             let got = sorted(a.assign(&sc.topics, &members).unwrap());
             let java = &sc.results[name];
             check_valid(&sc.topics, &members, &got, name == "cooperative-sticky");
-            // Every Java scenario is deterministic for Java; where Java's choice rests on
-            // its hash map order we need not agree, but keep as much and balance as well.
-            assert!(kept(&sc.specs, &got) >= kept(&sc.specs, java), "{name} in {}: kept less than Java: {got:?}", sc.name);
+            if !sc.name.starts_with("random-") {
+                assert_eq!(&got, java, "{name} in {}", sc.name);
+            }
+            let (ours_kept, java_kept) = (kept(&sc.specs, &got), kept(&sc.specs, java));
+            assert!(ours_kept >= java_kept, "{name} in {}: kept {ours_kept}, Java {java_kept}", sc.name);
             let spread = |r: &BTreeMap<String, Vec<TopicPartition>>| {
-                let c: Vec<usize> = r.values().map(Vec::len).collect();
-                c.iter().max().unwrap() - c.iter().min().unwrap()
+                let (lo, hi) = counts(r);
+                hi - lo
             };
-            assert!(spread(&got) <= spread(java), "{name} in {}: less balanced than Java", sc.name);
-            assert_eq!(&got, java, "{name} in {}", sc.name);
+            // (Cooperative results lack the withheld partitions, so their spread says little.)
+            if name == "sticky" {
+                assert!(spread(&got) <= spread(java), "{name} in {}: less balanced than Java", sc.name);
+            }
+            exact += usize::from(&got == java);
         }
     }
+    // 72 of the 94 results today; a drop means the algorithm moved away from Java's.
+    assert!(exact >= 72, "only {exact} of 94 results equal Java's");
 }
 
 #[test]
@@ -423,7 +434,7 @@ fn cooperative_sticky_properties_unequal_subscriptions() {
 
 /// Big groups stay fast: 300 members, 6,000 partitions, after a member left (so most
 /// members own partitions) and with unequal subscriptions; all 16 assignments take about
-/// 2 s together in a debug build.
+/// 2 s together in a debug build (the unequal sticky ones most of it).
 #[test]
 fn large_groups_are_assigned_quickly() {
     let topics: BTreeMap<String, i32> = (0..30).map(|i| (format!("topic-{i:02}"), 200)).collect();
@@ -451,7 +462,7 @@ fn large_groups_are_assigned_quickly() {
             let members = members_for(a, &specs);
             let second = sorted(a.assign(&topics, &members).unwrap());
             check_valid(&topics, &members, &second, a.name() == "cooperative-sticky");
-            if a.name().contains("sticky") && !equal {
+            if a.name() == "sticky" && !equal {
                 balanced_for_unequal(&members, &second);
             }
             let took = start.elapsed();
@@ -484,5 +495,24 @@ fn regenerate_java_group_vectors() {
         let new = std::fs::read_to_string(format!("{out}/{f}")).unwrap();
         let old = std::fs::read_to_string(format!("{committed}/{f}")).unwrap();
         assert_eq!(new, old, "{f} differs from the Java client's");
+    }
+}
+
+#[test]
+fn empty_groups_and_repeated_member_ids() {
+    let topics: BTreeMap<String, i32> = [("t".to_string(), 3)].into();
+    let member = |id: &str| GroupMember {
+        member_id: id.into(),
+        group_instance_id: None,
+        subscription: Subscription { topics: vec!["t".into(), "missing".into()], generation_id: -1, ..Default::default() },
+    };
+    for name in ["range", "roundrobin", "sticky", "cooperative-sticky"] {
+        let a = assignor(name);
+        assert!(a.assign(&topics, &[]).unwrap().is_empty(), "{name}");
+        let e = a.assign(&topics, &[member("x"), member("x")]).unwrap_err();
+        assert!(e.to_string().contains("\"x\" appears twice"), "{name}: {e}");
+        // A subscribed topic missing from the metadata is skipped, not an error.
+        let r = sorted(a.assign(&topics, &[member("x")]).unwrap());
+        assert_eq!(r["x"], vec![tp("t", 0), tp("t", 1), tp("t", 2)], "{name}");
     }
 }
