@@ -921,9 +921,9 @@ impl Consumer {
         self.coordinator.as_deref().map(Coordinator::group)
     }
 
-    /// Leaves the group (when subscribed: commits the positions if auto-commit is on, calls
-    /// the listener's `on_partitions_revoked`, and sends LeaveGroup unless the member is
-    /// static), then stops the fetch tasks and drops buffered records, all within
+    /// Commits the positions if auto-commit is on (with a group id), and when subscribed
+    /// leaves the group (calls the listener's `on_partitions_revoked` and sends LeaveGroup
+    /// unless the member is static), then stops the fetch tasks and drops buffered records, all within
     /// `default_api_timeout`. Further calls fail with [`Error::Closed`].
     pub async fn close(&self) -> Result<()> {
         if self.shared.is_closed() {
@@ -931,9 +931,7 @@ impl Consumer {
         }
         let mut result = Ok(());
         if let Some(g) = &self.group {
-            if g.is_subscribed() {
-                result = g.close(self, self.shared.cfg.default_api_timeout).await;
-            }
+            result = g.close(self, self.shared.cfg.default_api_timeout).await;
         }
         self.shutdown_fetching();
         result

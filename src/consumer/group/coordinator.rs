@@ -108,6 +108,7 @@ pub(super) struct PollSide {
     pub(super) listener: Arc<dyn ConsumerRebalanceListener>,
     next_auto_commit: Instant,
     next_pattern_check: Instant,
+    next_missing_check: Instant,
 }
 
 /// The result of a completed JoinGroup + SyncGroup.
@@ -244,6 +245,7 @@ impl GroupCoordinator {
                 listener: Arc::new(NoopListener),
                 next_auto_commit: now + s.auto_commit.unwrap_or_default(),
                 next_pattern_check: now,
+                next_missing_check: now,
             }),
             s,
             events: watch::channel(0).0,
@@ -401,14 +403,17 @@ impl GroupCoordinator {
     /// drives the join until it completes or `deadline` passes.
     pub(crate) async fn poll(self: &Arc<Self>, consumer: &Consumer, deadline: Instant) -> Result<()> {
         let mut side = self.poll_side.lock().await;
-        {
+        let subscribed = {
             let m = self.member.lock().unwrap();
             if let Some(e) = &m.fatal {
                 return Err(e.clone());
             }
-            if m.subscribed.is_none() {
-                return Ok(());
-            }
+            m.subscribed.is_some()
+        };
+        if !subscribed {
+            // Assign mode with a group id: auto-commit as simple commits (Java does).
+            self.maybe_auto_commit(consumer, &mut side, false).await;
+            return Ok(());
         }
         self.check_metadata(&mut side).await;
         self.maybe_auto_commit(consumer, &mut side, false).await;
@@ -523,24 +528,8 @@ impl GroupCoordinator {
             group = %self.s.group_id, generation = o.generation, member = %o.member_id,
             protocol = %o.protocol, assigned = ?assigned, "joined the group"
         );
-        if !revoked.is_empty() {
-            // Cooperative: give up only what moves, then rejoin so it can be reassigned.
-            if self.s.auto_commit.is_some() {
-                let offsets: BTreeMap<_, _> =
-                    consumer.positions().into_iter().filter(|(tp, _)| revoked.contains(tp)).collect();
-                let member = {
-                    let mut m = self.member.lock().unwrap();
-                    m.generation = o.generation;
-                    m.member_id = o.member_id.clone();
-                    m.state = State::Stable;
-                    CommitMember { generation: o.generation, member_id: o.member_id.clone(), instance_id: self.s.instance_id.clone() }
-                };
-                if let Err(e) = self.coord.commit(&self.core, &offsets, Some(&member), self.s.request_timeout).await {
-                    warn!(group = %self.s.group_id, error = %e, "committing revoked partitions failed");
-                }
-            }
-            side.listener.clone().on_partitions_revoked(consumer, &revoked).await;
-        }
+        // The new generation holds from here (as in Java, where the state is stable
+        // before onJoinComplete): commits from the callbacks below carry it.
         {
             let mut m = self.member.lock().unwrap();
             m.generation = o.generation;
@@ -549,12 +538,32 @@ impl GroupCoordinator {
             m.state = State::Stable;
             m.last_heartbeat_ok = Instant::now();
             m.leader_counts = o.leader_counts.clone();
+        }
+        if !revoked.is_empty() {
+            // Cooperative: give up only what moves, then rejoin so it can be reassigned.
+            if self.s.auto_commit.is_some() {
+                let offsets: BTreeMap<_, _> =
+                    consumer.positions().into_iter().filter(|(tp, _)| revoked.contains(tp)).collect();
+                let member = CommitMember {
+                    generation: o.generation,
+                    member_id: o.member_id.clone(),
+                    instance_id: self.s.instance_id.clone(),
+                };
+                if let Err(e) = self.coord.commit(&self.core, &offsets, Some(&member), self.s.request_timeout).await {
+                    warn!(group = %self.s.group_id, error = %e, "committing revoked partitions failed");
+                }
+            }
+            side.listener.clone().on_partitions_revoked(consumer, &revoked).await;
+            consumer.group_unassign(&revoked);
+        }
+        {
+            let mut m = self.member.lock().unwrap();
             m.owned = assigned.clone();
             if !revoked.is_empty() {
                 m.rejoin = Some(format!("{} partitions were revoked and need reassignment", revoked.len()));
             }
-            let unsubscribed: Vec<&TopicPartition> = assigned.iter().filter(|tp| !m.topics.contains(&tp.topic)).collect();
-            if !unsubscribed.is_empty() && m.rejoin.is_none() {
+            let unsubscribed = assigned.iter().any(|tp| !m.topics.contains(&tp.topic));
+            if unsubscribed && m.rejoin.is_none() {
                 m.rejoin = Some("the assignment has topics this member does not subscribe to".into());
             }
         }
@@ -598,11 +607,23 @@ impl GroupCoordinator {
                 }
             }
         }
-        let counts = self.member.lock().unwrap().leader_counts.clone();
+        let (counts, own) = {
+            let m = self.member.lock().unwrap();
+            (m.leader_counts.clone(), m.topics.clone())
+        };
+        let mut cluster = self.core.metadata.snapshot();
+        // A subscribed topic the metadata lacks (just created, or not yet known): look
+        // again every second rather than every metadata_max_age.
+        let watched: Vec<String> = own.iter().chain(counts.iter().flat_map(|c| c.keys())).cloned().collect();
+        if watched.iter().any(|t| !cluster.topics.contains_key(t)) && now >= side.next_missing_check {
+            side.next_missing_check = now + Duration::from_secs(1);
+            if let Ok(c) = self.core.metadata.refresh_topics(&watched).await {
+                cluster = c;
+            }
+        }
         if let Some(counts) = counts {
-            let cluster = self.core.metadata.snapshot();
             let changed = counts.iter().any(|(t, n)| {
-                cluster.topics.get(t).is_some_and(|d| d.partitions.len() as i32 != *n)
+                cluster.topics.get(t).map_or(0, |d| d.partitions.len() as i32) != *n
             });
             if changed {
                 let mut m = self.member.lock().unwrap();
@@ -623,17 +644,22 @@ impl GroupCoordinator {
         }
         side.next_auto_commit = now + interval;
         let member = match self.commit_member() {
-            Ok(Some(m)) => m,
-            _ => return,
+            Ok(m) => m,
+            Err(_) => return,
         };
-        let owned = self.member.lock().unwrap().owned.clone();
-        let offsets: BTreeMap<_, _> = consumer.positions().into_iter().filter(|(tp, _)| owned.contains(tp)).collect();
+        let offsets: BTreeMap<_, _> = match &member {
+            Some(_) => {
+                let owned = self.member.lock().unwrap().owned.clone();
+                consumer.positions().into_iter().filter(|(tp, _)| owned.contains(tp)).collect()
+            }
+            None => consumer.positions(),
+        };
         if offsets.is_empty() {
             return;
         }
         if force {
-            if let Err(e) = self.coord.commit(&self.core, &offsets, Some(&member), self.s.request_timeout).await {
-                let e = self.on_commit_error(&e);
+            if let Err(e) = self.coord.commit(&self.core, &offsets, member.as_ref(), self.s.request_timeout).await {
+                let e = if member.is_some() { self.on_commit_error(&e) } else { e };
                 warn!(group = %self.s.group_id, error = %e, "auto-commit failed");
             }
         } else {
@@ -642,7 +668,7 @@ impl GroupCoordinator {
             let timeout = self.s.request_timeout;
             let group = self.s.group_id.clone();
             tokio::spawn(async move {
-                if let Err(e) = coord.commit(&core, &offsets, Some(&member), timeout).await {
+                if let Err(e) = coord.commit(&core, &offsets, member.as_ref(), timeout).await {
                     debug!(group = %group, error = %e, "auto-commit failed");
                 }
             });
@@ -658,6 +684,14 @@ impl GroupCoordinator {
             Ok(s) => s,
             Err(_) => return Err(Error::Timeout("close: a poll is still running".into())),
         };
+        if !self.is_subscribed() {
+            // Assign mode: the final auto-commit only.
+            let _ = tokio::time::timeout_at(deadline, self.maybe_auto_commit(consumer, &mut side, true)).await;
+            if let Some(h) = self.heartbeat.lock().unwrap().take() {
+                h.abort();
+            }
+            return Ok(());
+        }
         if let Some(j) = side.join.take() {
             j.abort();
         }
@@ -969,10 +1003,13 @@ async fn leader_assign(
     }
     let topics: Vec<String> = topics.into_iter().collect();
     let cluster = g.core.metadata.refresh_topics(&topics).await?;
-    let counts: BTreeMap<String, i32> = topics
+    // Every subscribed topic, 0 for those the cluster does not have (yet): the leader
+    // rejoins when any count changes, a topic appearing included.
+    let all_counts: BTreeMap<String, i32> = topics
         .iter()
-        .filter_map(|t| cluster.topics.get(t).filter(|d| !d.partitions.is_empty()).map(|d| (t.clone(), d.partitions.len() as i32)))
+        .map(|t| (t.clone(), cluster.topics.get(t).map_or(0, |d| d.partitions.len() as i32)))
         .collect();
+    let counts: BTreeMap<String, i32> = all_counts.iter().filter(|(_, n)| **n > 0).map(|(t, n)| (t.clone(), *n)).collect();
     let mut result = assignor.assign(&counts, &group_members)?;
     for m in &group_members {
         result.entry(m.member_id.clone()).or_default();
@@ -1001,7 +1038,7 @@ async fn leader_assign(
         }
     }
     debug!(group = %g.s.group_id, assignor = assignor.name(), members = group_members.len(), "computed the assignment");
-    Ok((counts, result))
+    Ok((all_counts, result))
 }
 
 /// The heartbeat task.
