@@ -606,3 +606,140 @@ async fn kip848_static_member_restart_keeps_its_partitions() {
     a2.stop().await;
     b.stop().await;
 }
+
+// ---- Mixed groups: ferrokafka and the Java client in one group ---------------------------
+
+/// A Java consumer (the real kafka-clients jar, `KafkaTool group-consume`) in a group.
+struct JavaMember {
+    child: std::process::Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl JavaMember {
+    fn start(group: &str, topic: &str, assignor: &str) -> JavaMember {
+        use std::io::BufRead;
+        let script = format!("{}/scripts/java-tool.sh", env!("CARGO_MANIFEST_DIR"));
+        let mut child = std::process::Command::new("bash")
+            .arg(&script)
+            .args(["group-consume", &single_bootstrap(), group, topic, assignor, "120"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the Java group member");
+        let out = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                l.lock().unwrap().push(line);
+            }
+        });
+        JavaMember { child, lines, reader: Some(reader) }
+    }
+
+    /// Its current partitions: ASSIGNED adds, REVOKED removes (eager and cooperative alike).
+    fn assignment(&self, topic: &str) -> Vec<TopicPartition> {
+        let mut owned = BTreeSet::new();
+        for line in self.lines.lock().unwrap().iter() {
+            let (kind, list) = line.split_once('\t').unwrap_or((line.as_str(), ""));
+            let parts = list.split(',').filter(|s| !s.is_empty()).map(|s| {
+                let (t, p) = s.rsplit_once('-').expect("topic-partition");
+                assert_eq!(t, topic);
+                TopicPartition::new(t, p.parse::<i32>().unwrap())
+            });
+            match kind {
+                "ASSIGNED" => owned.extend(parts),
+                "REVOKED" => {
+                    for tp in parts {
+                        owned.remove(&tp);
+                    }
+                }
+                _ => {}
+            }
+        }
+        owned.into_iter().collect()
+    }
+
+    fn records(&self) -> BTreeSet<(i32, i64)> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                (f.next() == Some("RECORD")).then(|| (f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap()))
+            })
+            .collect()
+    }
+
+    /// Closes its stdin: it calls close() (leaving the group) and exits.
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        self.reader.take().unwrap().join().unwrap();
+        assert!(status.success(), "the Java member failed: {status}; output {:?}", self.lines.lock().unwrap());
+        assert!(self.lines.lock().unwrap().iter().any(|l| l == "CLOSED"));
+    }
+}
+
+impl Drop for JavaMember {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn mixed_group(assignor: &str) {
+    let topic = topic(12).await;
+    produce(&topic, 12, 20).await;
+    let group = unique("gmixed");
+    let java = JavaMember::start(&group, &topic, assignor);
+    eventually("the Java member's first assignment", Duration::from_secs(60), || async {
+        java.lines.lock().unwrap().iter().any(|l| l == "READY").then_some(())
+    })
+    .await;
+    let cfg = || base_config(&group).partition_assignment_strategy(strategy(assignor));
+    let a = Member::start(cfg(), Sub::Topics(vec![topic.clone()])).await;
+    let b = Member::start(cfg(), Sub::Topics(vec![topic.clone()])).await;
+    // No overlap, no gap: the three current assignments cover the 12 partitions once.
+    let parts = eventually("a settled mixed assignment", Duration::from_secs(60), || async {
+        let all = vec![java.assignment(&topic), a.assignment(), b.assignment()];
+        let n: usize = all.iter().map(Vec::len).sum();
+        let unique: BTreeSet<&TopicPartition> = all.iter().flatten().collect();
+        let mut sizes: Vec<usize> = all.iter().map(Vec::len).collect();
+        sizes.sort();
+        (n == 12 && unique.len() == 12 && sizes == [4, 4, 4]).then_some(all)
+    })
+    .await;
+    if assignor == "range" {
+        for p in &parts {
+            let ns: BTreeSet<i32> = p.iter().map(|tp| tp.partition).collect();
+            let v: Vec<i32> = ns.into_iter().collect();
+            assert!(v.windows(2).all(|w| w[1] == w[0] + 1), "range block {v:?}");
+        }
+    }
+    let expected: BTreeSet<(i32, i64)> = (0..12).flat_map(|p| (0..20).map(move |o| (p, o))).collect();
+    eventually("every record consumed by the mixed group", Duration::from_secs(30), || async {
+        let mut all = java.records();
+        all.extend(a.seen_set());
+        all.extend(b.seen_set());
+        (all == expected).then_some(())
+    })
+    .await;
+    // The Java member leaves: the ferrokafka members take over its partitions.
+    java.stop();
+    settled(&[&a, &b], 12, &[6, 6]).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn group_mixed_with_java_range() {
+    mixed_group("range").await;
+}
+
+#[tokio::test]
+async fn group_mixed_with_java_cooperative_sticky() {
+    mixed_group("cooperative-sticky").await;
+}
