@@ -262,6 +262,9 @@ impl Drop for Consumer {
     fn drop(&mut self) {
         self.shared.shutdown();
         self.manager.abort();
+        if let Some(g) = &self.group {
+            g.abort_tasks();
+        }
     }
 }
 

@@ -188,14 +188,7 @@ pub(crate) struct GroupCoordinator {
 
 impl Drop for GroupCoordinator {
     fn drop(&mut self) {
-        if let Some(h) = self.heartbeat.lock().unwrap().take() {
-            h.abort();
-        }
-        if let Ok(mut p) = self.poll_side.try_lock() {
-            if let Some(j) = p.join.take() {
-                j.abort();
-            }
-        }
+        self.abort_tasks();
     }
 }
 
@@ -284,6 +277,19 @@ impl GroupCoordinator {
         }
         drop(m);
         self.notify_poll();
+    }
+
+    /// Stops the heartbeat and join tasks (the consumer is dropped: like a crash, no
+    /// LeaveGroup; the join task holds the coordinator alive, so it must be stopped here).
+    pub(crate) fn abort_tasks(&self) {
+        if let Some(h) = self.heartbeat.lock().unwrap().take() {
+            h.abort();
+        }
+        if let Ok(mut p) = self.poll_side.try_lock() {
+            if let Some(j) = p.join.take() {
+                j.abort();
+            }
+        }
     }
 
     /// KIP-848 needs brokers that serve it: a clear error at subscribe otherwise.

@@ -335,6 +335,8 @@ fn handle_error(g: &GroupCoordinator, e: Error) -> bool {
         }
         _ => {
             warn!(group = %g.s.group_id, error = %e, "the group refused this member");
+            // A broker that lists the API but has the new group coordinator off (Kafka 3.x).
+            let e = if e.code() == Some(ErrorCode::UnsupportedVersion) { unsupported(e) } else { e };
             m.fatal = Some(e);
             drop(m);
             g.notify_poll();
