@@ -389,10 +389,13 @@ impl<W: AsyncWrite + Unpin + Send> AuthChannel for Writer<'_, W> {
     }
 }
 
-/// When to re-authenticate: at 85–95 % of the session lifetime, as the Java client does.
+/// When to re-authenticate: at 85–95 % of the session lifetime, as the Java client does, but
+/// never sooner than 1.2 s from now: a broker treats a SaslHandshake less than a second after
+/// the previous re-authentication began as an ordinary request and refuses it
+/// (ILLEGAL_SASL_STATE).
 fn reauth_at(lifetime: Duration) -> Instant {
     let share = rand::RngExt::random_range(&mut rand::rng(), 0.85..0.95);
-    Instant::now() + lifetime.mul_f64(share)
+    Instant::now() + lifetime.mul_f64(share).max(Duration::from_millis(1200))
 }
 
 impl ConnectionTask {

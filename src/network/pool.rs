@@ -168,26 +168,12 @@ impl ConnectionPool {
         }
     }
 
-    /// Names the likely cause of a failure during connection setup: a TLS alert from the
-    /// broker (mutual TLS refused) is a TLS error, and a plaintext client whose first
-    /// request meets a closed connection is probably talking to a TLS listener.
+    /// A failure during connection setup that carries a TLS error (a TLS alert from the
+    /// broker, such as a refused client certificate under mutual TLS, arrives with the first
+    /// read after the handshake) is an [`Error::Tls`].
     fn setup_error(&self, addr: &str, e: Error) -> Error {
         match &e {
-            Error::Connection { cause, .. } => {
-                if let Some(t) = tls::tls_error(addr, cause) {
-                    return t;
-                }
-                if self.security.tls.is_none() && cause.kind() == std::io::ErrorKind::UnexpectedEof {
-                    return Error::WrongProtocol {
-                        broker: addr.to_owned(),
-                        detail: format!(
-                            "the broker closed the connection without answering ApiVersions ({cause}); \
-                             this port probably expects TLS (security_protocol Ssl or SaslSsl)"
-                        ),
-                    };
-                }
-                e
-            }
+            Error::Connection { cause, .. } => tls::tls_error(addr, cause).unwrap_or(e),
             _ => e,
         }
     }

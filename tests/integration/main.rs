@@ -11,3 +11,4 @@ mod common;
 mod consumer;
 mod foundation;
 mod producer;
+mod security;
