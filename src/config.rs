@@ -443,4 +443,49 @@ mod tests {
         let e = ClientConfig::new("a:1").max_response_size(10).validate().unwrap_err();
         assert!(e.to_string().contains("max_response_size"), "{e}");
     }
+
+    #[test]
+    fn security_settings_are_validated_together() {
+        let scram = || SaslConfig::ScramSha512 { username: "alice".into(), password: "pw".into() };
+        let base = || ClientConfig::new("a:1");
+        let e = base().security_protocol(SecurityProtocol::SaslPlaintext).validate().unwrap_err();
+        assert!(e.to_string().contains("needs sasl"), "{e}");
+        let e = base().sasl(scram()).validate().unwrap_err();
+        assert!(e.to_string().contains("does not use SASL"), "{e}");
+        assert!(base().security_protocol(SecurityProtocol::SaslPlaintext).sasl(scram()).validate().is_ok());
+        let e = base()
+            .security_protocol(SecurityProtocol::SaslPlaintext)
+            .sasl(SaslConfig::Plain { username: "".into(), password: "x".into() })
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("must not be empty"), "{e}");
+        let tls = TlsConfig { client_key: Some(Pem::Memory("k".into())), ..TlsConfig::default() };
+        let e = base().security_protocol(SecurityProtocol::Ssl).tls(tls).validate().unwrap_err();
+        assert!(e.to_string().contains("given together"), "{e}");
+        let tls = TlsConfig { ca: Some(Pem::File("/nonexistent.pem".into())), ..TlsConfig::default() };
+        let e = base().tls(tls.clone()).validate().unwrap_err();
+        assert!(e.to_string().contains("does not use TLS"), "{e}");
+        let e = base().security_protocol(SecurityProtocol::Ssl).tls(tls).validate().unwrap_err();
+        assert!(e.to_string().contains("/nonexistent.pem"), "{e}");
+        // No CA: Mozilla's roots; nothing to read, valid.
+        assert!(base().security_protocol(SecurityProtocol::Ssl).validate().is_ok());
+    }
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        let c = ClientConfig::new("a:1")
+            .security_protocol(SecurityProtocol::SaslSsl)
+            .sasl(SaslConfig::ScramSha256 { username: "alice".into(), password: "hunter2-pw".into() })
+            .tls(TlsConfig {
+                client_cert: Some(Pem::File("/c.pem".into())),
+                client_key: Some(Pem::Memory("-----BEGIN PRIVATE KEY-----\nS3CR3TKEY\n".into())),
+                ..TlsConfig::default()
+            });
+        let d = format!("{c:?}");
+        assert!(d.contains("alice") && d.contains("SCRAM-SHA-256") && d.contains("/c.pem"), "{d}");
+        assert!(!d.contains("hunter2-pw") && !d.contains("S3CR3TKEY"), "{d}");
+        let p = SaslConfig::Plain { username: "bob".into(), password: "plain-pw".into() };
+        assert!(!format!("{p:?}").contains("plain-pw"));
+        assert!(!format!("{:?}", Pem::Memory("S3CR3TKEY".into())).contains("S3CR3TKEY"));
+    }
 }
