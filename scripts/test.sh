@@ -50,6 +50,10 @@ for v in $VERSIONS; do
   . "$FERROKAFKA_RUN_DIR/single/security.env"
   set +a
   FERROKAFKA_CLUSTER_BOOTSTRAP="$("$KAFKA" start cluster)"
+  set -a
+  # shellcheck disable=SC1091
+  . "$FERROKAFKA_RUN_DIR/cluster/security.env"
+  set +a
   export FERROKAFKA_BOOTSTRAP FERROKAFKA_CLUSTER_BOOTSTRAP
   export FERROKAFKA_CLUSTER_CTL="$PWD/$KAFKA"
   cargo test --locked --test integration

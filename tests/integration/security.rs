@@ -59,6 +59,24 @@ fn ca() -> Pem {
     cert_file("FERROKAFKA_CA_PEM", "ca.pem")
 }
 
+/// The 3-node cluster over its SASL_SSL listeners (`FERROKAFKA_CLUSTER_SASL_SSL_BOOTSTRAP`,
+/// default ports N9096 + `KAFKA_PORT_OFFSET`) with SCRAM-SHA-512, trusting the cluster's CA
+/// (`FERROKAFKA_CLUSTER_CA_PEM`).
+pub fn cluster_sasl_ssl_config() -> ClientConfig {
+    let addrs = var("FERROKAFKA_CLUSTER_SASL_SSL_BOOTSTRAP", || {
+        let offset: u32 = std::env::var("KAFKA_PORT_OFFSET").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        (1..=3).map(|n| format!("127.0.0.1:{}", n * 10000 + 9096 + offset)).collect::<Vec<_>>().join(",")
+    });
+    let ca = Pem::File(
+        var("FERROKAFKA_CLUSTER_CA_PEM", || {
+            let run = std::env::var("FERROKAFKA_RUN_DIR").unwrap_or_else(|_| "/tmp/ferrokafka-kafka".into());
+            format!("{run}/cluster/certs/ca.pem")
+        })
+        .into(),
+    );
+    config(addrs, SecurityProtocol::SaslSsl, Some(TlsConfig { ca: Some(ca), ..TlsConfig::default() }), Some(scram512()))
+}
+
 fn user() -> String {
     var("FERROKAFKA_SASL_USER", || "alice".into())
 }
