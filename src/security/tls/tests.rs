@@ -33,8 +33,15 @@ fn server_cert(pki: &Pki, names: &[&str], expired: bool) -> (CertificateDer<'sta
 
 /// Accepts one TLS connection with `cert`, then answers the first 4 bytes with 4 zeros.
 async fn tls_server(cert: (CertificateDer<'static>, PrivateKeyDer<'static>)) -> u16 {
+    tls_server_with(cert, &[&rustls::version::TLS13, &rustls::version::TLS12]).await
+}
+
+async fn tls_server_with(
+    cert: (CertificateDer<'static>, PrivateKeyDer<'static>),
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> u16 {
     let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![cert.0], cert.1)
@@ -87,6 +94,13 @@ async fn a_certificate_from_the_configured_ca_for_the_ip_connected_to_is_accepte
     roundtrip(&trusting(&pki), "127.0.0.1", port).await.unwrap();
     let port = tls_server(server_cert(&pki, &["localhost", "127.0.0.1"], false)).await;
     roundtrip(&trusting(&pki), "localhost", port).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tls_1_2_only_server_is_accepted_too() {
+    let pki = pki();
+    let port = tls_server_with(server_cert(&pki, &["127.0.0.1"], false), &[&rustls::version::TLS12]).await;
+    roundtrip(&trusting(&pki), "127.0.0.1", port).await.unwrap();
 }
 
 #[tokio::test]
