@@ -18,7 +18,12 @@
 #   BENCH_RUNS          repetitions of every (row, compression, client) [3]; medians reported
 #   BENCH_ROWS          "SIZE:RECORDS ..." [100:2000000 1024:500000]
 #   BENCH_COMPRESSIONS  [none lz4]
-#   BENCH_CLIENTS       [ferrokafka rdkafka java]
+#   BENCH_CLIENTS       [ferrokafka rdkafka java]; also ferrokafka-sasl_ssl: ferrokafka over
+#                       the broker's SASL_SSL listener (TLS 1.3 + SCRAM-SHA-512), for the cost
+#                       of security (librdkafka's SSL needs OpenSSL, which this build excludes)
+#   BENCH_SECURITY_ENV  the security.env of the broker's kafka-local.sh run dir (its SASL_SSL
+#                       address, CA and user), for ferrokafka-sasl_ssl
+#                       [$FERROKAFKA_RUN_DIR/single/security.env, else /tmp/fk-bench/...]
 #   BENCH_PAYLOADS      distinct payloads cycled through, the same for all clients [1]
 #   BENCH_PARTITIONS    partitions of each fresh topic [6]
 #   BENCH_LINGER_MS     linger.ms of every client (consume: of the filling producer) [5]
@@ -219,6 +224,29 @@ check_quiet() {
   fi
 }
 
+# For a Rust client: the bench binary's --client, its bootstrap and its environment (the
+# security settings of ferrokafka-sasl_ssl, from the broker's security.env).
+SASL_SSL_BOOTSTRAP=""
+SECURITY_VARS=()
+load_security_env() {
+  [[ " $BENCH_CLIENTS " == *" ferrokafka-sasl_ssl "* ]] || return 0
+  local f="${BENCH_SECURITY_ENV:-${FERROKAFKA_RUN_DIR:-/tmp/fk-bench}/single/security.env}"
+  [[ -f "$f" ]] || die "ferrokafka-sasl_ssl needs the broker's security.env (BENCH_SECURITY_ENV), not found at $f"
+  # shellcheck disable=SC1090
+  . "$f"
+  SASL_SSL_BOOTSTRAP="${FERROKAFKA_SASL_SSL_BOOTSTRAP:?no FERROKAFKA_SASL_SSL_BOOTSTRAP in $f}"
+  SECURITY_VARS=(FERRO_SECURITY=sasl_ssl "FERRO_CA_PEM=$FERROKAFKA_CA_PEM" FERRO_SASL_MECHANISM=SCRAM-SHA-512
+                 "FERRO_SASL_USER=$FERROKAFKA_SASL_USER" "FERRO_SASL_PASSWORD=$FERROKAFKA_SASL_PASSWORD")
+  say "ferrokafka-sasl_ssl connects to $SASL_SSL_BOOTSTRAP (CA $FERROKAFKA_CA_PEM)"
+}
+# rust_client CLIENT -> sets RC_CLIENT, RC_BOOTSTRAP, RC_ENV
+rust_client() {
+  RC_CLIENT="$1"; RC_BOOTSTRAP="$BOOTSTRAP"; RC_ENV=(FERRO_SECURITY=plaintext)
+  if [[ "$1" == ferrokafka-sasl_ssl ]]; then
+    RC_CLIENT=ferrokafka; RC_BOOTSTRAP="$SASL_SSL_BOOTSTRAP"; RC_ENV=("${SECURITY_VARS[@]}")
+  fi
+}
+
 # run_client CLIENT SIZE RECORDS COMPRESSION RUN  -> appends one line to $RAW
 run_client() {
   local client="$1" size="$2" records="$3" comp="$4" run="$5"
@@ -236,9 +264,10 @@ run_client() {
     java_batch=("batch.size=$BENCH_BATCH_BYTES")
   fi
   case "$client" in
-    ferrokafka | rdkafka)
-      FERRO_BATCH_SIZE="${BENCH_BATCH_BYTES:-}" "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
-        "$BIN" produce --client "$client" --bootstrap "$BOOTSTRAP" --topic "$topic" \
+    ferrokafka | rdkafka | ferrokafka-sasl_ssl)
+      rust_client "$client"
+      env "${RC_ENV[@]}" FERRO_BATCH_SIZE="${BENCH_BATCH_BYTES:-}" "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
+        "$BIN" produce --client "$RC_CLIENT" --bootstrap "$RC_BOOTSTRAP" --topic "$topic" \
         --records "$records" --size "$size" --compression "$comp" --acks all --idempotence true \
         --linger-ms "$BENCH_LINGER_MS" --payloads "$BENCH_PAYLOADS" "${rd_batch[@]}" >"$log" 2>&1 || rc=$?
       ;;
@@ -306,14 +335,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 
 fmt_int() { awk -v x="$1" 'BEGIN { if (x == "-") print "-"; else printf "%.0f", x }'; }
 fmt_mib() { awk -v x="$1" 'BEGIN { if (x == "-") print "-"; else printf "%.0f", x / 1024 }'; }
 
-label() { case "$1" in ferrokafka) echo ferrokafka ;; rdkafka) echo "librdkafka $RDKAFKA_VERSION" ;; java) echo "Java $BROKER_VERSION" ;; esac; }
+label() { case "$1" in ferrokafka) echo ferrokafka ;; ferrokafka-sasl_ssl) echo "ferrokafka SASL_SSL (TLS + SCRAM-SHA-512)" ;; rdkafka) echo "librdkafka $RDKAFKA_VERSION" ;; java) echo "Java $BROKER_VERSION" ;; esac; }
 
 report() {
   local out="$1" row size records comp client
   {
     echo "# ${MODE^}r benchmark, $(date -u +'%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_ROWS=\"$BENCH_ROWS\" bash scripts/bench.sh $MODE\`"
+    echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_ROWS=\"$BENCH_ROWS\" BENCH_COMPRESSIONS=\"$BENCH_COMPRESSIONS\" BENCH_CLIENTS=\"$BENCH_CLIENTS\" bash scripts/bench.sh $MODE\`"
     echo
     echo "- ferrokafka: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
     echo "- librdkafka $RDKAFKA_VERSION (rdkafka crate $RDKAFKA_CRATE), Java client $BROKER_VERSION on $(java -version 2>&1 | head -1)"
@@ -343,14 +372,14 @@ report() {
       done
     done
     echo
-    echo "Ratios ferrokafka / other (medians): throughput > 1 and CPU, RSS < 1 favour ferrokafka."
+    echo "Ratios ferrokafka / other (medians): throughput > 1 and CPU, RSS < 1 favour ferrokafka. Against ferrokafka SASL_SSL: the cost of TLS + SASL (throughput > 1 and CPU < 1: plaintext is faster and cheaper by that factor)."
     echo
     echo "| size | compression | vs | throughput | CPU per record | peak RSS |"
     echo "|---:|---|---|---:|---:|---:|"
     for row in $BENCH_ROWS; do
       size="${row%%:*}"
       for comp in $BENCH_COMPRESSIONS; do
-        for client in rdkafka java; do
+        for client in rdkafka java ferrokafka-sasl_ssl; do
           [[ " $BENCH_CLIENTS " == *" $client "* && " $BENCH_CLIENTS " == *" ferrokafka "* ]] || continue
           echo "| $size B | $comp | $(label "$client") | $(ratio "$(median ferrokafka "$size" "$comp" 7)" "$(median "$client" "$size" "$comp" 7)") | $(ratio "$(median ferrokafka "$size" "$comp" 10)" "$(median "$client" "$size" "$comp" 10)") | $(ratio "$(median ferrokafka "$size" "$comp" 11)" "$(median "$client" "$size" "$comp" 11)") |"
         done
@@ -381,6 +410,7 @@ setup_common() {
   build
   trap cleanup EXIT
   find_or_start_broker
+  load_security_env
   if [[ " $BENCH_CLIENTS " == *" java "* ]]; then
     fetch_java_tools "$BROKER_VERSION"
   fi
@@ -455,9 +485,10 @@ run_consumer() {
   sleep "$BENCH_PAUSE"
   local rc=0
   case "$client" in
-    ferrokafka | rdkafka)
-      "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
-        "$BIN" consume --client "$client" --bootstrap "$BOOTSTRAP" --topic "$topic" \
+    ferrokafka | rdkafka | ferrokafka-sasl_ssl)
+      rust_client "$client"
+      env "${RC_ENV[@]}" "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
+        "$BIN" consume --client "$RC_CLIENT" --bootstrap "$RC_BOOTSTRAP" --topic "$topic" \
         --records "$records" --partitions "$BENCH_PARTITIONS" --size "$size" --compression "$comp" \
         --timeout-s "$BENCH_CONSUME_TIMEOUT" >"$log" 2>&1 || rc=$?
       ;;

@@ -10,6 +10,8 @@
 #                    (run dir default here: /tmp/ferrokafka-test)
 #   FERROKAFKA_BOOTSTRAP / FERROKAFKA_CLUSTER_BOOTSTRAP / FERROKAFKA_CLUSTER_CTL
 #                    when FERROKAFKA_EXTERNAL=1, run against these instead of starting Kafka
+#                    (plus the FERROKAFKA_* security variables of kafka-local.sh's
+#                    single/security.env for the TLS/SASL tests)
 #
 # Exits non-zero when any test fails; the clusters are stopped in every case.
 set -euo pipefail
@@ -42,7 +44,16 @@ for v in $VERSIONS; do
   "$KAFKA" stop all >&2 || true
   started=1
   FERROKAFKA_BOOTSTRAP="$("$KAFKA" start single)"
+  # The single node's security listeners, CA and client certificate (tests/integration/security.rs).
+  set -a
+  # shellcheck disable=SC1091
+  . "$FERROKAFKA_RUN_DIR/single/security.env"
+  set +a
   FERROKAFKA_CLUSTER_BOOTSTRAP="$("$KAFKA" start cluster)"
+  set -a
+  # shellcheck disable=SC1091
+  . "$FERROKAFKA_RUN_DIR/cluster/security.env"
+  set +a
   export FERROKAFKA_BOOTSTRAP FERROKAFKA_CLUSTER_BOOTSTRAP
   export FERROKAFKA_CLUSTER_CTL="$PWD/$KAFKA"
   cargo test --locked --test integration

@@ -33,7 +33,7 @@ impl ClientCore {
     /// Validates the config and learns the cluster from the bootstrap servers.
     pub(crate) async fn connect(config: ClientConfig) -> Result<Arc<ClientCore>> {
         config.validate()?;
-        let pool = Arc::new(ConnectionPool::new(&config));
+        let pool = Arc::new(ConnectionPool::new(&config)?);
         let metadata = Metadata::new(&config, pool.clone());
         let core = Arc::new(ClientCore { config, pool, metadata });
         core.metadata.refresh_topics(&[]).await?;

@@ -3,9 +3,12 @@
 //! Each role (admin now; producer and consumer later) has its own config struct that embeds
 //! a [`ClientConfig`]. Defaults follow the Java client where it has the same setting.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::security::OAuthBearerTokenProvider;
 
 /// Settings for reaching a cluster, shared by every client role.
 ///
@@ -40,6 +43,177 @@ pub struct ClientConfig {
     /// allocated for it (librdkafka's `receive.message.max.bytes`). A larger frame closes
     /// the connection with [`Error::FrameTooLarge`]. Default 100 MiB.
     pub max_response_size: usize,
+    /// `security.protocol`: plaintext or TLS, with or without SASL. Default
+    /// [`SecurityProtocol::Plaintext`]. `Ssl` and `SaslSsl` use [`ClientConfig::tls`];
+    /// `SaslPlaintext` and `SaslSsl` need [`ClientConfig::sasl`].
+    pub security_protocol: SecurityProtocol,
+    /// TLS settings (CA, client certificate for mutual TLS, verification), used when
+    /// `security_protocol` is `Ssl` or `SaslSsl`. Default [`TlsConfig::default`]: Mozilla's
+    /// roots, host name verification on, no client certificate.
+    pub tls: TlsConfig,
+    /// `sasl.mechanism` and its credentials, used when `security_protocol` is
+    /// `SaslPlaintext` or `SaslSsl`. Default `None`.
+    pub sasl: Option<SaslConfig>,
+}
+
+/// `security.protocol`: how bytes travel to the brokers and whether the client authenticates
+/// with SASL. Each listener of a broker speaks exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityProtocol {
+    /// Plain TCP, no authentication (the default).
+    #[default]
+    Plaintext,
+    /// TLS over TCP; the client authenticates only with a certificate (mutual TLS), if any.
+    Ssl,
+    /// SASL authentication over plain TCP (credentials of PLAIN travel in clear text).
+    SaslPlaintext,
+    /// SASL authentication over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Whether the connection is wrapped in TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether the client authenticates with SASL after ApiVersions.
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+}
+
+/// PEM text from a file or from memory (certificates, or a private key).
+#[derive(Clone)]
+pub enum Pem {
+    /// A PEM file, read when the client is built.
+    File(PathBuf),
+    /// PEM text held in memory.
+    Memory(String),
+}
+
+impl Pem {
+    /// Reads the PEM bytes (the file, or the in-memory text).
+    pub(crate) fn bytes(&self, what: &str) -> Result<Vec<u8>> {
+        match self {
+            Pem::File(p) => std::fs::read(p)
+                .map_err(|e| Error::Config(format!("{what}: cannot read {}: {e}", p.display()))),
+            Pem::Memory(s) => Ok(s.as_bytes().to_vec()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Certificates are public, but a key may sit here too: never print in-memory PEM.
+        match self {
+            Pem::File(p) => f.debug_tuple("File").field(p).finish(),
+            Pem::Memory(s) => write!(f, "Memory(<{} bytes>)", s.len()),
+        }
+    }
+}
+
+/// TLS settings (`ssl.*`), used when [`ClientConfig::security_protocol`] is `Ssl` or
+/// `SaslSsl`. TLS 1.2 and 1.3 are offered; rustls with the `ring` provider does the work.
+#[derive(Clone, Default)]
+pub struct TlsConfig {
+    /// `ssl.ca.location` / `ssl.ca.pem`: the CA certificates that sign the brokers'
+    /// certificates. Default `None`: Mozilla's root set (webpki-roots) is trusted instead.
+    pub ca: Option<Pem>,
+    /// Also trust Mozilla's root set (webpki-roots) when `ca` is given. Default `false`
+    /// (with no `ca` the Mozilla roots are always used).
+    pub webpki_roots: bool,
+    /// `ssl.certificate.location` / `.pem`: the client certificate chain for mutual TLS
+    /// (leaf first). Default `None`. Needs `client_key`.
+    pub client_cert: Option<Pem>,
+    /// `ssl.key.location` / `.pem`: the client's private key (PKCS#8, PKCS#1 or SEC1 PEM,
+    /// unencrypted) for mutual TLS. Default `None`. Never printed by `Debug`.
+    pub client_key: Option<Pem>,
+    /// The name verified against the broker's certificate (and sent as SNI), instead of the
+    /// host of the address connected to. Default `None`: each broker's own host, name or IP
+    /// address, is verified (`ssl.endpoint.identification.algorithm=https`).
+    pub server_name: Option<String>,
+    /// Accept any broker certificate: no chain, expiry or host name check. Man-in-the-middle
+    /// attacks become trivial; for tests only. A warning is logged when a client is built with
+    /// it. Default `false`.
+    pub danger_accept_invalid_certs: bool,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("ca", &self.ca)
+            .field("webpki_roots", &self.webpki_roots)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key.as_ref().map(|_| "<redacted>"))
+            .field("server_name", &self.server_name)
+            .field("danger_accept_invalid_certs", &self.danger_accept_invalid_certs)
+            .finish()
+    }
+}
+
+/// `sasl.mechanism` with its credentials.
+///
+/// `Debug` shows the mechanism and the user name, never a password or token.
+#[derive(Clone)]
+pub enum SaslConfig {
+    /// `PLAIN` (RFC 4616): user name and password sent as they are; use it over TLS.
+    Plain {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// `SCRAM-SHA-256` (RFC 5802, RFC 7677): the password never crosses the wire, and the
+    /// broker proves it knows the credential too.
+    ScramSha256 {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// `SCRAM-SHA-512`, as `ScramSha256` with SHA-512.
+    ScramSha512 {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// `OAUTHBEARER` (RFC 7628, KIP-255): a bearer token from the application's provider,
+    /// asked again before the cached token expires.
+    OAuthBearer(Arc<dyn OAuthBearerTokenProvider>),
+}
+
+impl SaslConfig {
+    /// The mechanism's name as Kafka spells it (`PLAIN`, `SCRAM-SHA-256`, ...).
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            SaslConfig::Plain { .. } => "PLAIN",
+            SaslConfig::ScramSha256 { .. } => "SCRAM-SHA-256",
+            SaslConfig::ScramSha512 { .. } => "SCRAM-SHA-512",
+            SaslConfig::OAuthBearer(_) => "OAUTHBEARER",
+        }
+    }
+}
+
+impl std::fmt::Debug for SaslConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaslConfig::Plain { username, .. }
+            | SaslConfig::ScramSha256 { username, .. }
+            | SaslConfig::ScramSha512 { username, .. } => f
+                .debug_struct("SaslConfig")
+                .field("mechanism", &self.mechanism())
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            SaslConfig::OAuthBearer(p) => f
+                .debug_struct("SaslConfig")
+                .field("mechanism", &self.mechanism())
+                .field("token_provider", p)
+                .finish(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -55,6 +229,9 @@ impl std::fmt::Debug for ClientConfig {
             .field("retry_backoff", &self.retry_backoff)
             .field("metadata_max_age", &self.metadata_max_age)
             .field("max_response_size", &self.max_response_size)
+            .field("security_protocol", &self.security_protocol)
+            .field("tls", &self.tls)
+            .field("sasl", &self.sasl)
             .finish()
     }
 }
@@ -78,7 +255,28 @@ impl ClientConfig {
             retry_backoff: Duration::from_millis(100),
             metadata_max_age: Duration::from_secs(300),
             max_response_size: 100 * 1024 * 1024,
+            security_protocol: SecurityProtocol::Plaintext,
+            tls: TlsConfig::default(),
+            sasl: None,
         }
+    }
+
+    /// Sets [`ClientConfig::security_protocol`].
+    pub fn security_protocol(mut self, p: SecurityProtocol) -> Self {
+        self.security_protocol = p;
+        self
+    }
+
+    /// Sets [`ClientConfig::tls`].
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets [`ClientConfig::sasl`].
+    pub fn sasl(mut self, sasl: SaslConfig) -> Self {
+        self.sasl = Some(sasl);
+        self
     }
 
     /// Sets [`ClientConfig::client_id`].
@@ -146,6 +344,49 @@ impl ClientConfig {
                 self.max_response_size
             )));
         }
+        self.validate_security()
+    }
+
+    fn validate_security(&self) -> Result<()> {
+        let p = self.security_protocol;
+        match (&self.sasl, p.uses_sasl()) {
+            (None, true) => {
+                return Err(Error::Config(format!("security_protocol {p:?} needs sasl (a mechanism and credentials)")));
+            }
+            (Some(s), false) => {
+                return Err(Error::Config(format!(
+                    "sasl {} is set but security_protocol {p:?} does not use SASL (use SaslPlaintext or SaslSsl)",
+                    s.mechanism()
+                )));
+            }
+            _ => {}
+        }
+        if let Some(
+            SaslConfig::Plain { username, password }
+            | SaslConfig::ScramSha256 { username, password }
+            | SaslConfig::ScramSha512 { username, password },
+        ) = &self.sasl
+        {
+            if username.is_empty() || password.is_empty() {
+                return Err(Error::Config("sasl: username and password must not be empty".into()));
+            }
+            if username.contains('\0') || password.contains('\0') {
+                return Err(Error::Config("sasl: username and password must not contain NUL".into()));
+            }
+        }
+        let t = &self.tls;
+        if t.client_cert.is_some() != t.client_key.is_some() {
+            return Err(Error::Config("tls: client_cert and client_key must be given together".into()));
+        }
+        if !p.uses_tls() && (t.ca.is_some() || t.client_cert.is_some() || t.danger_accept_invalid_certs) {
+            return Err(Error::Config(format!(
+                "tls settings are given but security_protocol {p:?} does not use TLS (use Ssl or SaslSsl)"
+            )));
+        }
+        if p.uses_tls() {
+            // Loads and parses the PEM files now, so a bad path or PEM fails the build.
+            crate::security::tls::client_config(t)?;
+        }
         Ok(())
     }
 }
@@ -201,5 +442,50 @@ mod tests {
         assert!(e.to_string().contains("request_timeout"), "{e}");
         let e = ClientConfig::new("a:1").max_response_size(10).validate().unwrap_err();
         assert!(e.to_string().contains("max_response_size"), "{e}");
+    }
+
+    #[test]
+    fn security_settings_are_validated_together() {
+        let scram = || SaslConfig::ScramSha512 { username: "alice".into(), password: "pw".into() };
+        let base = || ClientConfig::new("a:1");
+        let e = base().security_protocol(SecurityProtocol::SaslPlaintext).validate().unwrap_err();
+        assert!(e.to_string().contains("needs sasl"), "{e}");
+        let e = base().sasl(scram()).validate().unwrap_err();
+        assert!(e.to_string().contains("does not use SASL"), "{e}");
+        assert!(base().security_protocol(SecurityProtocol::SaslPlaintext).sasl(scram()).validate().is_ok());
+        let e = base()
+            .security_protocol(SecurityProtocol::SaslPlaintext)
+            .sasl(SaslConfig::Plain { username: "".into(), password: "x".into() })
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("must not be empty"), "{e}");
+        let tls = TlsConfig { client_key: Some(Pem::Memory("k".into())), ..TlsConfig::default() };
+        let e = base().security_protocol(SecurityProtocol::Ssl).tls(tls).validate().unwrap_err();
+        assert!(e.to_string().contains("given together"), "{e}");
+        let tls = TlsConfig { ca: Some(Pem::File("/nonexistent.pem".into())), ..TlsConfig::default() };
+        let e = base().tls(tls.clone()).validate().unwrap_err();
+        assert!(e.to_string().contains("does not use TLS"), "{e}");
+        let e = base().security_protocol(SecurityProtocol::Ssl).tls(tls).validate().unwrap_err();
+        assert!(e.to_string().contains("/nonexistent.pem"), "{e}");
+        // No CA: Mozilla's roots; nothing to read, valid.
+        assert!(base().security_protocol(SecurityProtocol::Ssl).validate().is_ok());
+    }
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        let c = ClientConfig::new("a:1")
+            .security_protocol(SecurityProtocol::SaslSsl)
+            .sasl(SaslConfig::ScramSha256 { username: "alice".into(), password: "hunter2-pw".into() })
+            .tls(TlsConfig {
+                client_cert: Some(Pem::File("/c.pem".into())),
+                client_key: Some(Pem::Memory("-----BEGIN PRIVATE KEY-----\nS3CR3TKEY\n".into())),
+                ..TlsConfig::default()
+            });
+        let d = format!("{c:?}");
+        assert!(d.contains("alice") && d.contains("SCRAM-SHA-256") && d.contains("/c.pem"), "{d}");
+        assert!(!d.contains("hunter2-pw") && !d.contains("S3CR3TKEY"), "{d}");
+        let p = SaslConfig::Plain { username: "bob".into(), password: "plain-pw".into() };
+        assert!(!format!("{p:?}").contains("plain-pw"));
+        assert!(!format!("{:?}", Pem::Memory("S3CR3TKEY".into())).contains("S3CR3TKEY"));
     }
 }

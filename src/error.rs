@@ -206,6 +206,31 @@ pub enum Error {
     #[error("commit failed: {0}")]
     CommitFailed(String),
 
+    /// SASL authentication failed: wrong password, unknown user, a mechanism the broker
+    /// does not enable, a token the broker refused, or a broker that failed to prove it knows
+    /// the SCRAM credential. Not retriable: the same credentials fail again. Never carries a
+    /// secret.
+    #[error("SASL {mechanism} authentication with {broker} failed: {detail}")]
+    Authentication {
+        /// The broker's address.
+        broker: String,
+        /// The SASL mechanism (`PLAIN`, `SCRAM-SHA-256`, ...).
+        mechanism: &'static str,
+        /// What went wrong, with the broker's message when it sent one.
+        detail: String,
+    },
+
+    /// The TLS handshake with a broker failed: an untrusted or expired certificate, a
+    /// certificate not valid for the broker's name, a client certificate the broker
+    /// refused, or a peer that does not speak TLS. Not retriable.
+    #[error("TLS with {broker} failed: {detail}")]
+    Tls {
+        /// The broker's address.
+        broker: String,
+        /// What went wrong.
+        detail: String,
+    },
+
     /// The client was closed or its background tasks are gone.
     #[error("the client is closed")]
     Closed,

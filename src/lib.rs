@@ -13,7 +13,8 @@ mod network;
 mod protocol;
 pub mod producer;
 pub(crate) mod record;
+pub mod security;
 mod wire;
 
-pub use config::ClientConfig;
+pub use config::{ClientConfig, Pem, SaslConfig, SecurityProtocol, TlsConfig};
 pub use error::{BrokerError, Error, ErrorCode, Result};

@@ -256,6 +256,9 @@ impl Metadata {
             }))
             .with_allow_auto_topic_creation(false);
         let mut failures = Vec::new();
+        // A TLS failure is kept to be returned instead of a generic error when every address
+        // failed: it names what the user must fix.
+        let mut tls_failure = None;
         for addr in &candidates {
             let attempt = async {
                 let conn = self.pool.get(addr, ConnKind::Default).await?;
@@ -272,12 +275,23 @@ impl Metadata {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     debug!(broker = %addr, error = %e, "metadata request failed");
-                    if e.is_fatal() || matches!(e, Error::UnsupportedVersion { .. } | Error::WrongProtocol { .. }) {
+                    if e.is_fatal()
+                        || matches!(
+                            e,
+                            Error::UnsupportedVersion { .. } | Error::WrongProtocol { .. } | Error::Authentication { .. }
+                        )
+                    {
                         return Err(e);
                     }
                     failures.push(format!("{addr}: {e}"));
+                    if matches!(e, Error::Tls { .. }) && tls_failure.is_none() {
+                        tls_failure = Some(e);
+                    }
                 }
             }
+        }
+        if let Some(e) = tls_failure {
+            return Err(e);
         }
         Err(Error::Connection {
             broker: candidates.join(","),

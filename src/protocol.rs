@@ -53,11 +53,16 @@ pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
         // v13 names topics by id only (KIP-516); v12 (by name, with last_fetched_epoch for
         // KIP-320 truncation detection) is served by 3.x and 4.x (whose minimum is v4).
         ApiKey::Fetch => 12,
+        // v2 (flexible) is the newest; v1 added the session lifetime (KIP-368).
+        ApiKey::SaslAuthenticate => 2,
         // Before v4 a Metadata request may auto-create the topics it names.
         _ => range.max,
     };
     let min = match api {
         ApiKey::Metadata => range.min.max(4),
+        // v0 sends the mechanism's tokens raw, outside Kafka frames; we frame them in
+        // SaslAuthenticate, which v1 of the handshake announces.
+        ApiKey::SaslHandshake => range.min.max(1),
         _ => range.min,
     };
     Some((min, range.max.min(cap)))

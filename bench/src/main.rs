@@ -15,6 +15,12 @@
 //!                          [--prop key=value]...                                (rdkafka)
 //! ```
 //!
+//! ferrokafka's produce and consume connect with the security settings of these variables
+//! (set by `scripts/bench.sh` for its `ferrokafka-sasl_ssl` client): `FERRO_SECURITY`
+//! (`plaintext` default, or `sasl_ssl`), `FERRO_CA_PEM`, `FERRO_SASL_MECHANISM`
+//! (`SCRAM-SHA-512` default, `SCRAM-SHA-256`, `PLAIN`), `FERRO_SASL_USER`,
+//! `FERRO_SASL_PASSWORD`.
+//!
 //! `produce` sends N keyless records whose values are taken in turn from a pool of K
 //! payloads (default K = 1: every record carries the same S bytes). Payloads are random
 //! upper-case letters 'A'..'Z' from a fixed seed, the alphabet of the Java
@@ -384,6 +390,32 @@ fn produce(a: ProduceArgs) -> Res<()> {
 /// acknowledged by then, so this bounds memory without draining the pipeline.
 const FERRO_WINDOW: usize = 100_000;
 
+/// ferrokafka's connection settings for `bootstrap`, with TLS + SASL when `FERRO_SECURITY`
+/// says `sasl_ssl` (see the module docs).
+fn ferro_client(bootstrap: &str) -> Res<ferrokafka::ClientConfig> {
+    use ferrokafka::{ClientConfig, Pem, SaslConfig, SecurityProtocol, TlsConfig};
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let c = ClientConfig::new(bootstrap);
+    match env("FERRO_SECURITY").as_deref() {
+        None | Some("plaintext") => Ok(c),
+        Some("sasl_ssl") => {
+            let ca = env("FERRO_CA_PEM").ok_or("FERRO_SECURITY=sasl_ssl needs FERRO_CA_PEM")?;
+            let username = env("FERRO_SASL_USER").ok_or("FERRO_SECURITY=sasl_ssl needs FERRO_SASL_USER")?;
+            let password = env("FERRO_SASL_PASSWORD").ok_or("FERRO_SECURITY=sasl_ssl needs FERRO_SASL_PASSWORD")?;
+            let sasl = match env("FERRO_SASL_MECHANISM").as_deref().unwrap_or("SCRAM-SHA-512") {
+                "SCRAM-SHA-512" => SaslConfig::ScramSha512 { username, password },
+                "SCRAM-SHA-256" => SaslConfig::ScramSha256 { username, password },
+                "PLAIN" => SaslConfig::Plain { username, password },
+                m => return Err(format!("FERRO_SASL_MECHANISM: unknown mechanism {m}").into()),
+            };
+            Ok(c.security_protocol(SecurityProtocol::SaslSsl)
+                .tls(TlsConfig { ca: Some(Pem::File(ca.into())), ..TlsConfig::default() })
+                .sasl(sasl))
+        }
+        Some(o) => Err(format!("FERRO_SECURITY: '{o}' (plaintext|sasl_ssl)").into()),
+    }
+}
+
 async fn produce_ferrokafka(a: &ProduceArgs) -> Res<()> {
     use bytes::Bytes;
     use ferrokafka::producer::{Acks, Compression, Producer, ProducerConfig, ProducerRecord};
@@ -392,7 +424,7 @@ async fn produce_ferrokafka(a: &ProduceArgs) -> Res<()> {
         .into_iter()
         .map(Bytes::from)
         .collect();
-    let mut cfg = ProducerConfig::new(&a.bootstrap);
+    let mut cfg = ProducerConfig::from_client(ferro_client(&a.bootstrap)?);
     // FERRO_BATCH_SIZE (set by scripts/bench.sh from BENCH_BATCH_BYTES): batch.size.
     if let Some(b) = std::env::var("FERRO_BATCH_SIZE").ok().filter(|b| !b.is_empty()) {
         cfg = cfg.batch_size(b.parse()?);
@@ -852,7 +884,7 @@ fn consume(a: ConsumeArgs) -> Res<()> {
 async fn consume_ferrokafka(a: &ConsumeArgs) -> Res<()> {
     use ferrokafka::consumer::{Consumer, ConsumerConfig, OffsetReset, TopicPartition};
 
-    let cfg = ConsumerConfig::new(&a.bootstrap).auto_offset_reset(OffsetReset::Earliest);
+    let cfg = ConsumerConfig::from_client(ferro_client(&a.bootstrap)?).auto_offset_reset(OffsetReset::Earliest);
     eprintln!("ferrokafka: {cfg:?}");
     let consumer = Consumer::new(cfg).await?;
     let tps: Vec<TopicPartition> = (0..a.partitions)

@@ -22,6 +22,13 @@
 //! request in flight or queued then fails with one shared error ([`Error::Connection`],
 //! retriable), except the request that timed out, which gets [`Error::RequestTimeout`].
 //! The handle reports [`BrokerConnection::is_closed`]; the pool makes a new connection.
+//!
+//! # SASL re-authentication (KIP-368)
+//! When the broker announced a session lifetime at authentication, the write loop
+//! re-authenticates at 85–95 % of it: it stops taking new requests from the queue (callers
+//! wait there, nothing is dropped), writes SaslHandshake and SaslAuthenticate itself and
+//! waits for their answers while the read loop keeps delivering the answers of requests
+//! already in flight (the broker answers in order, so those come first), then goes on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +44,7 @@ use tracing::{debug, trace, warn, Instrument};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{self, ApiVersions, Frame, CORRELATION_ID_OFFSET};
+use crate::security::sasl::{AuthChannel, Authenticator, SaslVersions};
 
 /// Anything a connection can run over: a TCP stream now, a TLS stream later.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -90,20 +98,45 @@ impl std::fmt::Debug for BrokerConnection {
     }
 }
 
+/// When and how the connection task re-authenticates (KIP-368).
+struct ReauthPlan {
+    sasl: Arc<Authenticator>,
+    versions: SaslVersions,
+    lifetime: Duration,
+}
+
 impl BrokerConnection {
     /// Starts the task that owns `io` and negotiates API versions over it.
+    #[cfg(test)]
     pub(crate) async fn start(
         io: impl Transport,
         addr: &str,
         settings: Arc<ConnectionSettings>,
     ) -> Result<BrokerConnection> {
+        Self::start_authenticated(io, addr, settings, None).await
+    }
+
+    /// Starts the task that owns `io`, negotiates API versions over it and, with `sasl`,
+    /// authenticates; a session lifetime from the broker makes the task re-authenticate.
+    pub(crate) async fn start_authenticated(
+        io: impl Transport,
+        addr: &str,
+        settings: Arc<ConnectionSettings>,
+        sasl: Option<Arc<Authenticator>>,
+    ) -> Result<BrokerConnection> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (plan_tx, plan_rx) = oneshot::channel();
         let addr: Arc<str> = Arc::from(addr);
         let span = tracing::debug_span!("connection", broker = %addr);
         tokio::spawn(
-            ConnectionTask { addr: addr.clone(), max_frame: settings.max_response_size }
-                .run(io, rx)
-                .instrument(span),
+            ConnectionTask {
+                addr: addr.clone(),
+                max_frame: settings.max_response_size,
+                client_id: settings.client_id.clone(),
+                request_timeout: settings.request_timeout,
+            }
+            .run(io, rx, plan_rx)
+            .instrument(span),
         );
         let mut conn = BrokerConnection {
             tx,
@@ -112,6 +145,18 @@ impl BrokerConnection {
             versions: Arc::new(ApiVersions::default()),
         };
         conn.versions = Arc::new(conn.negotiate_versions().await?);
+        if let Some(sasl) = sasl {
+            let versions = SaslVersions {
+                handshake: conn.version_for::<kafka_protocol::messages::SaslHandshakeRequest>()?,
+                authenticate: conn.version_for::<kafka_protocol::messages::SaslAuthenticateRequest>()?,
+            };
+            let lifetime = sasl
+                .authenticate(&mut &conn, versions, &conn.settings.client_id, &conn.addr)
+                .await?;
+            if let Some(lifetime) = lifetime {
+                let _ = plan_tx.send(ReauthPlan { sasl, versions, lifetime });
+            }
+        }
         Ok(conn)
     }
 
@@ -276,6 +321,13 @@ impl BrokerConnection {
     }
 }
 
+/// The first authentication goes through the handle, like any request.
+impl AuthChannel for &BrokerConnection {
+    async fn round_trip(&mut self, frame: Frame, api_key: i16) -> Result<Bytes> {
+        self.submit(frame, api_key, true, self.settings.request_timeout).await
+    }
+}
+
 /// Requests written and awaiting responses, keyed by correlation id.
 #[derive(Default)]
 struct InFlightMap {
@@ -286,15 +338,78 @@ struct InFlightMap {
 struct ConnectionTask {
     addr: Arc<str>,
     max_frame: usize,
+    client_id: String,
+    request_timeout: Duration,
+}
+
+/// What the write loop needs to write a request: the writer, the next correlation id and
+/// the in-flight map it registers requests in before writing them.
+struct Writer<'a, W> {
+    task: &'a ConnectionTask,
+    wr: W,
+    next_id: i32,
+    in_flight: &'a Mutex<InFlightMap>,
+    new_deadline: &'a Notify,
+}
+
+impl<W: AsyncWrite + Unpin + Send> Writer<'_, W> {
+    /// Assigns the correlation id, registers the request (when it expects a response), writes
+    /// the frame. Returns the reply sender of a request that expects no response.
+    async fn write(&mut self, mut out: Outgoing) -> std::result::Result<Option<oneshot::Sender<Result<Bytes>>>, Error> {
+        let corr = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(0);
+        out.frame.head[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4].copy_from_slice(&corr.to_be_bytes());
+        let api = protocol::api_name(out.api_key);
+        trace!(api, correlation_id = corr, bytes = out.frame.len(), "write");
+        let reply = if out.expect_response {
+            // Register before writing.
+            self.in_flight.lock().unwrap().map.insert(
+                corr,
+                InFlight {
+                    api_key: out.api_key,
+                    deadline: Instant::now() + out.timeout,
+                    timeout: out.timeout,
+                    reply: out.reply,
+                },
+            );
+            self.new_deadline.notify_one();
+            None
+        } else {
+            Some(out.reply)
+        };
+        write_frame(&mut self.wr, &out.frame).await.map_err(|e| self.task.io_error(e))?;
+        Ok(reply)
+    }
+}
+
+/// Re-authentication: the write loop writes the SASL requests itself and waits for each
+/// answer, so nothing else is written meanwhile.
+impl<W: AsyncWrite + Unpin + Send> AuthChannel for Writer<'_, W> {
+    async fn round_trip(&mut self, frame: Frame, api_key: i16) -> Result<Bytes> {
+        let (reply, rx) = oneshot::channel();
+        let timeout = self.task.request_timeout;
+        self.write(Outgoing { frame, api_key, expect_response: true, timeout, reply }).await?;
+        self.wr.flush().await.map_err(|e| self.task.io_error(e))?;
+        rx.await.unwrap_or(Err(Error::Closed))
+    }
+}
+
+/// When to re-authenticate: at 85–95 % of the session lifetime, as the Java client does, but
+/// never sooner than 1.2 s from now: a broker treats a SaslHandshake less than a second after
+/// the previous re-authentication began as an ordinary request and refuses it
+/// (ILLEGAL_SASL_STATE).
+fn reauth_at(lifetime: Duration) -> Instant {
+    let share = rand::RngExt::random_range(&mut rand::rng(), 0.85..0.95);
+    Instant::now() + lifetime.mul_f64(share).max(Duration::from_millis(1200))
 }
 
 impl ConnectionTask {
-    async fn run(self, io: impl Transport, mut rx: mpsc::Receiver<Outgoing>) {
+    async fn run(self, io: impl Transport, mut rx: mpsc::Receiver<Outgoing>, plan: oneshot::Receiver<ReauthPlan>) {
         let (rd, wr) = tokio::io::split(io);
         let in_flight = Mutex::new(InFlightMap::default());
         let new_deadline = Notify::new();
         let ended = tokio::select! {
-            e = self.write_loop(wr, &mut rx, &in_flight, &new_deadline) => e,
+            e = self.write_loop(wr, &mut rx, &in_flight, &new_deadline, plan) => e,
             e = self.read_loop(rd, &in_flight) => e,
             e = self.timeout_loop(&in_flight, &new_deadline) => e,
         };
@@ -322,14 +437,47 @@ impl ConnectionTask {
 
     async fn write_loop(
         &self,
-        mut wr: impl AsyncWrite + Unpin,
+        wr: impl AsyncWrite + Unpin + Send,
         rx: &mut mpsc::Receiver<Outgoing>,
         in_flight: &Mutex<InFlightMap>,
         new_deadline: &Notify,
+        plan: oneshot::Receiver<ReauthPlan>,
     ) -> Error {
-        let mut next_id: i32 = 0;
+        let mut w = Writer { task: self, wr, next_id: 0, in_flight, new_deadline };
+        let mut plan = Some(plan);
+        let mut reauth: Option<(ReauthPlan, Instant)> = None;
+        // Far enough never to fire; only polled while `reauth` is set.
+        let never = Instant::now() + Duration::from_secs(86400 * 365);
         loop {
-            let Some(mut out) = rx.recv().await else {
+            let next_reauth = reauth.as_ref().map_or(never, |r| r.1);
+            let out = tokio::select! {
+                p = async { plan.as_mut().expect("polled only while set").await }, if plan.is_some() => {
+                    plan = None;
+                    if let Ok(p) = p {
+                        let at = reauth_at(p.lifetime);
+                        reauth = Some((p, at));
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep_until(next_reauth), if reauth.is_some() => {
+                    let (p, _) = reauth.take().expect("set");
+                    debug!(mechanism = p.sasl.mechanism(), "re-authenticating (KIP-368)");
+                    match p.sasl.authenticate(&mut w, p.versions, &self.client_id, &self.addr).await {
+                        Ok(Some(lifetime)) => {
+                            let at = reauth_at(lifetime);
+                            reauth = Some((ReauthPlan { lifetime, ..p }, at));
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            warn!(error = %e, "re-authentication failed; closing the connection");
+                            return e;
+                        }
+                    }
+                    continue;
+                }
+                out = rx.recv() => out,
+            };
+            let Some(out) = out else {
                 // Every handle is gone: close quietly.
                 return Error::Closed;
             };
@@ -337,38 +485,17 @@ impl ConnectionTask {
                 // The caller gave up before the request was written: never send it.
                 continue;
             }
-            let corr = next_id;
-            next_id = next_id.wrapping_add(1).max(0);
-            out.frame.head[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4]
-                .copy_from_slice(&corr.to_be_bytes());
-            let api = protocol::api_name(out.api_key);
-            trace!(api, correlation_id = corr, bytes = out.frame.len(), "write");
-            let reply = if out.expect_response {
-                // Register before writing.
-                in_flight.lock().unwrap().map.insert(
-                    corr,
-                    InFlight {
-                        api_key: out.api_key,
-                        deadline: Instant::now() + out.timeout,
-                        timeout: out.timeout,
-                        reply: out.reply,
-                    },
-                );
-                new_deadline.notify_one();
-                None
-            } else {
-                Some(out.reply)
-            };
-            if let Err(e) = write_frame(&mut wr, &out.frame).await {
-                return self.io_error(e);
-            }
-            if let Some(reply) = reply {
-                let _ = reply.send(Ok(Bytes::new()));
+            match w.write(out).await {
+                Ok(Some(reply)) => {
+                    let _ = reply.send(Ok(Bytes::new()));
+                }
+                Ok(None) => {}
+                Err(e) => return e,
             }
             // Write out what queued up meanwhile before flushing (no-op on a raw TCP socket,
             // needed for buffered transports such as TLS).
             if rx.is_empty() {
-                if let Err(e) = wr.flush().await {
+                if let Err(e) = w.wr.flush().await {
                     return self.io_error(e);
                 }
             }

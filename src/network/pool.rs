@@ -12,6 +12,7 @@ use tracing::debug;
 use super::connection::{BrokerConnection, ConnectionSettings};
 use crate::config::{parse_host_port, ClientConfig};
 use crate::error::{Error, Result};
+use crate::security::{tls, Security};
 
 /// What a connection is for. A broker gets one connection per purpose, so a long-poll
 /// fetch never waits behind, or delays, a produce or a group heartbeat.
@@ -41,6 +42,7 @@ struct Slot {
 /// Makes and keeps broker connections. Cheap to share behind an `Arc`.
 pub(crate) struct ConnectionPool {
     settings: Arc<ConnectionSettings>,
+    security: Security,
     connect_timeout: Duration,
     backoff: Duration,
     backoff_max: Duration,
@@ -48,8 +50,10 @@ pub(crate) struct ConnectionPool {
 }
 
 impl ConnectionPool {
-    pub(crate) fn new(config: &ClientConfig) -> ConnectionPool {
-        ConnectionPool {
+    /// A pool for `config`; fails when its TLS settings cannot be loaded.
+    pub(crate) fn new(config: &ClientConfig) -> Result<ConnectionPool> {
+        Ok(ConnectionPool {
+            security: Security::new(config)?,
             settings: Arc::new(ConnectionSettings {
                 client_id: config.client_id.clone(),
                 request_timeout: config.request_timeout,
@@ -59,7 +63,7 @@ impl ConnectionPool {
             backoff: config.reconnect_backoff,
             backoff_max: config.reconnect_backoff_max,
             slots: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// A live connection to `addr` for `kind`, reusing one when it is still open.
@@ -138,15 +142,40 @@ impl ConnectionPool {
             ))
         })??;
         stream.set_nodelay(true).map_err(conn_err)?;
-        // The ApiVersions handshake must also finish within the connect timeout.
-        tokio::time::timeout(self.connect_timeout, BrokerConnection::start(stream, addr, self.settings.clone()))
-            .await
-            .map_err(|_| {
-                conn_err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no ApiVersions answer within {:?}", self.connect_timeout),
-                ))
-            })?
+        // TLS, ApiVersions and SASL must together finish within the connect timeout too.
+        let sasl = self.security.sasl.clone();
+        let setup = async {
+            match &self.security.tls {
+                Some(tls) => {
+                    let stream = tls.connect(stream, &host, addr).await?;
+                    BrokerConnection::start_authenticated(stream, addr, self.settings.clone(), sasl).await
+                }
+                None => BrokerConnection::start_authenticated(stream, addr, self.settings.clone(), sasl).await,
+            }
+        };
+        match tokio::time::timeout(self.connect_timeout, setup).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(self.setup_error(addr, e)),
+            Err(_) => Err(conn_err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "connection setup ({}ApiVersions{}) not done within {:?}",
+                    if self.security.tls.is_some() { "TLS handshake, " } else { "" },
+                    if self.security.sasl.is_some() { ", SASL" } else { "" },
+                    self.connect_timeout
+                ),
+            ))),
+        }
+    }
+
+    /// A failure during connection setup that carries a TLS error (a TLS alert from the
+    /// broker, such as a refused client certificate under mutual TLS, arrives with the first
+    /// read after the handshake) is an [`Error::Tls`].
+    fn setup_error(&self, addr: &str, e: Error) -> Error {
+        match &e {
+            Error::Connection { cause, .. } => tls::tls_error(addr, cause).unwrap_or(e),
+            _ => e,
+        }
     }
 }
 
@@ -180,7 +209,7 @@ mod tests {
         // A port nobody listens on: bind, read the port, close.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
-        let pool = ConnectionPool::new(&ClientConfig::new(&addr));
+        let pool = ConnectionPool::new(&ClientConfig::new(&addr)).unwrap();
         let e = pool.get(&addr, ConnKind::Default).await.unwrap_err();
         assert!(matches!(e, Error::Connection { .. }) && e.is_retriable(), "{e}");
         let t = Instant::now();
