@@ -3,7 +3,7 @@
 //! `FERROKAFKA_*` variables of its `security.env`, which `scripts/test.sh` exports).
 //!
 //! Each mechanism and listener gets a produce + consume round trip through the real
-//! producer and consumer; each misconfiguration gets the clear error it must give, within
+//! producer and consumer (assign mode, then a consumer group); each misconfiguration gets the clear error it must give, within
 //! the connect timeout. Re-authentication (KIP-368) is proven on the listener whose session
 //! lifetime is 3 s.
 
@@ -155,7 +155,7 @@ async fn round_trip(client: ClientConfig, n: usize) {
     }
     producer.close(Duration::from_secs(10)).await.unwrap();
     let consumer =
-        Consumer::new(ConsumerConfig::from_client(client).auto_offset_reset(OffsetReset::Earliest)).await.unwrap();
+        Consumer::new(ConsumerConfig::from_client(client.clone()).auto_offset_reset(OffsetReset::Earliest)).await.unwrap();
     consumer.assign(vec![TopicPartition::new(&topic, 0), TopicPartition::new(&topic, 1)]).unwrap();
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -169,6 +169,32 @@ async fn round_trip(client: ClientConfig, n: usize) {
         assert_eq!(r.value, sample(&topic, i).value, "record {i}");
     }
     consumer.close().await.unwrap();
+    // A consumer group over the same listener: join, sync, heartbeats, commits.
+    let group = unique("security-group");
+    let member = Consumer::new(
+        ConsumerConfig::from_client(client)
+            .group_id(&group)
+            .auto_offset_reset(OffsetReset::Earliest)
+            .enable_auto_commit(false),
+    )
+    .await
+    .unwrap();
+    member.subscribe([topic.clone()]).await.unwrap();
+    let mut in_group = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while in_group < n {
+        assert!(Instant::now() < deadline, "the group member got only {in_group} of {n} records");
+        let recs = member.poll(Duration::from_millis(500)).await.unwrap();
+        in_group += recs.len();
+        if !recs.is_empty() {
+            member.commit(None).await.unwrap();
+        }
+    }
+    assert_eq!(in_group, n);
+    assert_eq!(member.assignment().len(), 2);
+    let committed = member.committed(&[TopicPartition::new(&topic, 0), TopicPartition::new(&topic, 1)]).await.unwrap();
+    assert_eq!(committed.values().map(|o| o.offset).sum::<i64>(), n as i64);
+    member.close().await.unwrap();
     admin.delete_topics(&[topic.clone()]).await.ok();
 }
 
@@ -192,8 +218,8 @@ async fn oauthbearer_with_unsecured_tokens_over_sasl_plaintext_round_trip() {
     let (provider, sasl) = oauth(Duration::from_secs(3600));
     round_trip(config(listener("SASL_PLAINTEXT"), SecurityProtocol::SaslPlaintext, None, Some(sasl)), 100).await;
     // Every connection of a client shares its cached token: one call per client (admin,
-    // producer, consumer).
-    assert_eq!(provider.calls.load(Ordering::SeqCst), 3);
+    // producer, consumer, group member).
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
