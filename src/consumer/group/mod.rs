@@ -19,6 +19,8 @@ pub mod round_robin;
 pub mod sticky;
 
 #[cfg(test)]
+mod scripted_tests;
+#[cfg(test)]
 mod tests;
 
 use futures::future::BoxFuture;
