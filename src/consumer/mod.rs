@@ -877,9 +877,9 @@ impl Consumer {
         };
         let offsets = offsets.unwrap_or_else(|| self.positions());
         let r = c.commit(&self.shared.core, &offsets, member.as_ref(), self.shared.cfg.default_api_timeout).await;
-        match (r, &self.group) {
-            (Err(e), Some(g)) if member.is_some() => Err(g.on_commit_error(&e)),
-            (r, _) => r,
+        match (r, &self.group, &member) {
+            (Err(e), Some(g), Some(m)) => Err(g.on_commit_error(&e, m.generation)),
+            (r, _, _) => r,
         }
     }
 
@@ -902,9 +902,9 @@ impl Consumer {
         let group = self.group.clone().filter(|_| member.is_some());
         Ok(tokio::spawn(async move {
             let r = c.commit(&core, &offsets, member.as_ref(), timeout).await;
-            match (r, group) {
-                (Err(e), Some(g)) => Err(g.on_commit_error(&e)),
-                (r, _) => r,
+            match (r, group, &member) {
+                (Err(e), Some(g), Some(m)) => Err(g.on_commit_error(&e, m.generation)),
+                (r, _, _) => r,
             }
         }))
     }

@@ -334,8 +334,10 @@ impl GroupCoordinator {
         }))
     }
 
-    /// A commit failed: the answers that say the membership is gone trigger a rejoin.
-    pub(crate) fn on_commit_error(&self, e: &Error) -> Error {
+    /// A commit made in `generation` failed: the answers that say the membership is gone
+    /// trigger a rejoin — unless the member moved on since (a newer generation, or a join
+    /// under way), when they only fail that commit.
+    pub(crate) fn on_commit_error(&self, e: &Error, generation: i32) -> Error {
         if self.kind == GroupProtocol::Consumer && e.code() == Some(ErrorCode::StaleMemberEpoch) {
             return Error::CommitFailed(format!(
                 "group {}: the commit carried an outdated member epoch ({e}); poll, then commit again",
@@ -343,7 +345,12 @@ impl GroupCoordinator {
             ));
         }
         let mut m = self.member.lock().unwrap();
+        let current = m.generation == generation && (self.kind == GroupProtocol::Consumer || m.state == State::Stable);
         match e.code() {
+            Some(ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration) if !current => Error::CommitFailed(format!(
+                "group {}: the commit of generation {generation} was refused ({e}); the member has moved on since",
+                self.s.group_id
+            )),
             Some(ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration) => {
                 if e.code() == Some(ErrorCode::UnknownMemberId) {
                     m.member_id.clear();
@@ -360,6 +367,7 @@ impl GroupCoordinator {
                     self.s.group_id
                 ))
             }
+            Some(ErrorCode::RebalanceInProgress) if !current => e.clone(),
             Some(ErrorCode::RebalanceInProgress) => {
                 m.rejoin.get_or_insert_with(|| "a commit found the group rebalancing".into());
                 drop(m);
@@ -659,7 +667,10 @@ impl GroupCoordinator {
         }
         if force {
             if let Err(e) = self.coord.commit(&self.core, &offsets, member.as_ref(), self.s.request_timeout).await {
-                let e = if member.is_some() { self.on_commit_error(&e) } else { e };
+                let e = match &member {
+                    Some(m) => self.on_commit_error(&e, m.generation),
+                    None => e,
+                };
                 warn!(group = %self.s.group_id, error = %e, "auto-commit failed");
             }
         } else {
@@ -1113,7 +1124,13 @@ async fn send_heartbeat(g: &GroupCoordinator, member_id: &str, generation: i32) 
 fn handle_heartbeat_error(g: &GroupCoordinator, e: &Error, generation: i32) {
     g.coord.check(e);
     let mut m = g.member.lock().unwrap();
-    if m.generation != generation {
+    // An answer to a heartbeat of an earlier generation, or one arriving while a join is
+    // under way (the join's own answers decide then; Java ignores it too unless stable),
+    // says nothing about the membership now: acting on it would rebalance again, or
+    // report the new assignment lost. Fencing is final whatever the state.
+    let stale = m.generation != generation || m.state != State::Stable;
+    if stale && e.code() != Some(ErrorCode::FencedInstanceId) {
+        debug!(group = %g.s.group_id, error = %e, "ignoring a heartbeat error of an earlier generation or during a join");
         return;
     }
     match e.code() {

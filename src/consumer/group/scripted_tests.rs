@@ -641,3 +641,78 @@ async fn kip848_without_consumer_group_heartbeat_fails_subscribe_with_a_config_e
         other => panic!("{other:?}"),
     }
 }
+
+/// A joined consumer whose next request of kind `key` (after `arm`) is answered `code`
+/// after 300 ms; the coordinator connection serves requests in order, so a JoinGroup sent
+/// meanwhile is answered after it: the stale answer arrives while the member is joining.
+async fn stale_answer_during_join(key: i16, code: ErrorCode) -> (Arc<Log>, Consumer, Recorder, Arc<AtomicBool>, TcpBroker) {
+    let arm = Arc::new(AtomicBool::new(false));
+    let a = arm.clone();
+    let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
+        if req.header.request_api_key != key || !a.swap(false, Ordering::SeqCst) {
+            return None;
+        }
+        let bytes = match key {
+            HEARTBEAT => encode_response::<HeartbeatRequest>(
+                req.header.correlation_id,
+                req.header.request_api_version,
+                &HeartbeatResponse::default().with_error_code(code.code()),
+            ),
+            _ => match commit_answer(req, code.code()) {
+                TcpReply::Frame(f) => f,
+                _ => unreachable!(),
+            },
+        };
+        Some(TcpReply::Delayed(Duration::from_millis(300), bytes))
+    })
+    .await;
+    let c = consumer(&b, |c| c).await;
+    let rec = Recorder::default();
+    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "joined", assigned_t).await;
+    (log, c, rec, arm, b)
+}
+
+/// Changes the subscription (a rebalance) and polls until the join completed, then polls on
+/// for 600 ms: exactly one more JoinGroup, no partitions lost.
+async fn rejoin_once(log: &Log, c: &Consumer, rec: &Recorder, arm: &AtomicBool) {
+    let joins = log.count(JOIN);
+    c.subscribe(["t", "topic-b"]).await.unwrap();
+    poll_until(c, "rejoined", |c| c.assignment().len() == 4).await;
+    assert!(!arm.load(Ordering::SeqCst), "the stale answer was sent");
+    let until = tokio::time::Instant::now() + Duration::from_millis(600);
+    while tokio::time::Instant::now() < until {
+        c.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    assert_eq!(log.count(JOIN), joins + 1, "one rebalance only");
+    assert!(rec.events().iter().all(|e| !e.starts_with("lost")), "{:?}", rec.events());
+    assert_eq!(c.assignment().len(), 4);
+}
+
+#[tokio::test]
+async fn a_stale_heartbeat_rebalance_in_progress_during_a_join_causes_no_second_rebalance() {
+    let (log, c, rec, arm, _b) = stale_answer_during_join(HEARTBEAT, ErrorCode::RebalanceInProgress).await;
+    arm.store(true, Ordering::SeqCst);
+    wait_log(&log, "the armed heartbeat", |_| !arm.load(Ordering::SeqCst)).await;
+    rejoin_once(&log, &c, &rec, &arm).await;
+}
+
+#[tokio::test]
+async fn a_stale_heartbeat_illegal_generation_during_a_join_loses_nothing() {
+    let (log, c, rec, arm, _b) = stale_answer_during_join(HEARTBEAT, ErrorCode::IllegalGeneration).await;
+    arm.store(true, Ordering::SeqCst);
+    wait_log(&log, "the armed heartbeat", |_| !arm.load(Ordering::SeqCst)).await;
+    rejoin_once(&log, &c, &rec, &arm).await;
+}
+
+#[tokio::test]
+async fn a_stale_commit_illegal_generation_during_a_join_loses_nothing() {
+    let (log, c, rec, arm, _b) = stale_answer_during_join(COMMIT, ErrorCode::IllegalGeneration).await;
+    arm.store(true, Ordering::SeqCst);
+    let commit = c.commit_async(offsets()).unwrap();
+    wait_log(&log, "the armed commit", |_| !arm.load(Ordering::SeqCst)).await;
+    rejoin_once(&log, &c, &rec, &arm).await;
+    let e = commit.await.unwrap().unwrap_err();
+    assert!(matches!(e, Error::CommitFailed(_)), "{e:?}");
+}
