@@ -344,6 +344,15 @@ impl GroupCoordinator {
                 self.s.group_id
             ));
         }
+        if self.kind == GroupProtocol::Consumer && e.code() == Some(ErrorCode::UnknownMemberId) {
+            // KIP-848: the member id is this client's for life (KIP-1082) and the membership
+            // is the heartbeat's business: a fenced member learns it there (and rejoins with
+            // epoch 0, same id). Only the commit fails.
+            return Error::CommitFailed(format!(
+                "group {}: the coordinator does not know this member ({e}); poll, then commit again",
+                self.s.group_id
+            ));
+        }
         let mut m = self.member.lock().unwrap();
         let current = m.generation == generation && (self.kind == GroupProtocol::Consumer || m.state == State::Stable);
         match e.code() {

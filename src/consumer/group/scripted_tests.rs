@@ -716,3 +716,28 @@ async fn a_stale_commit_illegal_generation_during_a_join_loses_nothing() {
     let e = commit.await.unwrap().unwrap_err();
     assert!(matches!(e, Error::CommitFailed(_)), "{e:?}");
 }
+
+#[tokio::test]
+async fn kip848_unknown_member_id_from_offset_commit_keeps_the_client_generated_member_id() {
+    let code = Arc::new(AtomicI16::new(0));
+    let k = code.clone();
+    let (b, log) = broker(with_cgh(), move |req, _| {
+        let c = k.load(Ordering::SeqCst);
+        (req.header.request_api_key == COMMIT && c != 0).then(|| commit_answer(req, c))
+    })
+    .await;
+    let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![])).await;
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "assigned", assigned_t).await;
+    let id = c.group_metadata().unwrap().member_id;
+    assert!(!id.is_empty());
+    code.store(ErrorCode::UnknownMemberId.code(), Ordering::SeqCst);
+    let e = c.commit(offsets()).await.unwrap_err();
+    assert!(matches!(e, Error::CommitFailed(_)), "{e:?}");
+    let before = log.count(CGH);
+    poll_until(&c, "two more heartbeats", |_| log.count(CGH) >= before + 2).await;
+    for r in log.all::<ConsumerGroupHeartbeatRequest>(CGH).iter().skip(before) {
+        assert_eq!(r.member_id.as_str(), id, "KIP-1082: the member id is the client's for life");
+    }
+    assert_eq!(c.group_metadata().unwrap().member_id, id);
+}
