@@ -453,10 +453,7 @@ impl GroupCoordinator {
                 (lost, Self::needs_join(&m))
             };
             if !lost.is_empty() {
-                let v: Vec<TopicPartition> = lost.into_iter().collect();
-                info!(group = %self.s.group_id, partitions = ?v, "partitions lost");
-                side.listener.clone().on_partitions_lost(consumer, &v).await;
-                consumer.group_unassign(&v);
+                report_lost(&self.s.group_id, consumer, &side, lost).await;
             }
             if !needs {
                 return Ok(());
@@ -555,6 +552,12 @@ impl GroupCoordinator {
             m.state = State::Stable;
             m.last_heartbeat_ok = Instant::now();
             m.leader_counts = o.leader_counts.clone();
+            if !revoked.is_empty() {
+                // Set before the awaits below: a poll cancelled in the commit or the
+                // callback leaves the old partitions owned and the new ones unassigned;
+                // the next poll rejoins and completes the revocation.
+                m.rejoin = Some(format!("{} partitions were revoked and need reassignment", revoked.len()));
+            }
         }
         if !revoked.is_empty() {
             // Cooperative: give up only what moves, then rejoin so it can be reassigned.
@@ -576,9 +579,6 @@ impl GroupCoordinator {
         {
             let mut m = self.member.lock().unwrap();
             m.owned = assigned.clone();
-            if !revoked.is_empty() {
-                m.rejoin = Some(format!("{} partitions were revoked and need reassignment", revoked.len()));
-            }
             let unsubscribed = assigned.iter().any(|tp| !m.topics.contains(&tp.topic));
             if unsubscribed && m.rejoin.is_none() {
                 m.rejoin = Some("the assignment has topics this member does not subscribe to".into());
@@ -825,6 +825,21 @@ impl GroupCoordinator {
         }
         self.notify_poll();
     }
+}
+
+/// Reports partitions lost: the listener's `on_partitions_lost`, then they leave the
+/// consumer's assignment — also when the poll is cancelled during the callback (the
+/// membership no longer has them, so they must not be fetched or returned).
+pub(super) async fn report_lost(group: &str, consumer: &Consumer, side: &PollSide, lost: BTreeSet<TopicPartition>) {
+    struct UnassignOnDrop<'a>(&'a Consumer, Vec<TopicPartition>);
+    impl Drop for UnassignOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.group_unassign(&self.1);
+        }
+    }
+    let v = UnassignOnDrop(consumer, lost.into_iter().collect());
+    info!(group, partitions = ?v.1, "partitions lost");
+    side.listener.clone().on_partitions_lost(consumer, &v.1).await;
 }
 
 /// Ends a poll's "polling" mark.

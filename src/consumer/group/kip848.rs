@@ -67,10 +67,7 @@ impl GroupCoordinator {
             }
         };
         if !lost.is_empty() {
-            let v: Vec<TopicPartition> = lost.into_iter().collect();
-            info!(group = %self.s.group_id, partitions = ?v, "partitions lost");
-            side.listener.clone().on_partitions_lost(consumer, &v).await;
-            consumer.group_unassign(&v);
+            super::coordinator::report_lost(&self.s.group_id, consumer, side, lost).await;
         }
         {
             let mut m = self.member.lock().unwrap();

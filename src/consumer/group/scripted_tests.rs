@@ -741,3 +741,106 @@ async fn kip848_unknown_member_id_from_offset_commit_keeps_the_client_generated_
     }
     assert_eq!(c.group_metadata().unwrap().member_id, id);
 }
+
+/// Records the callbacks; the first one named `block` never completes (the application's
+/// poll is cancelled in it).
+#[derive(Clone)]
+struct Blocker {
+    rec: Recorder,
+    block: &'static str,
+    armed: Arc<AtomicBool>,
+}
+
+impl Blocker {
+    fn new(block: &'static str) -> Blocker {
+        Blocker { rec: Recorder::default(), block, armed: Arc::new(AtomicBool::new(true)) }
+    }
+    fn call<'a>(&'a self, what: &'static str, ps: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
+        self.rec.push(what, ps);
+        let hang = what == self.block && self.armed.swap(false, Ordering::SeqCst);
+        Box::pin(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}
+
+impl ConsumerRebalanceListener for Blocker {
+    fn on_partitions_revoked<'a>(&'a self, _c: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
+        self.call("revoked", ps)
+    }
+    fn on_partitions_assigned<'a>(&'a self, _c: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
+        self.call("assigned", ps)
+    }
+    fn on_partitions_lost<'a>(&'a self, _c: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
+        self.call("lost", ps)
+    }
+}
+
+/// Polls until the blocking callback hangs, then drops that poll.
+async fn cancel_in_callback(c: &Consumer, l: &Blocker) {
+    let r = tokio::time::timeout(Duration::from_secs(5), async {
+        while l.armed.load(Ordering::SeqCst) {
+            let _ = tokio::time::timeout(Duration::from_millis(100), c.poll(Duration::from_millis(50))).await;
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "the {} callback was never called", l.block);
+}
+
+#[tokio::test]
+async fn a_poll_cancelled_in_on_partitions_lost_leaves_the_lost_partitions_unassigned() {
+    let fence = Arc::new(AtomicBool::new(false));
+    let f = fence.clone();
+    // Fenced once; the rejoin then gets nothing (another member has the partitions now).
+    let rejoined = Arc::new(AtomicBool::new(false));
+    let r = rejoined.clone();
+    let (b, _log) = broker(with_cgh(), move |req, _| {
+        if req.header.request_api_key != CGH {
+            return None;
+        }
+        if f.swap(false, Ordering::SeqCst) {
+            r.store(true, Ordering::SeqCst);
+            return Some(frame::<ConsumerGroupHeartbeatRequest>(req, &cgh_answer(req, Some(ErrorCode::FencedMemberEpoch))));
+        }
+        let mut resp = cgh_answer(req, None);
+        if r.load(Ordering::SeqCst) && req.decode::<ConsumerGroupHeartbeatRequest>().member_epoch == 0 {
+            resp = resp.with_member_epoch(2).with_assignment(Some(CghAssignment::default()));
+        }
+        Some(frame::<ConsumerGroupHeartbeatRequest>(req, &resp))
+    })
+    .await;
+    let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![])).await;
+    let l = Blocker::new("lost");
+    c.set_rebalance_listener(l.clone()).await.unwrap();
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "assigned", assigned_t).await;
+    fence.store(true, Ordering::SeqCst);
+    cancel_in_callback(&c, &l).await;
+    assert!(c.assignment().is_empty(), "lost partitions stay assigned: {:?}", c.assignment());
+    poll_until(&c, "rejoined with epoch 2", |c| c.group_metadata().unwrap().generation_id == 2).await;
+    assert!(c.assignment().is_empty(), "{:?}", c.assignment());
+}
+
+#[tokio::test]
+async fn a_poll_cancelled_in_a_cooperative_revocation_completes_it_on_the_next_poll() {
+    let (b, log) = broker(CLASSIC.to_vec(), |_, _| None).await;
+    let c = consumer(&b, |c| c.partition_assignment_strategy(vec![Arc::new(crate::consumer::CooperativeStickyAssignor)])).await;
+    let l = Blocker::new("revoked");
+    c.set_rebalance_listener(l.clone()).await.unwrap();
+    c.subscribe(["t", "topic-b"]).await.unwrap();
+    poll_until(&c, "assigned", |c| c.assignment().len() == 4).await;
+    let joins = log.count(JOIN);
+    c.subscribe(["t"]).await.unwrap();
+    cancel_in_callback(&c, &l).await;
+    poll_until(&c, "topic-b revoked", assigned_t).await;
+    assert!(log.count(JOIN) > joins);
+    let events = l.rec.events();
+    assert_eq!(events.iter().filter(|e| *e == "revoked topic-b-0,topic-b-1").count(), 2, "{events:?}");
+    // Stays so.
+    for _ in 0..5 {
+        c.poll(Duration::from_millis(50)).await.unwrap();
+    }
+    assert!(assigned_t(&c), "{:?}", c.assignment());
+}
