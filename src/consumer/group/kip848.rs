@@ -146,7 +146,7 @@ pub(super) async fn leave(g: &GroupCoordinator, reason: &str) -> Result<()> {
     let (member_id, epoch) = {
         let mut m = g.member.lock().unwrap();
         let epoch = m.generation;
-        m.generation = 0;
+        m.generation = -1;
         m.state = State::Unjoined;
         m.owned_ids.clear();
         m.target = None;
@@ -260,6 +260,14 @@ async fn heartbeat(g: &GroupCoordinator) -> Result<()> {
         return Err(e);
     }
     let mut m = g.member.lock().unwrap();
+    if m.state == State::Unjoined {
+        // The member left (unsubscribe, close, poll timeout) while this heartbeat was in
+        // flight: its epoch and assignment belong to the old membership. Applying them
+        // would reconcile a stale target after the next subscribe and report partitions
+        // owned that the new membership never had.
+        debug!(group = %g.s.group_id, "ignoring a heartbeat answer that arrived after leaving");
+        return Ok(());
+    }
     {
         let (mut st, mut so) = m.sent.clone().unwrap_or_default();
         if let Some(t) = topics {

@@ -844,3 +844,41 @@ async fn a_poll_cancelled_in_a_cooperative_revocation_completes_it_on_the_next_p
     }
     assert!(assigned_t(&c), "{:?}", c.assignment());
 }
+
+#[tokio::test]
+async fn kip848_a_heartbeat_answer_arriving_after_unsubscribe_is_ignored() {
+    let arm = Arc::new(AtomicBool::new(false));
+    let a = arm.clone();
+    let (b, log) = broker(with_cgh(), move |req, _| {
+        if req.header.request_api_key != CGH
+            || req.decode::<ConsumerGroupHeartbeatRequest>().member_epoch <= 0
+            || !a.swap(false, Ordering::SeqCst)
+        {
+            return None;
+        }
+        // An answer the member only reads after it left: epoch 5, a new assignment.
+        let resp = cgh_answer(req, None).with_member_epoch(5).with_assignment(Some(CghAssignment::default().with_topic_partitions(
+            vec![TopicPartitions::default().with_topic_id(uuid::Uuid::from_u128(0x33)).with_partitions(vec![0])],
+        )));
+        let bytes = encode_response::<ConsumerGroupHeartbeatRequest>(req.header.correlation_id, req.header.request_api_version, &resp);
+        Some(TcpReply::Delayed(Duration::from_millis(300), bytes))
+    })
+    .await;
+    let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![])).await;
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "assigned", assigned_t).await;
+    arm.store(true, Ordering::SeqCst);
+    wait_log(&log, "the armed heartbeat", |_| !arm.load(Ordering::SeqCst)).await;
+    // The leave queues behind the delayed answer on the coordinator connection.
+    c.unsubscribe().await.unwrap();
+    let leave = log.all::<ConsumerGroupHeartbeatRequest>(CGH).pop().unwrap();
+    assert_eq!(leave.member_epoch, -1);
+    assert_eq!(c.group_metadata().unwrap().generation_id, -1, "not in a group");
+    assert!(c.assignment().is_empty());
+    let before = log.count(CGH);
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "assigned again", assigned_t).await;
+    let join = &log.all::<ConsumerGroupHeartbeatRequest>(CGH)[before];
+    assert_eq!(join.member_epoch, 0, "joins afresh");
+    assert_eq!(join.topic_partitions.as_deref(), Some(&[][..]), "owning nothing");
+}
