@@ -521,6 +521,23 @@ impl GroupCoordinator {
         if self.s.auto_commit.is_some() && generation >= 0 && !owned.is_empty() {
             self.maybe_auto_commit(consumer, side, true).await;
         }
+        // That commit may have found the membership gone (UNKNOWN_MEMBER_ID,
+        // ILLEGAL_GENERATION): the partitions are lost, not revoked. Report it now: a
+        // `lost` flag left for after the join would take the NEW assignment for the lost one
+        // and leave it unassigned for a whole generation.
+        let lost = {
+            let mut m = self.member.lock().unwrap();
+            if m.lost {
+                m.lost = false;
+                std::mem::take(&mut m.owned)
+            } else {
+                BTreeSet::new()
+            }
+        };
+        if !lost.is_empty() {
+            report_lost(&self.s.group_id, consumer, side, lost).await;
+            return;
+        }
         if self.protocol == RebalanceProtocol::Eager && !owned.is_empty() {
             let v: Vec<TopicPartition> = owned.into_iter().collect();
             debug!(group = %self.s.group_id, partitions = ?v, "revoking before the join (eager)");

@@ -882,3 +882,34 @@ async fn kip848_a_heartbeat_answer_arriving_after_unsubscribe_is_ignored() {
     assert_eq!(join.member_epoch, 0, "joins afresh");
     assert_eq!(join.topic_partitions.as_deref(), Some(&[][..]), "owning nothing");
 }
+
+#[tokio::test]
+async fn an_auto_commit_finding_the_membership_gone_before_a_join_does_not_lose_the_new_assignment() {
+    let arm = Arc::new(AtomicBool::new(false));
+    let a = arm.clone();
+    let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
+        (req.header.request_api_key == COMMIT && a.swap(false, Ordering::SeqCst))
+            .then(|| commit_answer(req, ErrorCode::IllegalGeneration.code()))
+    })
+    .await;
+    let c = consumer(&b, |c| c.enable_auto_commit(true).auto_commit_interval(Duration::from_secs(60))).await;
+    let rec = Recorder::default();
+    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "joined", assigned_t).await;
+    arm.store(true, Ordering::SeqCst);
+    let joins = log.count(JOIN);
+    // The rejoin's auto-commit (before revoking) is answered ILLEGAL_GENERATION.
+    c.subscribe(["t", "topic-b"]).await.unwrap();
+    poll_until(&c, "rejoined", |c| c.assignment().len() == 4).await;
+    assert!(!arm.load(Ordering::SeqCst), "the commit before the join was made");
+    for _ in 0..5 {
+        c.poll(Duration::from_millis(50)).await.unwrap();
+    }
+    assert_eq!(c.assignment().len(), 4, "the new assignment is kept: {:?}", rec.events());
+    assert!(log.count(JOIN) > joins);
+    let events = rec.events();
+    assert_eq!(events.first().map(String::as_str), Some("assigned t-0,t-1"));
+    assert_eq!(events.last().map(String::as_str), Some("assigned t-0,t-1,topic-b-0,topic-b-1"), "{events:?}");
+    assert_eq!(events.len(), 3, "one revocation (or loss) of the old assignment: {events:?}");
+}
