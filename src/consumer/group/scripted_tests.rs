@@ -913,3 +913,54 @@ async fn an_auto_commit_finding_the_membership_gone_before_a_join_does_not_lose_
     assert_eq!(events.last().map(String::as_str), Some("assigned t-0,t-1,topic-b-0,topic-b-1"), "{events:?}");
     assert_eq!(events.len(), 3, "one revocation (or loss) of the old assignment: {events:?}");
 }
+
+#[tokio::test]
+async fn unstable_offset_commit_on_offset_fetch_is_retried_until_the_offsets_are_stable() {
+    let unstable = Arc::new(AtomicUsize::new(2));
+    let u = unstable.clone();
+    let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
+        if req.header.request_api_key != OFFSET_FETCH || u.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        u.fetch_sub(1, Ordering::SeqCst);
+        let r = req.decode::<OffsetFetchRequest>();
+        let topics = r.groups[0]
+            .topics
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                let ps = t
+                    .partition_indexes
+                    .iter()
+                    .map(|p| {
+                        OffsetFetchResponsePartitions::default()
+                            .with_partition_index(*p)
+                            .with_committed_offset(-1)
+                            .with_error_code(ErrorCode::UnstableOffsetCommit.code())
+                    })
+                    .collect();
+                OffsetFetchResponseTopics::default().with_name(t.name).with_partitions(ps)
+            })
+            .collect();
+        let resp = OffsetFetchResponse::default()
+            .with_groups(vec![OffsetFetchResponseGroup::default().with_group_id(sb("g").into()).with_topics(topics)]);
+        Some(frame::<OffsetFetchRequest>(req, &resp))
+    })
+    .await;
+    let c = consumer(&b, |c| c).await;
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "joined", assigned_t).await;
+    let r = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(p) = c.position(&tp("t", 0)).await {
+                return p;
+            }
+            c.poll(Duration::from_millis(100)).await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(r.expect("a position within 5 s"), 0, "the committed offset");
+    assert_eq!(unstable.load(Ordering::SeqCst), 0);
+    assert!(log.all::<OffsetFetchRequest>(OFFSET_FETCH).iter().all(|r| r.require_stable));
+}
