@@ -793,7 +793,12 @@ impl GroupCoordinator {
         }
         let (member_id, send) = {
             let mut m = self.member.lock().unwrap();
-            let send = self.s.instance_id.is_none() && !m.member_id.is_empty() && m.generation >= 0;
+            // Mid-join (a JoinGroup answered, even MEMBER_ID_REQUIRED) the coordinator knows
+            // the member id too: leave, or the group waits for this member until the
+            // rebalance/session times out (Java: state != UNJOINED and a member id).
+            let send = self.s.instance_id.is_none()
+                && !m.member_id.is_empty()
+                && (m.generation >= 0 || m.state == State::Joining);
             let id = std::mem::take(&mut m.member_id);
             m.generation = -1;
             m.state = State::Unjoined;

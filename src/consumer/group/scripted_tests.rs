@@ -964,3 +964,28 @@ async fn unstable_offset_commit_on_offset_fetch_is_retried_until_the_offsets_are
     assert_eq!(unstable.load(Ordering::SeqCst), 0);
     assert!(log.all::<OffsetFetchRequest>(OFFSET_FETCH).iter().all(|r| r.require_stable));
 }
+
+#[tokio::test]
+async fn close_during_the_first_join_leaves_the_group() {
+    let (b, log) = broker(CLASSIC.to_vec(), |req, _| {
+        // The join stays in SyncGroup for a second.
+        (req.header.request_api_key == SYNC).then(|| match echo_sync(req, None) {
+            TcpReply::Frame(f) => TcpReply::Delayed(Duration::from_millis(1000), f),
+            other => other,
+        })
+    })
+    .await;
+    let c = consumer(&b, |c| c).await;
+    c.subscribe(["t"]).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), async {
+        while log.count(SYNC) == 0 {
+            c.poll(Duration::from_millis(50)).await.unwrap();
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "no SyncGroup");
+    c.close().await.unwrap();
+    let leaves = log.all::<LeaveGroupRequest>(LEAVE);
+    assert_eq!(leaves.len(), 1, "the coordinator knows the member (it answered JoinGroup): it must leave");
+    assert_eq!(leaves[0].members[0].member_id.as_str(), "m-1");
+}
