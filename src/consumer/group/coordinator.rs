@@ -311,11 +311,7 @@ impl GroupCoordinator {
         if let Some(e) = &m.fatal {
             return Err(e.clone());
         }
-        let in_group = match self.kind {
-            GroupProtocol::Classic => m.state == State::Stable && m.generation >= 0,
-            GroupProtocol::Consumer => m.generation > 0,
-        };
-        if !in_group {
+        if !self.in_generation(&m) {
             return Err(Error::broker(
                 ErrorCode::RebalanceInProgress,
                 "OffsetCommit",
@@ -332,6 +328,15 @@ impl GroupCoordinator {
             member_id: m.member_id.clone(),
             instance_id: self.s.instance_id.clone(),
         }))
+    }
+
+    /// Whether the member is in a generation it can commit in (classic: stable; KIP-848:
+    /// a positive member epoch).
+    fn in_generation(&self, m: &Member) -> bool {
+        match self.kind {
+            GroupProtocol::Classic => m.state == State::Stable && m.generation >= 0,
+            GroupProtocol::Consumer => m.generation > 0,
+        }
     }
 
     /// A commit made in `generation` failed: the answers that say the membership is gone
@@ -734,11 +739,7 @@ impl GroupCoordinator {
         }
         let (owned, stable) = {
             let m = self.member.lock().unwrap();
-            let stable = match self.kind {
-                GroupProtocol::Classic => m.state == State::Stable && m.generation >= 0,
-                GroupProtocol::Consumer => m.generation > 0,
-            };
-            (m.owned.clone(), stable)
+            (m.owned.clone(), self.in_generation(&m))
         };
         if stable {
             let _ = tokio::time::timeout_at(deadline, self.maybe_auto_commit(consumer, &mut side, true)).await;
@@ -769,9 +770,19 @@ impl GroupCoordinator {
         if let Some(j) = side.join.take() {
             j.abort();
         }
-        let owned: Vec<TopicPartition> = self.member.lock().unwrap().owned.iter().cloned().collect();
+        let (owned, stable) = {
+            let m = self.member.lock().unwrap();
+            (m.owned.iter().cloned().collect::<Vec<TopicPartition>>(), self.in_generation(&m))
+        };
         if !owned.is_empty() {
-            side.listener.clone().on_partitions_revoked(consumer, &owned).await;
+            // As Java's onLeavePrepare: without a generation (or mid-rebalance) the
+            // partitions may be someone else's already - lost, not revoked.
+            let l = side.listener.clone();
+            if stable {
+                l.on_partitions_revoked(consumer, &owned).await;
+            } else {
+                l.on_partitions_lost(consumer, &owned).await;
+            }
             consumer.group_unassign(&owned);
         }
         let r = self.leave("the consumer unsubscribed").await;

@@ -989,3 +989,17 @@ async fn close_during_the_first_join_leaves_the_group() {
     assert_eq!(leaves.len(), 1, "the coordinator knows the member (it answered JoinGroup): it must leave");
     assert_eq!(leaves[0].members[0].member_id.as_str(), "m-1");
 }
+
+#[tokio::test]
+async fn unsubscribe_after_the_membership_was_lost_reports_the_partitions_lost() {
+    let code = Arc::new(AtomicI16::new(0));
+    let (_b, log, c) = joined_with_commit_code(code.clone()).await;
+    let rec = Recorder::default();
+    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    code.store(ErrorCode::UnknownMemberId.code(), Ordering::SeqCst);
+    assert!(matches!(c.commit(offsets()).await.unwrap_err(), Error::CommitFailed(_)));
+    c.unsubscribe().await.unwrap();
+    assert_eq!(rec.events(), ["lost t-0,t-1"], "other members may own them already: not an orderly revocation");
+    assert!(c.assignment().is_empty());
+    assert_eq!(log.count(LEAVE), 0, "the coordinator no longer knows this member");
+}
