@@ -1122,7 +1122,8 @@ async fn heartbeat_loop(weak: Weak<GroupCoordinator>) {
         let action = {
             let mut m = g.member.lock().unwrap();
             let now = Instant::now();
-            if m.state != State::Stable || m.generation < 0 || m.member_id.is_empty() {
+            if m.fatal.is_some() || m.state != State::Stable || m.generation < 0 || m.member_id.is_empty() {
+                // Fenced (or otherwise refused for good): the member is finished.
                 None
             } else if m.polling == 0 && now.duration_since(m.last_poll) > g.s.max_poll_interval {
                 Some(None)

@@ -506,7 +506,7 @@ async fn illegal_generation_from_offset_commit_is_commit_failed_and_the_next_pol
 async fn fenced_instance_id_on_heartbeat_makes_the_next_poll_fail_fatally() {
     let fence = Arc::new(AtomicBool::new(false));
     let f = fence.clone();
-    let (b, _log) = broker(CLASSIC.to_vec(), move |req, _| {
+    let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
         (req.header.request_api_key == HEARTBEAT && f.load(Ordering::SeqCst)).then(|| {
             let resp = HeartbeatResponse::default().with_error_code(ErrorCode::FencedInstanceId.code());
             frame::<HeartbeatRequest>(req, &resp)
@@ -523,6 +523,10 @@ async fn fenced_instance_id_on_heartbeat_makes_the_next_poll_fail_fatally() {
     let again = c.poll(Duration::from_millis(10)).await.unwrap_err();
     assert!(again.is_fatal(), "stays fatal: {again:?}");
     assert!(c.commit(offsets()).await.unwrap_err().is_fatal());
+    // A fenced member stops heartbeating.
+    let beats = log.count(HEARTBEAT);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(log.count(HEARTBEAT) <= beats + 1, "{} heartbeats after the fence", log.count(HEARTBEAT) - beats);
 }
 
 #[tokio::test]
