@@ -611,29 +611,27 @@ async fn kip848_assignment_by_topic_id_is_assigned_then_acknowledged() {
     assert_eq!(c.group_metadata().unwrap().generation_id, 1);
 }
 
+/// Fencing: lost callback, then a join heartbeat with epoch 0, owning nothing, same id.
+async fn assert_fenced_and_rejoined(code: ErrorCode) {
+    let (_b, log, c, rec) = kip848_answered_once(code, false).await;
+    let id = log.all::<ConsumerGroupHeartbeatRequest>(CGH)[0].member_id.clone();
+    let before = log.count(CGH);
+    poll_until(&c, "lost and reassigned", |c| rec.events().len() >= 3 && assigned_t(c)).await;
+    assert_eq!(rec.events(), ["assigned t-0,t-1", "lost t-0,t-1", "assigned t-0,t-1"], "{code:?}");
+    let later: Vec<ConsumerGroupHeartbeatRequest> = log.all(CGH).into_iter().skip(before).collect();
+    let rejoin = later.iter().find(|r| r.member_epoch == 0).expect("a heartbeat with epoch 0");
+    assert!(rejoin.topic_partitions.as_ref().is_some_and(|t| t.is_empty()), "owns nothing when rejoining");
+    assert_eq!(rejoin.member_id, id, "the member id is kept (KIP-1082)");
+}
+
 #[tokio::test]
 async fn kip848_fenced_member_epoch_loses_the_partitions_and_rejoins_with_epoch_0() {
-    let fence = Arc::new(AtomicBool::new(false));
-    let f = fence.clone();
-    let (b, log) = broker(with_cgh(), move |req, _| {
-        (req.header.request_api_key == CGH && f.swap(false, Ordering::SeqCst))
-            .then(|| frame::<ConsumerGroupHeartbeatRequest>(req, &cgh_answer(req, Some(ErrorCode::FencedMemberEpoch))))
-    })
-    .await;
-    let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![])).await;
-    let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
-    c.subscribe(["t"]).await.unwrap();
-    poll_until(&c, "assigned", assigned_t).await;
-    let before = log.count(CGH);
-    fence.store(true, Ordering::SeqCst);
-    poll_until(&c, "lost and reassigned", |c| rec.events().len() >= 3 && assigned_t(c)).await;
-    assert_eq!(rec.events(), ["assigned t-0,t-1", "lost t-0,t-1", "assigned t-0,t-1"]);
-    let later: Vec<ConsumerGroupHeartbeatRequest> = log.all(CGH).into_iter().skip(before).collect();
-    let rejoin = later.iter().position(|r| r.member_epoch == 0).expect("a heartbeat with epoch 0");
-    assert!(later[rejoin].topic_partitions.as_ref().is_some_and(|t| t.is_empty()), "owns nothing when rejoining");
-    let first_id = log.all::<ConsumerGroupHeartbeatRequest>(CGH)[0].member_id.clone();
-    assert_eq!(later[rejoin].member_id, first_id, "the member id is kept (KIP-1082)");
+    assert_fenced_and_rejoined(ErrorCode::FencedMemberEpoch).await;
+}
+
+#[tokio::test]
+async fn kip848_unknown_member_id_on_heartbeat_is_fencing_too() {
+    assert_fenced_and_rejoined(ErrorCode::UnknownMemberId).await;
 }
 
 #[tokio::test]
@@ -1006,4 +1004,50 @@ async fn unsubscribe_after_the_membership_was_lost_reports_the_partitions_lost()
     assert_eq!(rec.events(), ["lost t-0,t-1"], "other members may own them already: not an orderly revocation");
     assert!(c.assignment().is_empty());
     assert_eq!(log.count(LEAVE), 0, "the coordinator no longer knows this member");
+}
+
+/// A KIP-848 consumer (static when `instance`) whose heartbeats after the first assignment
+/// are answered `code` once.
+async fn kip848_answered_once(code: ErrorCode, instance: bool) -> (TcpBroker, Arc<Log>, Consumer, Recorder) {
+    let fence = Arc::new(AtomicBool::new(false));
+    let f = fence.clone();
+    let (b, log) = broker(with_cgh(), move |req, _| {
+        (req.header.request_api_key == CGH && f.swap(false, Ordering::SeqCst))
+            .then(|| frame::<ConsumerGroupHeartbeatRequest>(req, &cgh_answer(req, Some(code))))
+    })
+    .await;
+    let c = consumer(&b, |c| {
+        let c = c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![]);
+        if instance { c.group_instance_id("i-1") } else { c }
+    })
+    .await;
+    let rec = Recorder::default();
+    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "assigned", assigned_t).await;
+    fence.store(true, Ordering::SeqCst);
+    (b, log, c, rec)
+}
+
+#[tokio::test]
+async fn kip848_unreleased_instance_id_is_a_lasting_error_and_heartbeats_stop() {
+    let (_b, log, c, _rec) = kip848_answered_once(ErrorCode::UnreleasedInstanceId, true).await;
+    let e = poll_error(&c).await;
+    assert_eq!(e.code(), Some(ErrorCode::UnreleasedInstanceId), "{e:?}");
+    assert_eq!(c.poll(Duration::from_millis(10)).await.unwrap_err().code(), Some(ErrorCode::UnreleasedInstanceId));
+    let beats = log.count(CGH);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(log.count(CGH) <= beats + 1, "heartbeats go on after a fatal error");
+}
+
+#[tokio::test]
+async fn kip848_close_of_a_static_member_leaves_with_epoch_minus_2() {
+    let (b, log) = broker(with_cgh(), |_, _| None).await;
+    let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![]).group_instance_id("i-1")).await;
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "assigned", assigned_t).await;
+    c.close().await.unwrap();
+    let last = log.all::<ConsumerGroupHeartbeatRequest>(CGH).pop().unwrap();
+    assert_eq!(last.member_epoch, -2);
+    assert_eq!(last.instance_id.as_ref().map(|i| i.as_str()), Some("i-1"));
 }
