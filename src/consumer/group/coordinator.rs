@@ -833,9 +833,19 @@ impl GroupCoordinator {
             req = req.with_member_id(s(&member_id));
         }
         let resp = conn.send_at(&req, version).await?;
-        Error::check_code(resp.error_code, "LeaveGroup", None, None, None)?;
+        // UNKNOWN_MEMBER_ID: the coordinator had already removed the member (session
+        // expired, fenced); leaving has happened either way.
+        let gone = |code: i16| {
+            if ErrorCode::from_code(code) == Some(ErrorCode::UnknownMemberId) {
+                debug!(group = %self.s.group_id, "LeaveGroup: the coordinator no longer knew this member");
+                0
+            } else {
+                code
+            }
+        };
+        Error::check_code(gone(resp.error_code), "LeaveGroup", None, None, None)?;
         for mr in resp.members {
-            Error::check_code(mr.error_code, "LeaveGroup", None, None, None)?;
+            Error::check_code(gone(mr.error_code), "LeaveGroup", None, None, None)?;
         }
         Ok(())
     }

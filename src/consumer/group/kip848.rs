@@ -173,7 +173,11 @@ pub(super) async fn leave(g: &GroupCoordinator, reason: &str) -> Result<()> {
         .with_server_assignor(None)
         .with_topic_partitions(None);
     let resp = conn.send_at(&req, version).await?;
-    Error::check_code(resp.error_code, "ConsumerGroupHeartbeat", resp.error_message.as_deref(), None, None)
+    match ErrorCode::from_code(resp.error_code) {
+        // Already removed or fenced: out of the group either way.
+        Some(ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch) => Ok(()),
+        _ => Error::check_code(resp.error_code, "ConsumerGroupHeartbeat", resp.error_message.as_deref(), None, None),
+    }
 }
 
 /// The heartbeat task of a KIP-848 member.

@@ -1051,3 +1051,76 @@ async fn kip848_close_of_a_static_member_leaves_with_epoch_minus_2() {
     assert_eq!(last.member_epoch, -2);
     assert_eq!(last.instance_id.as_ref().map(|i| i.as_str()), Some("i-1"));
 }
+
+#[tokio::test]
+async fn join_group_errors_that_are_not_retriable_come_back_from_poll_promptly() {
+    for code in [ErrorCode::GroupMaxSizeReached, ErrorCode::InconsistentGroupProtocol] {
+        let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
+            (req.header.request_api_key == JOIN).then(|| {
+                frame::<JoinGroupRequest>(req, &JoinGroupResponse::default().with_error_code(code.code()).with_generation_id(-1))
+            })
+        })
+        .await;
+        let c = consumer(&b, |c| c).await;
+        c.subscribe(["t"]).await.unwrap();
+        let start = std::time::Instant::now();
+        let e = c.poll(Duration::from_secs(3)).await.unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(1), "{code:?}: {:?}", start.elapsed());
+        assert_eq!(e.code(), Some(code), "{e}");
+        assert_eq!(log.count(JOIN), 1, "{code:?} is not retried within the poll");
+        assert!(c.assignment().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn not_coordinator_on_heartbeat_finds_the_coordinator_again_without_a_rebalance() {
+    let once = Arc::new(AtomicBool::new(false));
+    let o = once.clone();
+    let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
+        (req.header.request_api_key == HEARTBEAT && o.swap(false, Ordering::SeqCst)).then(|| {
+            frame::<HeartbeatRequest>(req, &HeartbeatResponse::default().with_error_code(ErrorCode::NotCoordinator.code()))
+        })
+    })
+    .await;
+    let c = consumer(&b, |c| c).await;
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "joined", assigned_t).await;
+    let (finds, joins) = (log.count(FIND), log.count(JOIN));
+    once.store(true, Ordering::SeqCst);
+    wait_log(&log, "a heartbeat after a new FindCoordinator", |l| {
+        !once.load(Ordering::SeqCst) && l.count(FIND) > finds && l.count(HEARTBEAT) > 0
+    })
+    .await;
+    let beats = log.count(HEARTBEAT);
+    wait_log(&log, "heartbeats go on", |l| l.count(HEARTBEAT) > beats + 1).await;
+    for _ in 0..3 {
+        c.poll(Duration::from_millis(50)).await.unwrap();
+    }
+    assert_eq!(log.count(JOIN), joins, "no rebalance");
+    assert!(assigned_t(&c));
+}
+
+#[tokio::test]
+async fn close_succeeds_when_the_coordinator_no_longer_knows_the_member() {
+    let (b, log) = broker(CLASSIC.to_vec(), |req, _| {
+        (req.header.request_api_key == LEAVE).then(|| {
+            let r = req.decode::<LeaveGroupRequest>();
+            let members = r
+                .members
+                .iter()
+                .map(|m| {
+                    kafka_protocol::messages::leave_group_response::MemberResponse::default()
+                        .with_member_id(m.member_id.clone())
+                        .with_error_code(ErrorCode::UnknownMemberId.code())
+                })
+                .collect();
+            frame::<LeaveGroupRequest>(req, &LeaveGroupResponse::default().with_members(members))
+        })
+    })
+    .await;
+    let c = consumer(&b, |c| c).await;
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "joined", assigned_t).await;
+    c.close().await.expect("the member is out of the group either way");
+    assert_eq!(log.count(LEAVE), 1);
+}
