@@ -311,6 +311,16 @@ impl GroupCoordinator {
         if let Some(e) = &m.fatal {
             return Err(e.clone());
         }
+        if self.kind == GroupProtocol::Classic && m.state == State::Unjoined && m.generation < 0 {
+            // No generation and no rebalance under way: kicked out (or never joined), as
+            // Java's CommitFailedException; RebalanceInProgress would promise that a poll
+            // and a retry of the same commit succeed.
+            return Err(Error::CommitFailed(format!(
+                "group {}: the commit cannot be completed since this member is not part of an active group \
+                 (it was likely removed, or has not joined yet); poll to (re)join",
+                self.s.group_id
+            )));
+        }
         if !self.in_generation(&m) {
             return Err(Error::broker(
                 ErrorCode::RebalanceInProgress,

@@ -481,6 +481,10 @@ async fn unknown_member_id_from_offset_commit_is_commit_failed_and_the_next_poll
     let e = c.commit(offsets()).await.unwrap_err();
     assert!(matches!(e, Error::CommitFailed(_)), "{e:?}");
     code.store(0, Ordering::SeqCst);
+    let commits = log.count(COMMIT);
+    let again = c.commit(offsets()).await.unwrap_err();
+    assert!(matches!(again, Error::CommitFailed(_)), "still out of the group until a poll: {again:?}");
+    assert_eq!(log.count(COMMIT), commits, "refused locally");
     let joins = log.count(JOIN);
     poll_until(&c, "rejoined", |c| log.count(JOIN) > joins && assigned_t(c)).await;
     let after: Vec<JoinGroupRequest> = log.all::<JoinGroupRequest>(JOIN).into_iter().skip(joins).collect();
