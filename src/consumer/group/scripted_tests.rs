@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment as CghAssignment, TopicPartitions};
 use kafka_protocol::messages::find_coordinator_response::Coordinator as FcCoordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartitions, OffsetFetchResponseTopics,
@@ -33,7 +33,7 @@ use super::consumer_protocol::decode_assignment;
 use super::{ConsumerRebalanceListener, GroupProtocol};
 use crate::consumer::{Consumer, ConsumerConfig, OffsetAndMetadata, RangeAssignor, TopicPartition};
 use crate::error::{Error, ErrorCode};
-use crate::network::testing::{api_versions, encode_response, Received, TcpBroker, TcpReply};
+use crate::network::testing::{api_versions, encode_response, partitions_on_node_0, Received, TcpBroker, TcpReply};
 
 const FETCH: i16 = 1;
 const METADATA: i16 = 3;
@@ -181,20 +181,10 @@ fn metadata(host: &str, port: i32) -> MetadataResponse {
     let topics = TOPICS
         .iter()
         .map(|(name, n, id)| {
-            let parts = (0..*n)
-                .map(|p| {
-                    MetadataResponsePartition::default()
-                        .with_partition_index(p)
-                        .with_leader_id(BrokerId(0))
-                        .with_leader_epoch(0)
-                        .with_replica_nodes(vec![BrokerId(0)])
-                        .with_isr_nodes(vec![BrokerId(0)])
-                })
-                .collect();
             MetadataResponseTopic::default()
                 .with_name(Some(TopicName(sb(name))))
                 .with_topic_id(uuid::Uuid::from_u128(*id))
-                .with_partitions(parts)
+                .with_partitions(partitions_on_node_0(*n))
         })
         .collect();
     MetadataResponse::default()
@@ -696,20 +686,22 @@ async fn rejoin_once(log: &Log, c: &Consumer, rec: &Recorder, arm: &AtomicBool) 
     assert_eq!(c.assignment().len(), 4);
 }
 
-#[tokio::test]
-async fn a_stale_heartbeat_rebalance_in_progress_during_a_join_causes_no_second_rebalance() {
-    let (log, c, rec, arm, _b) = stale_answer_during_join(HEARTBEAT, ErrorCode::RebalanceInProgress).await;
+/// A heartbeat answered `code` for the old generation, read while the member rejoins.
+async fn stale_heartbeat_during_join(code: ErrorCode) {
+    let (log, c, rec, arm, _b) = stale_answer_during_join(HEARTBEAT, code).await;
     arm.store(true, Ordering::SeqCst);
     wait_log(&log, "the armed heartbeat", |_| !arm.load(Ordering::SeqCst)).await;
     rejoin_once(&log, &c, &rec, &arm).await;
 }
 
 #[tokio::test]
+async fn a_stale_heartbeat_rebalance_in_progress_during_a_join_causes_no_second_rebalance() {
+    stale_heartbeat_during_join(ErrorCode::RebalanceInProgress).await;
+}
+
+#[tokio::test]
 async fn a_stale_heartbeat_illegal_generation_during_a_join_loses_nothing() {
-    let (log, c, rec, arm, _b) = stale_answer_during_join(HEARTBEAT, ErrorCode::IllegalGeneration).await;
-    arm.store(true, Ordering::SeqCst);
-    wait_log(&log, "the armed heartbeat", |_| !arm.load(Ordering::SeqCst)).await;
-    rejoin_once(&log, &c, &rec, &arm).await;
+    stale_heartbeat_during_join(ErrorCode::IllegalGeneration).await;
 }
 
 #[tokio::test]
