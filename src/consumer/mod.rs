@@ -347,8 +347,7 @@ impl Consumer {
         g.check_supported().await?;
         let list: Vec<String> = topics.iter().cloned().collect();
         self.shared.core.metadata.refresh_topics(&list).await?;
-        g.subscribe(Subscribed::Topics(topics), None).await;
-        Ok(())
+        g.subscribe(Subscribed::Topics(topics), None).await
     }
 
     /// Joins the consumer group with a subscription to every topic whose whole name matches
@@ -361,8 +360,7 @@ impl Consumer {
         let re = regex::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| Error::InvalidArgument(format!("subscribe_pattern: invalid pattern {pattern:?}: {e}")))?;
         g.check_supported().await?;
-        g.subscribe(Subscribed::Pattern(re), None).await;
-        Ok(())
+        g.subscribe(Subscribed::Pattern(re), None).await
     }
 
     /// Sets the callbacks run around rebalances (see [`ConsumerRebalanceListener`]).
@@ -371,8 +369,7 @@ impl Consumer {
         let g = self.group.as_ref().ok_or_else(|| {
             Error::InvalidArgument("set_rebalance_listener needs a group id: set ConsumerConfig::group_id".into())
         })?;
-        g.set_listener(Arc::new(listener)).await;
-        Ok(())
+        g.set_listener(Arc::new(listener)).await
     }
 
     /// Leaves the group: revokes the assignment (calling the listener), sends LeaveGroup
@@ -929,6 +926,8 @@ impl Consumer {
         if self.shared.is_closed() {
             return Ok(());
         }
+        // From a rebalance callback: refused before anything is shut down.
+        group::coordinator::not_in_callback("close")?;
         let mut result = Ok(());
         if let Some(g) = &self.group {
             result = g.close(self, self.shared.cfg.default_api_timeout).await;

@@ -265,10 +265,11 @@ impl GroupCoordinator {
     }
 
     /// Sets (or replaces) the subscription; the next poll joins or rejoins.
-    pub(crate) async fn subscribe(&self, sub: Subscribed, listener: Option<Arc<dyn ConsumerRebalanceListener>>) {
+    pub(crate) async fn subscribe(&self, sub: Subscribed, listener: Option<Arc<dyn ConsumerRebalanceListener>>) -> Result<()> {
+        not_in_callback("subscribe")?;
         let mut side = self.poll_side.lock().await;
         if let Some(l) = listener {
-            side.listener = l;
+            side.listener = Arc::new(Guarded(l));
         }
         side.next_pattern_check = Instant::now();
         let mut m = self.member.lock().unwrap();
@@ -284,6 +285,7 @@ impl GroupCoordinator {
         }
         drop(m);
         self.notify_poll();
+        Ok(())
     }
 
     /// KIP-848 needs brokers that serve it: a clear error at subscribe otherwise.
@@ -294,8 +296,10 @@ impl GroupCoordinator {
         }
     }
 
-    pub(crate) async fn set_listener(&self, listener: Arc<dyn ConsumerRebalanceListener>) {
-        self.poll_side.lock().await.listener = listener;
+    pub(crate) async fn set_listener(&self, listener: Arc<dyn ConsumerRebalanceListener>) -> Result<()> {
+        not_in_callback("set_rebalance_listener")?;
+        self.poll_side.lock().await.listener = Arc::new(Guarded(listener));
+        Ok(())
     }
 
     pub(crate) fn is_subscribed(&self) -> bool {
@@ -434,6 +438,7 @@ impl GroupCoordinator {
     /// The group side of a poll: resolves the pattern, auto-commits, runs callbacks and
     /// drives the join until it completes or `deadline` passes.
     pub(crate) async fn poll(self: &Arc<Self>, consumer: &Consumer, deadline: Instant) -> Result<()> {
+        not_in_callback("poll")?;
         let mut side = self.poll_side.lock().await;
         let subscribed = {
             let m = self.member.lock().unwrap();
@@ -731,6 +736,7 @@ impl GroupCoordinator {
     /// member stays until its session times out, so a restart within it causes no
     /// rebalance, as in Java).
     pub(crate) async fn close(self: &Arc<Self>, consumer: &Consumer, timeout: Duration) -> Result<()> {
+        not_in_callback("close")?;
         let deadline = Instant::now() + timeout;
         let mut side = match tokio::time::timeout_at(deadline, self.poll_side.lock()).await {
             Ok(s) => s,
@@ -776,6 +782,7 @@ impl GroupCoordinator {
 
     /// Unsubscribe: revoke everything, leave the group, forget the subscription.
     pub(crate) async fn unsubscribe(self: &Arc<Self>, consumer: &Consumer) -> Result<()> {
+        not_in_callback("unsubscribe")?;
         let mut side = self.poll_side.lock().await;
         if let Some(j) = side.join.take() {
             j.abort();
@@ -893,6 +900,39 @@ pub(super) async fn report_lost(group: &str, consumer: &Consumer, side: &PollSid
     let v = UnassignOnDrop(consumer, lost.into_iter().collect());
     info!(group, partitions = ?v.1, "partitions lost");
     side.listener.clone().on_partitions_lost(consumer, &v.1).await;
+}
+
+tokio::task_local! {
+    /// Set while the application's rebalance listener runs (inside a poll).
+    static IN_CALLBACK: ();
+}
+
+/// The application's listener, run with [`IN_CALLBACK`] set: the consumer calls that wait
+/// for the poll running the callback (poll, subscribe, unsubscribe, close, ...) fail
+/// instead of waiting for it forever.
+struct Guarded(Arc<dyn ConsumerRebalanceListener>);
+
+impl ConsumerRebalanceListener for Guarded {
+    fn on_partitions_revoked<'a>(&'a self, c: &'a Consumer, p: &'a [TopicPartition]) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(IN_CALLBACK.scope((), self.0.on_partitions_revoked(c, p)))
+    }
+    fn on_partitions_assigned<'a>(&'a self, c: &'a Consumer, p: &'a [TopicPartition]) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(IN_CALLBACK.scope((), self.0.on_partitions_assigned(c, p)))
+    }
+    fn on_partitions_lost<'a>(&'a self, c: &'a Consumer, p: &'a [TopicPartition]) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(IN_CALLBACK.scope((), self.0.on_partitions_lost(c, p)))
+    }
+}
+
+/// Fails `what` when called from a rebalance callback (it would deadlock).
+pub(crate) fn not_in_callback(what: &str) -> Result<()> {
+    if IN_CALLBACK.try_with(|_| ()).is_ok() {
+        return Err(Error::InvalidArgument(format!(
+            "{what} cannot be called from a rebalance listener callback: the callback runs inside poll, \
+             which {what} would wait for (commit works there)"
+        )));
+    }
+    Ok(())
 }
 
 /// Ends a poll's "polling" mark.

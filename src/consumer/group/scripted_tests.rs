@@ -1120,3 +1120,38 @@ async fn close_succeeds_when_the_coordinator_no_longer_knows_the_member() {
     c.close().await.expect("the member is out of the group either way");
     assert_eq!(log.count(LEAVE), 1);
 }
+
+/// Calls back into the consumer from `on_partitions_assigned`.
+struct Reentrant(Arc<Mutex<Vec<String>>>);
+
+impl ConsumerRebalanceListener for Reentrant {
+    fn on_partitions_assigned<'a>(&'a self, c: &'a Consumer, _ps: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let r = [
+                c.poll(Duration::from_millis(10)).await.map(|_| ()),
+                c.set_rebalance_listener(super::NoopListener).await,
+                c.subscribe(["t"]).await,
+                c.unsubscribe().await,
+                c.close().await,
+                c.commit(None).await,
+            ];
+            *self.0.lock().unwrap() = r.iter().map(|r| format!("{r:?}")).collect();
+        })
+    }
+}
+
+#[tokio::test]
+async fn consumer_calls_from_a_callback_that_would_wait_for_the_poll_fail_instead_of_hanging() {
+    let (b, _log) = broker(CLASSIC.to_vec(), |_, _| None).await;
+    let c = consumer(&b, |c| c).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    c.set_rebalance_listener(Reentrant(seen.clone())).await.unwrap();
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "joined", |_| !seen.lock().unwrap().is_empty()).await;
+    let r = seen.lock().unwrap().clone();
+    for call in &r[..5] {
+        assert!(call.contains("rebalance listener callback"), "{r:?}");
+    }
+    assert_eq!(r[5], "Ok(())", "commit works from a callback (and the consumer is not closed)");
+    assert!(assigned_t(&c));
+}
