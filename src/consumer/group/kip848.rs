@@ -143,18 +143,22 @@ impl GroupCoordinator {
 /// Leaves the group: epoch -1, or -2 for a static member (its assignment is kept for it
 /// until the session times out).
 pub(super) async fn leave(g: &GroupCoordinator, reason: &str) -> Result<()> {
-    let (member_id, epoch) = {
+    let (member_id, epoch, joining) = {
         let mut m = g.member.lock().unwrap();
         let epoch = m.generation;
+        let joining = m.state == State::Joining;
         m.generation = -1;
         m.state = State::Unjoined;
         m.owned_ids.clear();
         m.target = None;
         m.sent = None;
         m.assigned_once = false;
-        (m.member_id.clone(), epoch)
+        (m.member_id.clone(), epoch, joining)
     };
-    if epoch <= 0 {
+    // Joining (epoch 0): the coordinator may have created the member from a heartbeat
+    // whose answer has not arrived; leave as Java does (a member it does not know answers
+    // UNKNOWN_MEMBER_ID, which is fine). Fenced or never joined: nothing to leave.
+    if epoch <= 0 && !joining {
         return Ok(());
     }
     let leave_epoch = if g.s.instance_id.is_some() { -2 } else { -1 };

@@ -1155,3 +1155,31 @@ async fn consumer_calls_from_a_callback_that_would_wait_for_the_poll_fail_instea
     assert_eq!(r[5], "Ok(())", "commit works from a callback (and the consumer is not closed)");
     assert!(assigned_t(&c));
 }
+
+#[tokio::test]
+async fn kip848_close_while_the_join_heartbeat_is_unanswered_still_leaves() {
+    let (b, log) = broker(with_cgh(), |req, _| {
+        (req.header.request_api_key == CGH && req.decode::<ConsumerGroupHeartbeatRequest>().member_epoch == 0).then(|| {
+            let bytes = encode_response::<ConsumerGroupHeartbeatRequest>(
+                req.header.correlation_id,
+                req.header.request_api_version,
+                &cgh_answer(req, None),
+            );
+            TcpReply::Delayed(Duration::from_millis(1000), bytes)
+        })
+    })
+    .await;
+    let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![])).await;
+    c.subscribe(["t"]).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), async {
+        while log.count(CGH) == 0 {
+            c.poll(Duration::from_millis(50)).await.unwrap();
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "no join heartbeat");
+    c.close().await.unwrap();
+    let all = log.all::<ConsumerGroupHeartbeatRequest>(CGH);
+    assert_eq!(all.last().unwrap().member_epoch, -1, "the coordinator may have the member already: leave");
+    assert_eq!(all.last().unwrap().member_id, all[0].member_id);
+}
