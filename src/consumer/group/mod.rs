@@ -63,10 +63,10 @@ pub struct ConsumerGroupMetadata {
 /// [`Consumer::commit`] in `on_partitions_revoked` to commit what was processed. A poll
 /// that runs a callback returns only after it completes. Calls that would wait for that
 /// poll (`poll`, `recv`, `subscribe`, `subscribe_pattern`, `set_rebalance_listener`,
-/// `unsubscribe`, `close`) fail with [`Error::InvalidArgument`] from inside a callback.
-///
-/// [`Error::InvalidArgument`]: crate::error::Error::InvalidArgument Every method has an empty
-/// default (`on_partitions_lost` defaults to `on_partitions_revoked`, as in Java).
+/// `unsubscribe`, `close`) fail with
+/// [`Error::InvalidArgument`](crate::error::Error::InvalidArgument) from inside a callback.
+/// Every method has an empty default (`on_partitions_lost` defaults to
+/// `on_partitions_revoked`, as in Java).
 ///
 /// ```
 /// use futures::future::BoxFuture;
