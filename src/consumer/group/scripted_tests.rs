@@ -1183,3 +1183,30 @@ async fn kip848_close_while_the_join_heartbeat_is_unanswered_still_leaves() {
     assert_eq!(all.last().unwrap().member_epoch, -1, "the coordinator may have the member already: leave");
     assert_eq!(all.last().unwrap().member_id, all[0].member_id);
 }
+
+#[tokio::test]
+async fn polls_dropped_mid_join_keep_the_one_join_going() {
+    let (b, log) = broker(CLASSIC.to_vec(), |req, _| {
+        (req.header.request_api_key == SYNC).then(|| match echo_sync(req, None) {
+            TcpReply::Frame(f) => TcpReply::Delayed(Duration::from_millis(500), f),
+            other => other,
+        })
+    })
+    .await;
+    let c = consumer(&b, |c| c).await;
+    let rec = Recorder::default();
+    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.subscribe(["t"]).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut i = 0u64;
+        while !assigned_t(&c) {
+            i += 1;
+            // Alternately dropped by the caller and timing out on their own.
+            let _ = tokio::time::timeout(Duration::from_millis(10 + 7 * (i % 5)), c.poll(Duration::from_millis(30))).await;
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "never assigned");
+    assert_eq!((log.count(JOIN), log.count(SYNC)), (2, 1), "one join (after MEMBER_ID_REQUIRED), not one per poll");
+    assert_eq!(rec.events(), ["assigned t-0,t-1"]);
+}
