@@ -169,6 +169,8 @@ impl GroupSettings {
 
 /// The classic-protocol coordinator of one subscribing consumer.
 pub(crate) struct GroupCoordinator {
+    /// This coordinator, for tasks it spawns (background auto-commits).
+    me: Weak<GroupCoordinator>,
     pub(super) core: Arc<ClientCore>,
     pub(crate) coord: Arc<Coordinator>,
     pub(super) s: GroupSettings,
@@ -211,7 +213,8 @@ impl GroupCoordinator {
             GroupProtocol::Classic => s.rebalance_protocol(),
             GroupProtocol::Consumer => RebalanceProtocol::Cooperative,
         };
-        let g = Arc::new(GroupCoordinator {
+        let g = Arc::new_cyclic(|me| GroupCoordinator {
+            me: me.clone(),
             core,
             coord,
             protocol,
@@ -724,9 +727,15 @@ impl GroupCoordinator {
             let core = self.core.clone();
             let timeout = self.s.request_timeout;
             let group = self.s.group_id.clone();
+            let me = self.me.clone();
             tokio::spawn(async move {
                 if let Err(e) = coord.commit(&core, &offsets, member.as_ref(), timeout).await {
                     debug!(group = %group, error = %e, "auto-commit failed");
+                    // As Java: an answer saying the membership is gone rejoins now rather
+                    // than at the next heartbeat.
+                    if let (Some(m), Some(g)) = (&member, me.upgrade()) {
+                        g.on_commit_error(&e, m.generation);
+                    }
                 }
             });
         }

@@ -1210,3 +1210,24 @@ async fn polls_dropped_mid_join_keep_the_one_join_going() {
     assert_eq!((log.count(JOIN), log.count(SYNC)), (2, 1), "one join (after MEMBER_ID_REQUIRED), not one per poll");
     assert_eq!(rec.events(), ["assigned t-0,t-1"]);
 }
+
+#[tokio::test]
+async fn a_background_auto_commit_finding_the_membership_gone_rejoins() {
+    let arm = Arc::new(AtomicBool::new(false));
+    let a = arm.clone();
+    let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
+        (req.header.request_api_key == COMMIT && a.swap(false, Ordering::SeqCst))
+            .then(|| commit_answer(req, ErrorCode::UnknownMemberId.code()))
+    })
+    .await;
+    let c = consumer(&b, |c| c.enable_auto_commit(true).auto_commit_interval(Duration::from_millis(100))).await;
+    let rec = Recorder::default();
+    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "joined", assigned_t).await;
+    let joins = log.count(JOIN);
+    arm.store(true, Ordering::SeqCst);
+    poll_until(&c, "rejoined", |c| log.count(JOIN) > joins && assigned_t(c) && rec.events().len() >= 3).await;
+    assert_eq!(log.all::<JoinGroupRequest>(JOIN)[joins].member_id.as_str(), "", "the member id was dropped");
+    assert_eq!(rec.events(), ["assigned t-0,t-1", "lost t-0,t-1", "assigned t-0,t-1"]);
+}
