@@ -1231,3 +1231,26 @@ async fn a_background_auto_commit_finding_the_membership_gone_rejoins() {
     assert_eq!(log.all::<JoinGroupRequest>(JOIN)[joins].member_id.as_str(), "", "the member id was dropped");
     assert_eq!(rec.events(), ["assigned t-0,t-1", "lost t-0,t-1", "assigned t-0,t-1"]);
 }
+
+#[tokio::test]
+async fn sync_group_rebalance_in_progress_then_unknown_member_id_rejoin_within_the_join() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
+        if req.header.request_api_key != SYNC {
+            return None;
+        }
+        let code = match n.fetch_add(1, Ordering::SeqCst) {
+            0 => ErrorCode::RebalanceInProgress,
+            1 => ErrorCode::UnknownMemberId,
+            _ => return None,
+        };
+        Some(frame::<SyncGroupRequest>(req, &SyncGroupResponse::default().with_error_code(code.code())))
+    })
+    .await;
+    let c = consumer(&b, |c| c).await;
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "joined", assigned_t).await;
+    let ids: Vec<String> = log.all::<JoinGroupRequest>(JOIN).iter().map(|j| j.member_id.to_string()).collect();
+    assert_eq!(ids, ["", "m-1", "m-1", "", "m-1"], "rejoin keeps the id after REBALANCE_IN_PROGRESS, drops it after UNKNOWN_MEMBER_ID");
+    assert_eq!(log.count(SYNC), 3);
+}
