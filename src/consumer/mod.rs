@@ -873,10 +873,10 @@ impl Consumer {
             None => None,
         };
         let offsets = offsets.unwrap_or_else(|| self.positions());
-        let r = c.commit(&self.shared.core, &offsets, member.as_ref(), self.shared.cfg.default_api_timeout).await;
-        match (r, &self.group, &member) {
-            (Err(e), Some(g), Some(m)) => Err(g.on_commit_error(&e, m.generation)),
-            (r, _, _) => r,
+        let timeout = self.shared.cfg.default_api_timeout;
+        match (&self.group, member) {
+            (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
+            _ => c.commit(&self.shared.core, &offsets, None, timeout).await,
         }
     }
 
@@ -896,12 +896,11 @@ impl Consumer {
         let offsets = offsets.unwrap_or_else(|| self.positions());
         let core = self.shared.core.clone();
         let timeout = self.shared.cfg.default_api_timeout;
-        let group = self.group.clone().filter(|_| member.is_some());
+        let group = self.group.clone();
         Ok(tokio::spawn(async move {
-            let r = c.commit(&core, &offsets, member.as_ref(), timeout).await;
-            match (r, group, &member) {
-                (Err(e), Some(g), Some(m)) => Err(g.on_commit_error(&e, m.generation)),
-                (r, _, _) => r,
+            match (group, member) {
+                (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
+                _ => c.commit(&core, &offsets, None, timeout).await,
             }
         }))
     }

@@ -347,6 +347,49 @@ impl GroupCoordinator {
         }))
     }
 
+    /// Commits `offsets` as `member` within `timeout`, and turns a failure into what it
+    /// means for the membership ([`Self::on_commit_error`]). KIP-848: STALE_MEMBER_EPOCH
+    /// (the epoch moved on while the commit was in flight, common during reconciliation)
+    /// is retried with the new epoch once the heartbeat has it, as Java does, until
+    /// `timeout` or the member leaves its generation.
+    pub(crate) async fn commit_as_member(
+        &self,
+        offsets: &BTreeMap<TopicPartition, crate::consumer::OffsetAndMetadata>,
+        mut member: CommitMember,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let Err(e) = self.coord.commit(&self.core, offsets, Some(&member), left).await else { return Ok(()) };
+            if self.kind == GroupProtocol::Consumer && e.code() == Some(ErrorCode::StaleMemberEpoch) {
+                if let Some(next) = self.next_epoch(member.generation, deadline).await {
+                    debug!(group = %self.s.group_id, epoch = next.generation, "commit: stale member epoch; retrying with the new one");
+                    member = next;
+                    continue;
+                }
+            }
+            return Err(self.on_commit_error(&e, member.generation));
+        }
+    }
+
+    /// Waits (until `deadline`) for the member epoch to move on from `stale`; `None` when
+    /// it does not, or the member is no longer in a generation.
+    async fn next_epoch(&self, stale: i32, deadline: Instant) -> Option<CommitMember> {
+        loop {
+            match self.commit_member() {
+                Ok(Some(m)) if m.generation != stale => return Some(m),
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+            let wake = Instant::now() + self.s.retry_backoff.max(Duration::from_millis(10));
+            if wake >= deadline {
+                return None;
+            }
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+
     /// Whether the member is in a generation it can commit in (classic: stable; KIP-848:
     /// a positive member epoch).
     fn in_generation(&self, m: &Member) -> bool {

@@ -1254,3 +1254,28 @@ async fn sync_group_rebalance_in_progress_then_unknown_member_id_rejoin_within_t
     assert_eq!(ids, ["", "m-1", "m-1", "", "m-1"], "rejoin keeps the id after REBALANCE_IN_PROGRESS, drops it after UNKNOWN_MEMBER_ID");
     assert_eq!(log.count(SYNC), 3);
 }
+
+#[tokio::test]
+async fn kip848_a_commit_answered_stale_member_epoch_is_retried_with_the_new_epoch() {
+    let bumped = Arc::new(AtomicBool::new(false));
+    let bu = bumped.clone();
+    let (b, log) = broker(with_cgh(), move |req, _| match req.header.request_api_key {
+        COMMIT if req.decode::<OffsetCommitRequest>().generation_id_or_member_epoch == 1 => {
+            // The epoch moved on while the commit was in flight.
+            bu.store(true, Ordering::SeqCst);
+            Some(commit_answer(req, ErrorCode::StaleMemberEpoch.code()))
+        }
+        CGH if bu.load(Ordering::SeqCst) && req.decode::<ConsumerGroupHeartbeatRequest>().member_epoch > 0 => {
+            Some(frame::<ConsumerGroupHeartbeatRequest>(req, &cgh_answer(req, None).with_member_epoch(2)))
+        }
+        _ => None,
+    })
+    .await;
+    let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![])).await;
+    c.subscribe(["t"]).await.unwrap();
+    poll_until(&c, "assigned", assigned_t).await;
+    assert_eq!(c.group_metadata().unwrap().generation_id, 1);
+    c.commit(offsets()).await.expect("retried with epoch 2");
+    let epochs: Vec<i32> = log.all::<OffsetCommitRequest>(COMMIT).iter().map(|r| r.generation_id_or_member_epoch).collect();
+    assert_eq!(epochs, [1, 2]);
+}
