@@ -350,8 +350,7 @@ impl Consumer {
         g.check_supported().await?;
         let list: Vec<String> = topics.iter().cloned().collect();
         self.shared.core.metadata.refresh_topics(&list).await?;
-        g.subscribe(Subscribed::Topics(topics), None).await;
-        Ok(())
+        g.subscribe(Subscribed::Topics(topics), None).await
     }
 
     /// Joins the consumer group with a subscription to every topic whose whole name matches
@@ -364,8 +363,7 @@ impl Consumer {
         let re = regex::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| Error::InvalidArgument(format!("subscribe_pattern: invalid pattern {pattern:?}: {e}")))?;
         g.check_supported().await?;
-        g.subscribe(Subscribed::Pattern(re), None).await;
-        Ok(())
+        g.subscribe(Subscribed::Pattern(re), None).await
     }
 
     /// Sets the callbacks run around rebalances (see [`ConsumerRebalanceListener`]).
@@ -374,8 +372,7 @@ impl Consumer {
         let g = self.group.as_ref().ok_or_else(|| {
             Error::InvalidArgument("set_rebalance_listener needs a group id: set ConsumerConfig::group_id".into())
         })?;
-        g.set_listener(Arc::new(listener)).await;
-        Ok(())
+        g.set_listener(Arc::new(listener)).await
     }
 
     /// Leaves the group: revokes the assignment (calling the listener), sends LeaveGroup
@@ -879,10 +876,10 @@ impl Consumer {
             None => None,
         };
         let offsets = offsets.unwrap_or_else(|| self.positions());
-        let r = c.commit(&self.shared.core, &offsets, member.as_ref(), self.shared.cfg.default_api_timeout).await;
-        match (r, &self.group) {
-            (Err(e), Some(g)) if member.is_some() => Err(g.on_commit_error(&e)),
-            (r, _) => r,
+        let timeout = self.shared.cfg.default_api_timeout;
+        match (&self.group, member) {
+            (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
+            _ => c.commit(&self.shared.core, &offsets, None, timeout).await,
         }
     }
 
@@ -902,12 +899,11 @@ impl Consumer {
         let offsets = offsets.unwrap_or_else(|| self.positions());
         let core = self.shared.core.clone();
         let timeout = self.shared.cfg.default_api_timeout;
-        let group = self.group.clone().filter(|_| member.is_some());
+        let group = self.group.clone();
         Ok(tokio::spawn(async move {
-            let r = c.commit(&core, &offsets, member.as_ref(), timeout).await;
-            match (r, group) {
-                (Err(e), Some(g)) => Err(g.on_commit_error(&e)),
-                (r, _) => r,
+            match (group, member) {
+                (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
+                _ => c.commit(&core, &offsets, None, timeout).await,
             }
         }))
     }
@@ -932,6 +928,8 @@ impl Consumer {
         if self.shared.is_closed() {
             return Ok(());
         }
+        // From a rebalance callback: refused before anything is shut down.
+        group::coordinator::not_in_callback("close")?;
         let mut result = Ok(());
         if let Some(g) = &self.group {
             result = g.close(self, self.shared.cfg.default_api_timeout).await;

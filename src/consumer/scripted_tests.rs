@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData as RespPartition};
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, TopicName,
 };
@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{Consumer, ConsumerConfig, TopicPartition};
 use crate::error::{Error, ErrorCode};
-use crate::network::testing::{api_versions, encode_response, Received, TcpBroker, TcpReply};
+use crate::network::testing::{api_versions, encode_response, partitions_on_node_0, Received, TcpBroker, TcpReply};
 use crate::record::{crc32c, layout, BatchWriter, Compression};
 
 const TOPIC: &str = "t";
@@ -62,16 +62,7 @@ where
         match req.header.request_api_key {
             18 => TcpReply::Frame(encode_response::<ApiVersionsRequest>(corr, version, &api_versions(RANGES))),
             3 => {
-                let parts = (0..partitions)
-                    .map(|p| {
-                        MetadataResponsePartition::default()
-                            .with_partition_index(p)
-                            .with_leader_id(BrokerId(0))
-                            .with_leader_epoch(0)
-                            .with_replica_nodes(vec![BrokerId(0)])
-                            .with_isr_nodes(vec![BrokerId(0)])
-                    })
-                    .collect();
+                let parts = partitions_on_node_0(partitions);
                 let resp = MetadataResponse::default()
                     .with_brokers(vec![MetadataResponseBroker::default()
                         .with_node_id(BrokerId(0))

@@ -65,6 +65,21 @@ pub(crate) fn api_versions(ranges: &[(i16, i16, i16)]) -> ApiVersionsResponse {
     )
 }
 
+/// Metadata for `n` partitions, each led by node 0, its only replica, at leader epoch 0.
+pub(crate) fn partitions_on_node_0(n: i32) -> Vec<kafka_protocol::messages::metadata_response::MetadataResponsePartition> {
+    use kafka_protocol::messages::BrokerId;
+    (0..n)
+        .map(|p| {
+            kafka_protocol::messages::metadata_response::MetadataResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_id(BrokerId(0))
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![BrokerId(0)])
+                .with_isr_nodes(vec![BrokerId(0)])
+        })
+        .collect()
+}
+
 /// The ranges a Kafka 4.x broker advertises for the APIs the unit tests use.
 pub(crate) const MODERN: &[(i16, i16, i16)] = &[(18, 0, 4), (3, 0, 12), (19, 2, 7), (20, 1, 6)];
 

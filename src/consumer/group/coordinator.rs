@@ -169,6 +169,8 @@ impl GroupSettings {
 
 /// The classic-protocol coordinator of one subscribing consumer.
 pub(crate) struct GroupCoordinator {
+    /// This coordinator, for tasks it spawns (background auto-commits).
+    me: Weak<GroupCoordinator>,
     pub(super) core: Arc<ClientCore>,
     pub(crate) coord: Arc<Coordinator>,
     pub(super) s: GroupSettings,
@@ -204,7 +206,8 @@ impl GroupCoordinator {
             GroupProtocol::Classic => s.rebalance_protocol(),
             GroupProtocol::Consumer => RebalanceProtocol::Cooperative,
         };
-        let g = Arc::new(GroupCoordinator {
+        let g = Arc::new_cyclic(|me| GroupCoordinator {
+            me: me.clone(),
             core,
             coord,
             protocol,
@@ -258,10 +261,11 @@ impl GroupCoordinator {
     }
 
     /// Sets (or replaces) the subscription; the next poll joins or rejoins.
-    pub(crate) async fn subscribe(&self, sub: Subscribed, listener: Option<Arc<dyn ConsumerRebalanceListener>>) {
+    pub(crate) async fn subscribe(&self, sub: Subscribed, listener: Option<Arc<dyn ConsumerRebalanceListener>>) -> Result<()> {
+        not_in_callback("subscribe")?;
         let mut side = self.poll_side.lock().await;
         if let Some(l) = listener {
-            side.listener = l;
+            side.listener = Arc::new(Guarded(l));
         }
         side.next_pattern_check = Instant::now();
         let mut m = self.member.lock().unwrap();
@@ -277,6 +281,7 @@ impl GroupCoordinator {
         }
         drop(m);
         self.notify_poll();
+        Ok(())
     }
 
     /// Stops the heartbeat and join tasks (the consumer is dropped: like a crash, no
@@ -300,8 +305,10 @@ impl GroupCoordinator {
         }
     }
 
-    pub(crate) async fn set_listener(&self, listener: Arc<dyn ConsumerRebalanceListener>) {
-        self.poll_side.lock().await.listener = listener;
+    pub(crate) async fn set_listener(&self, listener: Arc<dyn ConsumerRebalanceListener>) -> Result<()> {
+        not_in_callback("set_rebalance_listener")?;
+        self.poll_side.lock().await.listener = Arc::new(Guarded(listener));
+        Ok(())
     }
 
     pub(crate) fn is_subscribed(&self) -> bool {
@@ -317,11 +324,17 @@ impl GroupCoordinator {
         if let Some(e) = &m.fatal {
             return Err(e.clone());
         }
-        let in_group = match self.kind {
-            GroupProtocol::Classic => m.state == State::Stable && m.generation >= 0,
-            GroupProtocol::Consumer => m.generation > 0,
-        };
-        if !in_group {
+        if self.kind == GroupProtocol::Classic && m.state == State::Unjoined && m.generation < 0 {
+            // No generation and no rebalance under way: kicked out (or never joined), as
+            // Java's CommitFailedException; RebalanceInProgress would promise that a poll
+            // and a retry of the same commit succeed.
+            return Err(Error::CommitFailed(format!(
+                "group {}: the commit cannot be completed since this member is not part of an active group \
+                 (it was likely removed, or has not joined yet); poll to (re)join",
+                self.s.group_id
+            )));
+        }
+        if !self.in_generation(&m) {
             return Err(Error::broker(
                 ErrorCode::RebalanceInProgress,
                 "OffsetCommit",
@@ -340,16 +353,84 @@ impl GroupCoordinator {
         }))
     }
 
-    /// A commit failed: the answers that say the membership is gone trigger a rejoin.
-    pub(crate) fn on_commit_error(&self, e: &Error) -> Error {
+    /// Commits `offsets` as `member` within `timeout`, and turns a failure into what it
+    /// means for the membership ([`Self::on_commit_error`]). KIP-848: STALE_MEMBER_EPOCH
+    /// (the epoch moved on while the commit was in flight, common during reconciliation)
+    /// is retried with the new epoch once the heartbeat has it, as Java does, until
+    /// `timeout` or the member leaves its generation.
+    pub(crate) async fn commit_as_member(
+        &self,
+        offsets: &BTreeMap<TopicPartition, crate::consumer::OffsetAndMetadata>,
+        mut member: CommitMember,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let Err(e) = self.coord.commit(&self.core, offsets, Some(&member), left).await else { return Ok(()) };
+            if self.kind == GroupProtocol::Consumer && e.code() == Some(ErrorCode::StaleMemberEpoch) {
+                if let Some(next) = self.next_epoch(member.generation, deadline).await {
+                    debug!(group = %self.s.group_id, epoch = next.generation, "commit: stale member epoch; retrying with the new one");
+                    member = next;
+                    continue;
+                }
+            }
+            return Err(self.on_commit_error(&e, member.generation));
+        }
+    }
+
+    /// Waits (until `deadline`) for the member epoch to move on from `stale`; `None` when
+    /// it does not, or the member is no longer in a generation.
+    async fn next_epoch(&self, stale: i32, deadline: Instant) -> Option<CommitMember> {
+        loop {
+            match self.commit_member() {
+                Ok(Some(m)) if m.generation != stale => return Some(m),
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+            let wake = Instant::now() + self.s.retry_backoff.max(Duration::from_millis(10));
+            if wake >= deadline {
+                return None;
+            }
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+
+    /// Whether the member is in a generation it can commit in (classic: stable; KIP-848:
+    /// a positive member epoch).
+    fn in_generation(&self, m: &Member) -> bool {
+        match self.kind {
+            GroupProtocol::Classic => m.state == State::Stable && m.generation >= 0,
+            GroupProtocol::Consumer => m.generation > 0,
+        }
+    }
+
+    /// A commit made in `generation` failed: the answers that say the membership is gone
+    /// trigger a rejoin — unless the member moved on since (a newer generation, or a join
+    /// under way), when they only fail that commit.
+    pub(crate) fn on_commit_error(&self, e: &Error, generation: i32) -> Error {
         if self.kind == GroupProtocol::Consumer && e.code() == Some(ErrorCode::StaleMemberEpoch) {
             return Error::CommitFailed(format!(
                 "group {}: the commit carried an outdated member epoch ({e}); poll, then commit again",
                 self.s.group_id
             ));
         }
+        if self.kind == GroupProtocol::Consumer && e.code() == Some(ErrorCode::UnknownMemberId) {
+            // KIP-848: the member id is this client's for life (KIP-1082) and the membership
+            // is the heartbeat's business: a fenced member learns it there (and rejoins with
+            // epoch 0, same id). Only the commit fails.
+            return Error::CommitFailed(format!(
+                "group {}: the coordinator does not know this member ({e}); poll, then commit again",
+                self.s.group_id
+            ));
+        }
         let mut m = self.member.lock().unwrap();
+        let current = m.generation == generation && (self.kind == GroupProtocol::Consumer || m.state == State::Stable);
         match e.code() {
+            Some(ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration) if !current => Error::CommitFailed(format!(
+                "group {}: the commit of generation {generation} was refused ({e}); the member has moved on since",
+                self.s.group_id
+            )),
             Some(ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration) => {
                 if e.code() == Some(ErrorCode::UnknownMemberId) {
                     m.member_id.clear();
@@ -366,6 +447,7 @@ impl GroupCoordinator {
                     self.s.group_id
                 ))
             }
+            Some(ErrorCode::RebalanceInProgress) if !current => e.clone(),
             Some(ErrorCode::RebalanceInProgress) => {
                 m.rejoin.get_or_insert_with(|| "a commit found the group rebalancing".into());
                 drop(m);
@@ -408,6 +490,7 @@ impl GroupCoordinator {
     /// The group side of a poll: resolves the pattern, auto-commits, runs callbacks and
     /// drives the join until it completes or `deadline` passes.
     pub(crate) async fn poll(self: &Arc<Self>, consumer: &Consumer, deadline: Instant) -> Result<()> {
+        not_in_callback("poll")?;
         let mut side = self.poll_side.lock().await;
         let subscribed = {
             let m = self.member.lock().unwrap();
@@ -442,10 +525,7 @@ impl GroupCoordinator {
                 (lost, Self::needs_join(&m))
             };
             if !lost.is_empty() {
-                let v: Vec<TopicPartition> = lost.into_iter().collect();
-                info!(group = %self.s.group_id, partitions = ?v, "partitions lost");
-                side.listener.clone().on_partitions_lost(consumer, &v).await;
-                consumer.group_unassign(&v);
+                report_lost(&self.s.group_id, consumer, &side, lost).await;
             }
             if !needs {
                 return Ok(());
@@ -513,6 +593,23 @@ impl GroupCoordinator {
         if self.s.auto_commit.is_some() && generation >= 0 && !owned.is_empty() {
             self.maybe_auto_commit(consumer, side, true).await;
         }
+        // That commit may have found the membership gone (UNKNOWN_MEMBER_ID,
+        // ILLEGAL_GENERATION): the partitions are lost, not revoked. Report it now: a
+        // `lost` flag left for after the join would take the NEW assignment for the lost one
+        // and leave it unassigned for a whole generation.
+        let lost = {
+            let mut m = self.member.lock().unwrap();
+            if m.lost {
+                m.lost = false;
+                std::mem::take(&mut m.owned)
+            } else {
+                BTreeSet::new()
+            }
+        };
+        if !lost.is_empty() {
+            report_lost(&self.s.group_id, consumer, side, lost).await;
+            return;
+        }
         if self.protocol == RebalanceProtocol::Eager && !owned.is_empty() {
             let v: Vec<TopicPartition> = owned.into_iter().collect();
             debug!(group = %self.s.group_id, partitions = ?v, "revoking before the join (eager)");
@@ -544,6 +641,12 @@ impl GroupCoordinator {
             m.state = State::Stable;
             m.last_heartbeat_ok = Instant::now();
             m.leader_counts = o.leader_counts.clone();
+            if !revoked.is_empty() {
+                // Set before the awaits below: a poll cancelled in the commit or the
+                // callback leaves the old partitions owned and the new ones unassigned;
+                // the next poll rejoins and completes the revocation.
+                m.rejoin = Some(format!("{} partitions were revoked and need reassignment", revoked.len()));
+            }
         }
         if !revoked.is_empty() {
             // Cooperative: give up only what moves, then rejoin so it can be reassigned.
@@ -565,9 +668,6 @@ impl GroupCoordinator {
         {
             let mut m = self.member.lock().unwrap();
             m.owned = assigned.clone();
-            if !revoked.is_empty() {
-                m.rejoin = Some(format!("{} partitions were revoked and need reassignment", revoked.len()));
-            }
             let unsubscribed = assigned.iter().any(|tp| !m.topics.contains(&tp.topic));
             if unsubscribed && m.rejoin.is_none() {
                 m.rejoin = Some("the assignment has topics this member does not subscribe to".into());
@@ -665,7 +765,10 @@ impl GroupCoordinator {
         }
         if force {
             if let Err(e) = self.coord.commit(&self.core, &offsets, member.as_ref(), self.s.request_timeout).await {
-                let e = if member.is_some() { self.on_commit_error(&e) } else { e };
+                let e = match &member {
+                    Some(m) => self.on_commit_error(&e, m.generation),
+                    None => e,
+                };
                 warn!(group = %self.s.group_id, error = %e, "auto-commit failed");
             }
         } else {
@@ -673,9 +776,15 @@ impl GroupCoordinator {
             let core = self.core.clone();
             let timeout = self.s.request_timeout;
             let group = self.s.group_id.clone();
+            let me = self.me.clone();
             tokio::spawn(async move {
                 if let Err(e) = coord.commit(&core, &offsets, member.as_ref(), timeout).await {
                     debug!(group = %group, error = %e, "auto-commit failed");
+                    // As Java: an answer saying the membership is gone rejoins now rather
+                    // than at the next heartbeat.
+                    if let (Some(m), Some(g)) = (&member, me.upgrade()) {
+                        g.on_commit_error(&e, m.generation);
+                    }
                 }
             });
         }
@@ -685,6 +794,7 @@ impl GroupCoordinator {
     /// member stays until its session times out, so a restart within it causes no
     /// rebalance, as in Java).
     pub(crate) async fn close(self: &Arc<Self>, consumer: &Consumer, timeout: Duration) -> Result<()> {
+        not_in_callback("close")?;
         let deadline = Instant::now() + timeout;
         let mut side = match tokio::time::timeout_at(deadline, self.poll_side.lock()).await {
             Ok(s) => s,
@@ -703,11 +813,7 @@ impl GroupCoordinator {
         }
         let (owned, stable) = {
             let m = self.member.lock().unwrap();
-            let stable = match self.kind {
-                GroupProtocol::Classic => m.state == State::Stable && m.generation >= 0,
-                GroupProtocol::Consumer => m.generation > 0,
-            };
-            (m.owned.clone(), stable)
+            (m.owned.clone(), self.in_generation(&m))
         };
         if stable {
             let _ = tokio::time::timeout_at(deadline, self.maybe_auto_commit(consumer, &mut side, true)).await;
@@ -734,13 +840,24 @@ impl GroupCoordinator {
 
     /// Unsubscribe: revoke everything, leave the group, forget the subscription.
     pub(crate) async fn unsubscribe(self: &Arc<Self>, consumer: &Consumer) -> Result<()> {
+        not_in_callback("unsubscribe")?;
         let mut side = self.poll_side.lock().await;
         if let Some(j) = side.join.take() {
             j.abort();
         }
-        let owned: Vec<TopicPartition> = self.member.lock().unwrap().owned.iter().cloned().collect();
+        let (owned, stable) = {
+            let m = self.member.lock().unwrap();
+            (m.owned.iter().cloned().collect::<Vec<TopicPartition>>(), self.in_generation(&m))
+        };
         if !owned.is_empty() {
-            side.listener.clone().on_partitions_revoked(consumer, &owned).await;
+            // As Java's onLeavePrepare: without a generation (or mid-rebalance) the
+            // partitions may be someone else's already - lost, not revoked.
+            let l = side.listener.clone();
+            if stable {
+                l.on_partitions_revoked(consumer, &owned).await;
+            } else {
+                l.on_partitions_lost(consumer, &owned).await;
+            }
             consumer.group_unassign(&owned);
         }
         let r = self.leave("the consumer unsubscribed").await;
@@ -762,7 +879,12 @@ impl GroupCoordinator {
         }
         let (member_id, send) = {
             let mut m = self.member.lock().unwrap();
-            let send = self.s.instance_id.is_none() && !m.member_id.is_empty() && m.generation >= 0;
+            // Mid-join (a JoinGroup answered, even MEMBER_ID_REQUIRED) the coordinator knows
+            // the member id too: leave, or the group waits for this member until the
+            // rebalance/session times out (Java: state != UNJOINED and a member id).
+            let send = self.s.instance_id.is_none()
+                && !m.member_id.is_empty()
+                && (m.generation >= 0 || m.state == State::Joining);
             let id = std::mem::take(&mut m.member_id);
             m.generation = -1;
             m.state = State::Unjoined;
@@ -786,9 +908,19 @@ impl GroupCoordinator {
             req = req.with_member_id(s(&member_id));
         }
         let resp = conn.send_at(&req, version).await?;
-        Error::check_code(resp.error_code, "LeaveGroup", None, None, None)?;
+        // UNKNOWN_MEMBER_ID: the coordinator had already removed the member (session
+        // expired, fenced); leaving has happened either way.
+        let gone = |code: i16| {
+            if ErrorCode::from_code(code) == Some(ErrorCode::UnknownMemberId) {
+                debug!(group = %self.s.group_id, "LeaveGroup: the coordinator no longer knew this member");
+                0
+            } else {
+                code
+            }
+        };
+        Error::check_code(gone(resp.error_code), "LeaveGroup", None, None, None)?;
         for mr in resp.members {
-            Error::check_code(mr.error_code, "LeaveGroup", None, None, None)?;
+            Error::check_code(gone(mr.error_code), "LeaveGroup", None, None, None)?;
         }
         Ok(())
     }
@@ -811,6 +943,54 @@ impl GroupCoordinator {
         }
         self.notify_poll();
     }
+}
+
+/// Reports partitions lost: the listener's `on_partitions_lost`, then they leave the
+/// consumer's assignment — also when the poll is cancelled during the callback (the
+/// membership no longer has them, so they must not be fetched or returned).
+pub(super) async fn report_lost(group: &str, consumer: &Consumer, side: &PollSide, lost: BTreeSet<TopicPartition>) {
+    struct UnassignOnDrop<'a>(&'a Consumer, Vec<TopicPartition>);
+    impl Drop for UnassignOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.group_unassign(&self.1);
+        }
+    }
+    let v = UnassignOnDrop(consumer, lost.into_iter().collect());
+    info!(group, partitions = ?v.1, "partitions lost");
+    side.listener.clone().on_partitions_lost(consumer, &v.1).await;
+}
+
+tokio::task_local! {
+    /// Set while the application's rebalance listener runs (inside a poll).
+    static IN_CALLBACK: ();
+}
+
+/// The application's listener, run with [`IN_CALLBACK`] set: the consumer calls that wait
+/// for the poll running the callback (poll, subscribe, unsubscribe, close, ...) fail
+/// instead of waiting for it forever.
+struct Guarded(Arc<dyn ConsumerRebalanceListener>);
+
+impl ConsumerRebalanceListener for Guarded {
+    fn on_partitions_revoked<'a>(&'a self, c: &'a Consumer, p: &'a [TopicPartition]) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(IN_CALLBACK.scope((), self.0.on_partitions_revoked(c, p)))
+    }
+    fn on_partitions_assigned<'a>(&'a self, c: &'a Consumer, p: &'a [TopicPartition]) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(IN_CALLBACK.scope((), self.0.on_partitions_assigned(c, p)))
+    }
+    fn on_partitions_lost<'a>(&'a self, c: &'a Consumer, p: &'a [TopicPartition]) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(IN_CALLBACK.scope((), self.0.on_partitions_lost(c, p)))
+    }
+}
+
+/// Fails `what` when called from a rebalance callback (it would deadlock).
+pub(crate) fn not_in_callback(what: &str) -> Result<()> {
+    if IN_CALLBACK.try_with(|_| ()).is_ok() {
+        return Err(Error::InvalidArgument(format!(
+            "{what} cannot be called from a rebalance listener callback: the callback runs inside poll, \
+             which {what} would wait for (commit works there)"
+        )));
+    }
+    Ok(())
 }
 
 /// Ends a poll's "polling" mark.
@@ -1060,7 +1240,8 @@ async fn heartbeat_loop(weak: Weak<GroupCoordinator>) {
         let action = {
             let mut m = g.member.lock().unwrap();
             let now = Instant::now();
-            if m.state != State::Stable || m.generation < 0 || m.member_id.is_empty() {
+            if m.fatal.is_some() || m.state != State::Stable || m.generation < 0 || m.member_id.is_empty() {
+                // Fenced (or otherwise refused for good): the member is finished.
                 None
             } else if m.polling == 0 && now.duration_since(m.last_poll) > g.s.max_poll_interval {
                 Some(None)
@@ -1119,7 +1300,13 @@ async fn send_heartbeat(g: &GroupCoordinator, member_id: &str, generation: i32) 
 fn handle_heartbeat_error(g: &GroupCoordinator, e: &Error, generation: i32) {
     g.coord.check(e);
     let mut m = g.member.lock().unwrap();
-    if m.generation != generation {
+    // An answer to a heartbeat of an earlier generation, or one arriving while a join is
+    // under way (the join's own answers decide then; Java ignores it too unless stable),
+    // says nothing about the membership now: acting on it would rebalance again, or
+    // report the new assignment lost. Fencing is final whatever the state.
+    let stale = m.generation != generation || m.state != State::Stable;
+    if stale && e.code() != Some(ErrorCode::FencedInstanceId) {
+        debug!(group = %g.s.group_id, error = %e, "ignoring a heartbeat error of an earlier generation or during a join");
         return;
     }
     match e.code() {

@@ -67,10 +67,7 @@ impl GroupCoordinator {
             }
         };
         if !lost.is_empty() {
-            let v: Vec<TopicPartition> = lost.into_iter().collect();
-            info!(group = %self.s.group_id, partitions = ?v, "partitions lost");
-            side.listener.clone().on_partitions_lost(consumer, &v).await;
-            consumer.group_unassign(&v);
+            super::coordinator::report_lost(&self.s.group_id, consumer, side, lost).await;
         }
         {
             let mut m = self.member.lock().unwrap();
@@ -146,18 +143,22 @@ impl GroupCoordinator {
 /// Leaves the group: epoch -1, or -2 for a static member (its assignment is kept for it
 /// until the session times out).
 pub(super) async fn leave(g: &GroupCoordinator, reason: &str) -> Result<()> {
-    let (member_id, epoch) = {
+    let (member_id, epoch, joining) = {
         let mut m = g.member.lock().unwrap();
         let epoch = m.generation;
-        m.generation = 0;
+        let joining = m.state == State::Joining;
+        m.generation = -1;
         m.state = State::Unjoined;
         m.owned_ids.clear();
         m.target = None;
         m.sent = None;
         m.assigned_once = false;
-        (m.member_id.clone(), epoch)
+        (m.member_id.clone(), epoch, joining)
     };
-    if epoch <= 0 {
+    // Joining (epoch 0): the coordinator may have created the member from a heartbeat
+    // whose answer has not arrived; leave as Java does (a member it does not know answers
+    // UNKNOWN_MEMBER_ID, which is fine). Fenced or never joined: nothing to leave.
+    if epoch <= 0 && !joining {
         return Ok(());
     }
     let leave_epoch = if g.s.instance_id.is_some() { -2 } else { -1 };
@@ -176,7 +177,11 @@ pub(super) async fn leave(g: &GroupCoordinator, reason: &str) -> Result<()> {
         .with_server_assignor(None)
         .with_topic_partitions(None);
     let resp = conn.send_at(&req, version).await?;
-    Error::check_code(resp.error_code, "ConsumerGroupHeartbeat", resp.error_message.as_deref(), None, None)
+    match ErrorCode::from_code(resp.error_code) {
+        // Already removed or fenced: out of the group either way.
+        Some(ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch) => Ok(()),
+        _ => Error::check_code(resp.error_code, "ConsumerGroupHeartbeat", resp.error_message.as_deref(), None, None),
+    }
 }
 
 /// The heartbeat task of a KIP-848 member.
@@ -263,6 +268,14 @@ async fn heartbeat(g: &GroupCoordinator) -> Result<()> {
         return Err(e);
     }
     let mut m = g.member.lock().unwrap();
+    if m.state == State::Unjoined {
+        // The member left (unsubscribe, close, poll timeout) while this heartbeat was in
+        // flight: its epoch and assignment belong to the old membership. Applying them
+        // would reconcile a stale target after the next subscribe and report partitions
+        // owned that the new membership never had.
+        debug!(group = %g.s.group_id, "ignoring a heartbeat answer that arrived after leaving");
+        return Ok(());
+    }
     {
         let (mut st, mut so) = m.sent.clone().unwrap_or_default();
         if let Some(t) = topics {

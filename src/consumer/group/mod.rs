@@ -19,6 +19,8 @@ pub mod round_robin;
 pub mod sticky;
 
 #[cfg(test)]
+mod scripted_tests;
+#[cfg(test)]
 mod tests;
 
 use futures::future::BoxFuture;
@@ -59,8 +61,12 @@ pub struct ConsumerGroupMetadata {
 /// They run inside [`Consumer::poll`] (or `recv` / the stream), on the application's task,
 /// never concurrently with each other, and may call the consumer back — typically
 /// [`Consumer::commit`] in `on_partitions_revoked` to commit what was processed. A poll
-/// that runs a callback returns only after it completes. Every method has an empty
-/// default (`on_partitions_lost` defaults to `on_partitions_revoked`, as in Java).
+/// that runs a callback returns only after it completes. Calls that would wait for that
+/// poll (`poll`, `recv`, `subscribe`, `subscribe_pattern`, `set_rebalance_listener`,
+/// `unsubscribe`, `close`) fail with
+/// [`Error::InvalidArgument`](crate::error::Error::InvalidArgument) from inside a callback.
+/// Every method has an empty default (`on_partitions_lost` defaults to
+/// `on_partitions_revoked`, as in Java).
 ///
 /// ```
 /// use futures::future::BoxFuture;
