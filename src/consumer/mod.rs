@@ -33,7 +33,7 @@ mod fetch_decode;
 mod fetch_session;
 mod fetcher;
 pub mod group;
-mod offsets;
+pub(crate) mod offsets;
 #[cfg(test)]
 mod scripted_tests;
 mod subscription;

@@ -625,6 +625,43 @@ impl RecordAccumulator {
     }
 
     /// Fails every batch that has not completed (close timed out, or a fatal error).
+    /// Every partition's sequences restart at 0 (a new producer id or epoch). Batches that
+    /// were never sent lose the sequence they would have had.
+    pub(crate) fn reset_sequences(&self) {
+        for t in self.all_topics() {
+            for queue in t.partitions.read().unwrap().iter() {
+                let mut q = queue.lock().unwrap();
+                q.next_sequence = 0;
+                q.last_acked = None;
+                for b in q.ready.iter_mut() {
+                    b.base_sequence = None;
+                }
+            }
+        }
+    }
+
+    /// Fails every batch that was never sent (open ones and ready ones without an
+    /// attempt) with `err`; batches being retried or in flight are left to finish.
+    pub(crate) fn fail_unsent(&self, err: &Error) {
+        for t in self.all_topics() {
+            let parts: Vec<_> = t.partitions.read().unwrap().clone();
+            for q in parts {
+                let mut q = q.lock().unwrap();
+                if let Some(open) = q.open.take() {
+                    self.finish(open.id, &open.completion, open.memory, Outcome::Failed(err.clone()));
+                }
+                let ready = std::mem::take(&mut q.ready);
+                for b in ready {
+                    if b.attempts == 0 {
+                        self.complete_failed(b, err.clone());
+                    } else {
+                        q.ready.push_back(b);
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn abort_all(&self, err: &Error) {
         for t in self.all_topics() {
             let parts: Vec<_> = t.partitions.read().unwrap().clone();
