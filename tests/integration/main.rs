@@ -12,3 +12,4 @@ mod consumer;
 mod foundation;
 mod group;
 mod producer;
+mod txn;

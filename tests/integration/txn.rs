@@ -1,0 +1,277 @@
+//! The transactional producer against a real single node: commit and abort visibility
+//! under both isolation levels, zombie fencing, offsets committed in transactions,
+//! interop with the Java client, and which transaction protocol (KIP-890) was used.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ferrokafka::admin::NewTopic;
+use ferrokafka::consumer::{
+    Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, IsolationLevel, OffsetAndMetadata, OffsetReset,
+    TopicPartition,
+};
+use ferrokafka::producer::{Producer, ProducerConfig, ProducerRecord};
+
+use crate::common::*;
+
+const T: Duration = Duration::from_secs(20);
+
+async fn topic(partitions: i32) -> String {
+    let admin = single_admin().await;
+    let name = unique("txn");
+    admin.create_topic(NewTopic::new(&name, partitions, 1)).await.unwrap();
+    name
+}
+
+async fn txn_producer(id: &str) -> Producer {
+    let p = Producer::new(ProducerConfig::new(single_bootstrap()).transactional_id(id).transaction_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    p.init_transactions(T).await.unwrap();
+    p
+}
+
+fn consumer_config(isolation: IsolationLevel) -> ConsumerConfig {
+    ConsumerConfig::new(single_bootstrap()).auto_offset_reset(OffsetReset::Earliest).isolation_level(isolation)
+}
+
+fn tps(topic: &str, n: i32) -> Vec<TopicPartition> {
+    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+}
+
+/// Polls until `n` records arrived (failing after 20 s), then 500 ms more for extras.
+async fn consume_exactly(c: &Consumer, n: usize) -> Vec<ConsumerRecord> {
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got.len() < n {
+        assert!(std::time::Instant::now() < deadline, "only {} of {n} records arrived: {:?}", got.len(), values(&got));
+        got.extend(c.poll(Duration::from_millis(300)).await.unwrap());
+    }
+    let extra = c.poll(Duration::from_millis(500)).await.unwrap();
+    assert!(extra.is_empty(), "{} records more than the {n} expected: {:?}", extra.len(), values(&extra));
+    got
+}
+
+fn values(rs: &[ConsumerRecord]) -> Vec<String> {
+    rs.iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"null")).into_owned()).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// On Kafka 4.x the broker enables transaction protocol v2 by default; 3.9 has only v1.
+fn expected_protocol() -> u8 {
+    match std::env::var("KAFKA_VERSION") {
+        Ok(v) if v.starts_with("3.") => 1,
+        _ => 2,
+    }
+}
+
+/// Sends `n` records `<tag>-<i>` round-robin over `parts` partitions and awaits them.
+async fn send_all(p: &Producer, topic: &str, parts: i32, tag: &str, n: usize) {
+    let mut fs = Vec::new();
+    for i in 0..n {
+        fs.push(p.send(ProducerRecord::new(topic).partition((i as i32) % parts).value(format!("{tag}-{i}"))).await.unwrap());
+    }
+    for f in fs {
+        f.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn read_committed_sees_only_committed_transactions_and_read_uncommitted_sees_both() {
+    let topic = topic(3).await;
+    let p = txn_producer(&unique("tid")).await;
+    assert_eq!(p.transaction_protocol_version(), Some(expected_protocol()), "transaction protocol in use");
+    let mut committed = Vec::new();
+    let mut all = Vec::new();
+    for (step, commit) in [(0, true), (1, false), (2, true), (3, false), (4, true)] {
+        p.begin_transaction().unwrap();
+        let tag = format!("{}{step}", if commit { 'c' } else { 'a' });
+        send_all(&p, &topic, 3, &tag, 10).await;
+        let vs: Vec<String> = (0..10).map(|i| format!("{tag}-{i}")).collect();
+        all.extend(vs.clone());
+        if commit {
+            p.commit_transaction(T).await.unwrap();
+            committed.extend(vs);
+        } else {
+            p.abort_transaction(T).await.unwrap();
+        }
+        assert_eq!(p.transaction_protocol_version(), Some(expected_protocol()));
+    }
+    // An empty transaction commits without any request.
+    p.begin_transaction().unwrap();
+    p.commit_transaction(T).await.unwrap();
+    // Records sent but not yet sent out when abort is called fail with an abortable error.
+    p.begin_transaction().unwrap();
+    let f = p.send(ProducerRecord::new(&topic).partition(0).value("never")).await.unwrap();
+    p.abort_transaction(T).await.unwrap();
+    if let Err(e) = f.await {
+        assert!(e.is_abortable(), "{e}");
+    } else {
+        all.push("never".into()); // it had gone out before the abort: aborted on the broker
+    }
+    p.close(T).await.unwrap();
+
+    let rc = Consumer::new(consumer_config(IsolationLevel::ReadCommitted)).await.unwrap();
+    rc.assign(tps(&topic, 3)).unwrap();
+    let got = consume_exactly(&rc, committed.len()).await;
+    assert_eq!(sorted(values(&got)), sorted(committed), "read_committed: only committed records, each once");
+
+    let ru = Consumer::new(consumer_config(IsolationLevel::ReadUncommitted)).await.unwrap();
+    ru.assign(tps(&topic, 3)).unwrap();
+    let got = consume_exactly(&ru, all.len()).await;
+    // Control records (commit/abort markers) take offsets but never reach the application.
+    assert_eq!(sorted(values(&got)), sorted(all), "read_uncommitted: every record, no control record");
+    let rc_end = rc.end_offsets(&tps(&topic, 3)).await.unwrap();
+    let total_offsets: i64 = rc_end.values().sum();
+    assert!(total_offsets > got.len() as i64, "markers occupy offsets ({total_offsets} offsets, {} records)", got.len());
+}
+
+#[tokio::test]
+async fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    let topic = topic(2).await;
+    let id = unique("zombie");
+    let group = unique("zombie-group");
+    let meta = ConsumerGroupMetadata { group_id: group, generation_id: -1, member_id: String::new(), group_instance_id: None };
+    let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = [(TopicPartition::new(&topic, 0), OffsetAndMetadata::new(1))].into();
+
+    // Zombie 1: fenced while its transaction is open; then send_offsets and commit fail fatally.
+    let zombie = txn_producer(&id).await;
+    zombie.begin_transaction().unwrap();
+    send_all(&zombie, &topic, 2, "zombie", 4).await;
+    let fresh = txn_producer(&id).await;
+    let e = zombie.send_offsets_to_transaction(&offsets, &meta, T).await.unwrap_err();
+    assert!(e.is_fatal(), "send_offsets after being fenced: {e}");
+    let e = zombie.commit_transaction(T).await.unwrap_err();
+    assert!(e.is_fatal(), "commit after being fenced: {e}");
+    let e = zombie.send(ProducerRecord::new(&topic).partition(0).value("late")).await.unwrap_err();
+    assert!(e.is_fatal(), "send after being fenced: {e}");
+
+    // Zombie 2 (fenced by zombie 3): its next records fail fatally on send or delivery.
+    let id2 = unique("zombie");
+    let z2 = txn_producer(&id2).await;
+    z2.begin_transaction().unwrap();
+    send_all(&z2, &topic, 2, "z2", 2).await;
+    let z3 = txn_producer(&id2).await;
+    let mut fatal = None;
+    for i in 0..2 {
+        match z2.send(ProducerRecord::new(&topic).partition(i).value("z2-late")).await {
+            Err(e) => fatal = Some(e),
+            Ok(f) => {
+                if let Err(e) = f.await {
+                    fatal = Some(e);
+                }
+            }
+        }
+    }
+    let e = match fatal {
+        Some(e) => e,
+        None => z2.commit_transaction(T).await.unwrap_err(),
+    };
+    let e = if e.is_abortable() { z2.abort_transaction(T).await.unwrap_err() } else { e };
+    assert!(e.is_fatal(), "zombie's send after being fenced: {e}");
+    assert!(z2.commit_transaction(T).await.unwrap_err().is_fatal());
+
+    // The fencing producers work, and no zombie record is ever visible to read_committed.
+    for p in [&fresh, &z3] {
+        p.begin_transaction().unwrap();
+        send_all(p, &topic, 2, "fresh", 3).await;
+        p.commit_transaction(T).await.unwrap();
+    }
+    let rc = Consumer::new(consumer_config(IsolationLevel::ReadCommitted)).await.unwrap();
+    rc.assign(tps(&topic, 2)).unwrap();
+    let got = consume_exactly(&rc, 6).await;
+    assert!(values(&got).iter().all(|v| v.starts_with("fresh-")), "{:?}", values(&got));
+}
+
+#[tokio::test]
+async fn offsets_sent_to_a_transaction_are_committed_only_when_it_commits() {
+    let topic = topic(2).await;
+    let group = unique("txn-group");
+    let p = txn_producer(&unique("tid-offsets")).await;
+    let consumer = Consumer::new(consumer_config(IsolationLevel::ReadCommitted).group_id(&group)).await.unwrap();
+    consumer.assign(tps(&topic, 2)).unwrap();
+    let meta = ConsumerGroupMetadata { group_id: group.clone(), generation_id: -1, member_id: String::new(), group_instance_id: None };
+    let tps2 = tps(&topic, 2);
+
+    // Aborted: the offsets never become the group's.
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, 2, "a", 2).await;
+    let aborted: BTreeMap<_, _> = [(TopicPartition::new(&topic, 0), OffsetAndMetadata::new(7))].into();
+    p.send_offsets_to_transaction(&aborted, &meta, T).await.unwrap();
+    p.abort_transaction(T).await.unwrap();
+    let c = consumer.committed(&tps2).await.unwrap();
+    assert!(c.is_empty(), "aborted offsets are not committed: {c:?}");
+
+    // Committed: visible (with metadata) once the transaction committed.
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, 2, "c", 2).await;
+    let mut om = OffsetAndMetadata::new(5);
+    om.metadata = "txn-meta".into();
+    let offsets: BTreeMap<_, _> = [(TopicPartition::new(&topic, 0), om), (TopicPartition::new(&topic, 1), OffsetAndMetadata::new(3))].into();
+    p.send_offsets_to_transaction(&offsets, &meta, T).await.unwrap();
+    p.commit_transaction(T).await.unwrap();
+    let c = consumer.committed(&tps2).await.unwrap();
+    assert_eq!(c.get(&TopicPartition::new(&topic, 0)).map(|o| (o.offset, o.metadata.as_str())), Some((5, "txn-meta")));
+    assert_eq!(c.get(&TopicPartition::new(&topic, 1)).map(|o| o.offset), Some(3));
+    p.close(T).await.unwrap();
+}
+
+#[tokio::test]
+async fn transactions_interoperate_with_the_java_client_both_ways() {
+    // Ours → the Java read_committed consumer.
+    let topic2 = topic(2).await;
+    let topic = topic(3).await;
+    let p = txn_producer(&unique("tid-java")).await;
+    let mut committed = Vec::new();
+    for (step, commit) in [(0, true), (1, false), (2, true)] {
+        p.begin_transaction().unwrap();
+        let tag = format!("{}{step}", if commit { 'c' } else { 'a' });
+        send_all(&p, &topic, 3, &tag, 6).await;
+        if commit {
+            p.commit_transaction(T).await.unwrap();
+            committed.extend((0..6).map(|i| format!("{tag}-{i}")));
+        } else {
+            p.abort_transaction(T).await.unwrap();
+        }
+    }
+    p.close(T).await.unwrap();
+    let bootstrap = single_bootstrap();
+    let java = java_consume(&bootstrap, &topic, committed.len(), "read_committed");
+    let theirs: Vec<String> = java.iter().map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap()).collect();
+    assert_eq!(sorted(theirs), sorted(committed), "Java read_committed sees exactly our committed records");
+
+    // The Java producer's transactions → our read_committed consumer.
+    let topic = topic2;
+    java_tool(&["txn-produce", &bootstrap, &topic, &unique("java-tid"), "c5,a3,c2"]);
+    let want: Vec<String> = (0..5).map(|j| format!("c0-{j}")).chain((0..2).map(|j| format!("c2-{j}"))).collect();
+    let rc = Consumer::new(consumer_config(IsolationLevel::ReadCommitted)).await.unwrap();
+    rc.assign(tps(&topic, 2)).unwrap();
+    let got = consume_exactly(&rc, want.len()).await;
+    assert_eq!(sorted(values(&got)), sorted(want), "our read_committed sees exactly the Java producer's committed records");
+}
+
+#[tokio::test]
+async fn transactional_calls_in_the_wrong_state_are_refused() {
+    let topic = topic(1).await;
+    let p = Producer::new(ProducerConfig::new(single_bootstrap()).transactional_id(unique("tid-state"))).await.unwrap();
+    let state_err = |e: ferrokafka::Error| assert!(matches!(e, ferrokafka::Error::InvalidTransactionState(_)), "{e}");
+    state_err(p.begin_transaction().unwrap_err());
+    state_err(p.send(ProducerRecord::new(&topic).value("x")).await.unwrap_err());
+    p.init_transactions(T).await.unwrap();
+    state_err(p.send(ProducerRecord::new(&topic).value("x")).await.unwrap_err());
+    state_err(p.commit_transaction(T).await.unwrap_err());
+    state_err(p.abort_transaction(T).await.unwrap_err());
+    p.begin_transaction().unwrap();
+    state_err(p.begin_transaction().unwrap_err());
+    state_err(p.init_transactions(T).await.unwrap_err());
+    p.abort_transaction(T).await.unwrap();
+    // Not transactional at all.
+    let plain = Producer::new(ProducerConfig::new(single_bootstrap())).await.unwrap();
+    state_err(plain.begin_transaction().unwrap_err());
+    let e = ProducerConfig::new(single_bootstrap()).transactional_id("x").enable_idempotence(false).validate().unwrap_err();
+    assert!(e.to_string().contains("requires enable_idempotence"), "{e}");
+}
