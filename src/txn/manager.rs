@@ -59,9 +59,13 @@ struct Inner {
     tv2: bool,
     /// What the coordinator offered at the last check; applied at `begin_transaction`.
     next_tv2: bool,
-    /// Records or offsets were added: the coordinator knows the transaction, so it ends
-    /// with EndTxn.
+    /// Records or offsets were added to the transaction (v2: the first Produce or
+    /// TxnOffsetCommit starts it at the coordinator).
     started: bool,
+    /// v1: an AddPartitionsToTxn succeeded or an AddOffsetsToTxn was sent, so the
+    /// coordinator knows the transaction and it must end with EndTxn (Java's
+    /// `transactionStarted`); EndTxn for a transaction it does not know is INVALID_TXN_STATE.
+    coordinator_knows: bool,
     /// v1: partitions in the transaction, and those waiting for AddPartitionsToTxn.
     added: HashMap<String, BTreeSet<i32>>,
     pending: BTreeSet<(String, i32)>,
@@ -148,6 +152,7 @@ impl TransactionManager {
                 tv2: false,
                 next_tv2: false,
                 started: false,
+                coordinator_knows: false,
                 added: HashMap::new(),
                 pending: BTreeSet::new(),
                 adding: false,
@@ -318,6 +323,7 @@ impl TransactionManager {
             let mut i = self.inner.lock().unwrap();
             match result {
                 Ok(()) => {
+                    i.coordinator_knows = true;
                     for (t, p) in batch {
                         i.pending.remove(&(t.clone(), p));
                         i.added.entry(t).or_default().insert(p);
@@ -471,6 +477,7 @@ impl TransactionManager {
         i.state = State::InTransaction;
         i.tv2 = i.next_tv2;
         i.started = false;
+        i.coordinator_knows = false;
         i.added.clear();
         i.pending.clear();
         i.batch_error = None;
@@ -503,6 +510,7 @@ impl TransactionManager {
         let id = self.current_identity()?;
         let result = async {
             if !tv2 {
+                self.inner.lock().unwrap().coordinator_knows = true;
                 self.with_coordinator(&self.coordinator, "AddOffsetsToTxn", deadline, |conn| async move {
                     let req = AddOffsetsToTxnRequest::default()
                         .with_transactional_id(txn_id(&self.transactional_id))
@@ -610,7 +618,7 @@ impl TransactionManager {
             if let Some(e) = Self::error_state(&i) {
                 return Err(e);
             }
-            if !i.started {
+            if !Self::needs_end_txn(&i) {
                 i.state = State::Ready;
                 return Ok(());
             }
@@ -654,14 +662,22 @@ impl TransactionManager {
         )));
         self.acc.fail_unsent(&reason);
         self.acc.wake.notify_one();
-        if tokio::time::timeout_at(deadline, self.acc.flush()).await.is_err() {
+        let settled = async {
+            self.acc.flush().await;
+            // v1: an AddPartitionsToTxn in flight decides whether the coordinator knows
+            // the transaction; wait for it.
+            while self.inner.lock().unwrap().adding {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        if tokio::time::timeout_at(deadline, settled).await.is_err() {
             return Err(Error::Timeout(format!(
                 "abort_transaction: records in flight were not acknowledged within {timeout:?}; call abort_transaction again"
             )));
         }
         let (started, bump) = {
             let i = self.inner.lock().unwrap();
-            (i.started, i.epoch_bump_needed && !i.tv2)
+            (Self::needs_end_txn(&i), i.epoch_bump_needed && !i.tv2)
         };
         let result = if reinit {
             // EndTxn(commit) may still be in the coordinator's hands: an EndTxn(abort) with
@@ -701,6 +717,12 @@ impl TransactionManager {
                 _ => Err(self.to_fatal(e)),
             },
         }
+    }
+
+    /// Whether the transaction must end with EndTxn: something of it reached the
+    /// coordinator (v1) or was sent (v2).
+    fn needs_end_txn(i: &Inner) -> bool {
+        if i.tv2 { i.started } else { i.coordinator_knows }
     }
 
     /// EndTxn; on success the state is Ready. v2: the coordinator bumps the epoch on every
