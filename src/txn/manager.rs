@@ -168,10 +168,6 @@ impl TransactionManager {
         &self.transactional_id
     }
 
-    pub(crate) fn state(&self) -> State {
-        self.inner.lock().unwrap().state
-    }
-
     /// Whether the current (or next) transaction uses protocol v2 (KIP-890).
     pub(crate) fn uses_v2(&self) -> bool {
         let i = self.inner.lock().unwrap();

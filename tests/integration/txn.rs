@@ -167,6 +167,7 @@ async fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
             }
         }
     }
+    eprintln!("zombie's own send/delivery error: {fatal:?}");
     let e = match fatal {
         Some(e) => e,
         None => z2.commit_transaction(T).await.unwrap_err(),
