@@ -260,10 +260,12 @@ impl Error {
         }
     }
 
-    /// The Kafka error code, when a broker returned one.
+    /// The Kafka error code, when a broker returned one (for
+    /// [`Error::TransactionAbortable`], its cause's).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Broker(b) => Some(b.code),
+            Error::TransactionAbortable(cause) => cause.code(),
             _ => None,
         }
     }

@@ -103,10 +103,20 @@ impl Sender {
     }
 
     /// Fails a batch for good, telling the transaction (if any) that it cannot commit.
+    /// In a transaction the records' error is abortable ([`Error::TransactionAbortable`]
+    /// around the cause) unless it is fatal.
     fn fail_batch(&self, b: ProducerBatch, err: Error) {
-        if let Some(txn) = &self.txn {
-            txn.on_batch_failed(&err, b.base_sequence.is_some());
-        }
+        let err = match &self.txn {
+            Some(txn) => {
+                txn.on_batch_failed(&err, b.base_sequence.is_some());
+                if err.is_fatal() || matches!(err, Error::TransactionAbortable(_)) {
+                    err
+                } else {
+                    Error::TransactionAbortable(Box::new(err))
+                }
+            }
+            None => err,
+        };
         self.acc.complete_failed(b, err);
     }
 

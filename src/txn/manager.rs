@@ -675,24 +675,20 @@ impl TransactionManager {
             let i = self.inner.lock().unwrap();
             (Self::needs_end_txn(&i), i.epoch_bump_needed && !i.tv2)
         };
-        let result = if reinit {
-            // EndTxn(commit) may still be in the coordinator's hands: an EndTxn(abort) with
-            // the same epoch could land on the next transaction. Bump the epoch instead; the
-            // coordinator completes (or aborts) the old transaction first.
-            warn!(transactional_id = %self.transactional_id, "abort after a commit whose outcome is unknown: re-initialising with a new epoch; that transaction may have committed");
+        let result = if reinit || bump {
+            // Unknown commit: EndTxn(commit) may still be in the coordinator's hands, and an
+            // EndTxn(abort) with the same epoch could land on the next transaction.
+            // Epoch bump needed (v1, KIP-360/KIP-588: a failed batch left a sequence gap, or
+            // a partition leader answered INVALID_PRODUCER_EPOCH): InitProducerId with the
+            // current id and epoch aborts the open transaction (or completes a commit in
+            // progress) and bumps the epoch; a fenced producer gets PRODUCER_FENCED.
+            if reinit {
+                warn!(transactional_id = %self.transactional_id, "abort after a commit whose outcome is unknown: re-initialising with a new epoch; that transaction may have committed");
+            }
             let cur = self.current_identity()?;
             self.init_producer_id(Some(cur), deadline).await
         } else if started {
-            match self.end_txn(false, deadline).await {
-                Ok(()) if bump => {
-                    let cur = self.current_identity()?;
-                    self.init_producer_id(Some(cur), deadline).await
-                }
-                other => other,
-            }
-        } else if bump {
-            let cur = self.current_identity()?;
-            self.init_producer_id(Some(cur), deadline).await
+            self.end_txn(false, deadline).await
         } else {
             Ok(())
         };

@@ -150,31 +150,27 @@ async fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     let e = zombie.send(ProducerRecord::new(&topic).partition(0).value("late")).await.unwrap_err();
     assert!(e.is_fatal(), "send after being fenced: {e}");
 
-    // Zombie 2 (fenced by zombie 3): its next records fail fatally on send or delivery.
+    // Zombie 2 (fenced by zombie 3): the partition leaders answer its next records with
+    // INVALID_PRODUCER_EPOCH, abortable as in Java (KIP-588: it may also mean the
+    // coordinator aborted a timed-out transaction); the abort then finds it fenced: fatal.
     let id2 = unique("zombie");
     let z2 = txn_producer(&id2).await;
     z2.begin_transaction().unwrap();
     send_all(&z2, &topic, 2, "z2", 2).await;
     let z3 = txn_producer(&id2).await;
-    let mut fatal = None;
-    for i in 0..2 {
-        match z2.send(ProducerRecord::new(&topic).partition(i).value("z2-late")).await {
-            Err(e) => fatal = Some(e),
-            Ok(f) => {
-                if let Err(e) = f.await {
-                    fatal = Some(e);
-                }
-            }
-        }
-    }
-    eprintln!("zombie's own send/delivery error: {fatal:?}");
-    let e = match fatal {
-        Some(e) => e,
-        None => z2.commit_transaction(T).await.unwrap_err(),
+    let e = match z2.send(ProducerRecord::new(&topic).partition(0).value("z2-late")).await {
+        Err(e) => e,
+        Ok(f) => f.await.unwrap_err(),
     };
-    let e = if e.is_abortable() { z2.abort_transaction(T).await.unwrap_err() } else { e };
-    assert!(e.is_fatal(), "zombie's send after being fenced: {e}");
+    assert!(e.is_abortable() || e.is_fatal(), "zombie's record after being fenced: {e}");
+    let e = z2.send(ProducerRecord::new(&topic).partition(1).value("z2-later")).await.unwrap_err();
+    assert!(e.is_abortable() || e.is_fatal(), "{e}");
+    let e = z2.commit_transaction(T).await.unwrap_err();
+    assert!(e.is_abortable() || e.is_fatal(), "{e}");
+    let e = z2.abort_transaction(T).await.unwrap_err();
+    assert!(e.is_fatal() && e.code() == Some(ferrokafka::ErrorCode::ProducerFenced), "zombie's abort: {e}");
     assert!(z2.commit_transaction(T).await.unwrap_err().is_fatal());
+    assert!(z2.send(ProducerRecord::new(&topic).partition(0).value("z2-x")).await.unwrap_err().is_fatal());
 
     // The fencing producers work, and no zombie record is ever visible to read_committed.
     for p in [&fresh, &z3] {
