@@ -19,12 +19,18 @@ use kafka_protocol::protocol::StrBytes;
 use crate::error::{Error, ErrorCode};
 use crate::network::testing::{api_versions, encode_response, Received, TcpBroker, TcpReply};
 use crate::producer::{Producer, ProducerConfig, ProducerRecord};
+use crate::record::layout;
 
 /// ApiVersions, Metadata, Produce (v11: protocol v1), FindCoordinator, InitProducerId,
 /// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn (v4), TxnOffsetCommit — no
 /// `transaction.version` feature, so transaction protocol v1.
 const RANGES: &[(i16, i16, i16)] =
     &[(18, 0, 4), (3, 0, 12), (0, 3, 11), (10, 0, 4), (22, 0, 5), (24, 0, 3), (25, 0, 3), (26, 0, 4), (28, 0, 3)];
+
+/// The same with transaction protocol v2 (Kafka 4.x): Produce v12, EndTxn v5,
+/// TxnOffsetCommit v5 and the finalized feature `transaction.version` = 2.
+const RANGES_V2: &[(i16, i16, i16)] =
+    &[(18, 0, 4), (3, 0, 12), (0, 3, 12), (10, 0, 6), (22, 0, 5), (24, 0, 5), (25, 0, 4), (26, 0, 5), (28, 0, 5)];
 
 const PID: i64 = 4000;
 
@@ -39,6 +45,8 @@ struct Script {
     /// Delay the first EndTxn answer by this much (the commit's outcome becomes unknown).
     end_delay: Option<Duration>,
     epoch: i16,
+    /// Advertise transaction protocol v2.
+    v2: bool,
 }
 
 fn log(s: &Arc<Mutex<Script>>) -> Vec<(i16, i16, String)> {
@@ -51,7 +59,19 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
         let frame = |b| TcpReply::Frame(b);
         let mut s = script.lock().unwrap();
         match req.header.request_api_key {
-            18 => frame(encode_response::<ApiVersionsRequest>(corr, v, &api_versions(RANGES))),
+            18 => {
+                let resp = if s.v2 {
+                    api_versions(RANGES_V2).with_finalized_features_epoch(1).with_finalized_features(vec![
+                        kafka_protocol::messages::api_versions_response::FinalizedFeatureKey::default()
+                            .with_name(StrBytes::from_static_str("transaction.version"))
+                            .with_max_version_level(2)
+                            .with_min_version_level(2),
+                    ])
+                } else {
+                    api_versions(RANGES)
+                };
+                frame(encode_response::<ApiVersionsRequest>(corr, v, &resp))
+            }
             3 => {
                 let resp = MetadataResponse::default()
                     .with_brokers(vec![MetadataResponseBroker::default()
@@ -115,7 +135,15 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
                 frame(encode_response::<AddPartitionsToTxnRequest>(corr, v, &resp))
             }
             0 => {
-                s.log.push((0, -1, String::new()));
+                let r = req.decode::<ProduceRequest>();
+                let records = r.topic_data[0].partition_data[0].records.clone().unwrap_or_default();
+                let i16_at = |o: usize| i16::from_be_bytes([records[o], records[o + 1]]);
+                let seq = i32::from_be_bytes(records[layout::BASE_SEQUENCE..layout::BASE_SEQUENCE + 4].try_into().unwrap());
+                let transactional = i16_at(layout::ATTRIBUTES) & 0x10 != 0;
+                s.log.push((0, i16_at(layout::PRODUCER_EPOCH), format!(
+                    "v{v} seq={seq} transactional={transactional} id={:?}",
+                    r.transactional_id.map(|t| t.0.to_string())
+                )));
                 let resp = ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
                     .with_name(TopicName(StrBytes::from_static_str("t")))
                     .with_partition_responses(vec![PartitionProduceResponse::default().with_index(0).with_base_offset(0)])]);
@@ -125,7 +153,15 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
                 let r = req.decode::<EndTxnRequest>();
                 s.log.push((26, r.producer_epoch, format!("committed={}", r.committed)));
                 let code = if s.end_errors.is_empty() { 0 } else { s.end_errors.remove(0) };
-                let bytes = encode_response::<EndTxnRequest>(corr, v, &EndTxnResponse::default().with_error_code(code));
+                let mut resp = EndTxnResponse::default().with_error_code(code);
+                if v >= 5 {
+                    // v2: every EndTxn bumps the epoch and returns it.
+                    if code == 0 {
+                        s.epoch += 1;
+                    }
+                    resp = resp.with_producer_id(ProducerId(PID)).with_producer_epoch(s.epoch);
+                }
+                let bytes = encode_response::<EndTxnRequest>(corr, v, &resp);
                 match s.end_delay.take() {
                     Some(d) => TcpReply::Delayed(d, bytes),
                     None => frame(bytes),
@@ -175,6 +211,8 @@ async fn concurrent_transactions_is_retried_and_not_coordinator_finds_the_coordi
     let l = log(&script);
     let order: Vec<i16> = l.iter().map(|(k, _, _)| *k).filter(|k| matches!(k, 24 | 0 | 26)).collect();
     assert_eq!(order, vec![24, 0, 26], "AddPartitionsToTxn, Produce, EndTxn: {l:?}");
+    let produce = l.iter().find(|(k, _, _)| *k == 0).unwrap();
+    assert_eq!(produce, &(0, 1, "v11 seq=0 transactional=true id=Some(\"tid\")".to_owned()), "{l:?}");
 }
 
 #[tokio::test]
@@ -259,4 +297,42 @@ async fn an_abort_after_a_commit_of_unknown_outcome_re_initialises_instead_of_ab
     p.commit_transaction(T).await.unwrap();
     let l = log(&script);
     assert_eq!(l.iter().rev().find(|(k, _, _)| *k == 26).unwrap(), &(26, 2, "committed=true".to_owned()), "{l:?}");
+}
+
+#[tokio::test]
+async fn protocol_v2_adds_partitions_implicitly_and_every_end_txn_brings_a_new_epoch() {
+    let script = Arc::new(Mutex::new(Script { v2: true, ..Default::default() }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    assert_eq!(p.transaction_protocol_version(), Some(2), "finalized transaction.version 2 chooses protocol v2");
+    open_transaction_with_a_record(&p).await;
+    open_transaction_with_a_record_again(&p).await;
+    p.commit_transaction(T).await.unwrap();
+    open_transaction_with_a_record(&p).await;
+    p.abort_transaction(T).await.unwrap();
+    open_transaction_with_a_record(&p).await;
+    p.commit_transaction(T).await.unwrap();
+    let l = log(&script);
+    assert!(!l.iter().any(|(k, _, _)| *k == 24 || *k == 25), "no AddPartitionsToTxn / AddOffsetsToTxn under v2: {l:?}");
+    let produce: Vec<_> = l.iter().filter(|(k, _, _)| *k == 0).map(|(_, e, x)| (*e, x.clone())).collect();
+    let id = "id=Some(\"tid\")";
+    assert_eq!(
+        produce,
+        vec![
+            (1, format!("v12 seq=0 transactional=true {id}")),
+            (1, format!("v12 seq=1 transactional=true {id}")),
+            (2, format!("v12 seq=0 transactional=true {id}")),
+            (3, format!("v12 seq=0 transactional=true {id}")),
+        ],
+        "Produce v12 with the transactional id; each EndTxn's epoch is used next and sequences restart: {l:?}"
+    );
+    let ends: Vec<_> = l.iter().filter(|(k, _, _)| *k == 26).map(|(_, e, x)| (*e, x.clone())).collect();
+    assert_eq!(ends, vec![(1, "committed=true".into()), (2, "committed=false".into()), (3, "committed=true".into())]);
+}
+
+/// A second record in the open transaction.
+async fn open_transaction_with_a_record_again(p: &Producer) {
+    let f = p.send(ProducerRecord::new("t").partition(0).value("v2")).await.unwrap();
+    f.await.unwrap();
 }
