@@ -292,7 +292,10 @@ impl Sender {
         let timeout_ms = self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
         // Transaction protocol v1: Produce v12 would tell the broker we add partitions
         // implicitly (KIP-890), so stay at v11.
-        let txn = self.txn.as_ref().map(|t| (Arc::<str>::from(t.transactional_id()), t.uses_v2()));
+        let txn = self.txn.as_ref().map(|t| {
+            t.on_produce_sent();
+            (t.transactional_id(), t.uses_v2())
+        });
         self.in_flight.push(Box::pin(async move {
             let result = async {
                 let conn = core.broker(broker, ConnKind::Produce).await?;

@@ -59,12 +59,10 @@ struct Inner {
     tv2: bool,
     /// What the coordinator offered at the last check; applied at `begin_transaction`.
     next_tv2: bool,
-    /// Records or offsets were added to the transaction (v2: the first Produce or
-    /// TxnOffsetCommit starts it at the coordinator).
-    started: bool,
-    /// v1: an AddPartitionsToTxn succeeded or an AddOffsetsToTxn was sent, so the
-    /// coordinator knows the transaction and it must end with EndTxn (Java's
-    /// `transactionStarted`); EndTxn for a transaction it does not know is INVALID_TXN_STATE.
+    /// The coordinator may know the transaction, so it must end with EndTxn (Java's
+    /// `transactionStarted`; EndTxn for a transaction it does not know is
+    /// INVALID_TXN_STATE). v1: an AddPartitionsToTxn succeeded or an AddOffsetsToTxn was
+    /// sent; v2: a Produce or TxnOffsetCommit of the transaction was sent.
     coordinator_knows: bool,
     /// v1: partitions in the transaction, and those waiting for AddPartitionsToTxn.
     added: HashMap<String, BTreeSet<i32>>,
@@ -82,7 +80,7 @@ struct Inner {
 
 /// The transaction state shared by the producer handle, its `send` path and the Sender.
 pub(crate) struct TransactionManager {
-    transactional_id: String,
+    transactional_id: Arc<str>,
     transaction_timeout: Duration,
     core: Arc<ClientCore>,
     acc: Arc<RecordAccumulator>,
@@ -141,7 +139,7 @@ impl TransactionManager {
     ) -> TransactionManager {
         TransactionManager {
             coordinator: Coordinator::for_transactions(transactional_id.clone()),
-            transactional_id,
+            transactional_id: Arc::from(transactional_id),
             transaction_timeout,
             core,
             acc,
@@ -151,7 +149,6 @@ impl TransactionManager {
                 error: None,
                 tv2: false,
                 next_tv2: false,
-                started: false,
                 coordinator_knows: false,
                 added: HashMap::new(),
                 pending: BTreeSet::new(),
@@ -164,8 +161,8 @@ impl TransactionManager {
         }
     }
 
-    pub(crate) fn transactional_id(&self) -> &str {
-        &self.transactional_id
+    pub(crate) fn transactional_id(&self) -> Arc<str> {
+        self.transactional_id.clone()
     }
 
     /// Whether the current (or next) transaction uses protocol v2 (KIP-890).
@@ -249,7 +246,6 @@ impl TransactionManager {
         if i.state != State::InTransaction {
             return Err(Self::wrong_state("send", i.state));
         }
-        i.started = true;
         if i.tv2 || i.added.get(topic).is_some_and(|s| s.contains(&partition)) {
             return Ok(());
         }
@@ -261,6 +257,12 @@ impl TransactionManager {
             tokio::spawn(async move { me.add_partitions_loop().await });
         }
         Ok(())
+    }
+
+    /// The Sender dispatched a Produce request of the transaction (v2: it may have started
+    /// the transaction at the coordinator).
+    pub(crate) fn on_produce_sent(&self) {
+        self.inner.lock().unwrap().coordinator_knows = true;
     }
 
     /// The Sender's question for a partition with ready batches.
@@ -472,7 +474,6 @@ impl TransactionManager {
         }
         i.state = State::InTransaction;
         i.tv2 = i.next_tv2;
-        i.started = false;
         i.coordinator_knows = false;
         i.added.clear();
         i.pending.clear();
@@ -489,7 +490,7 @@ impl TransactionManager {
     ) -> Result<()> {
         let _op = self.op.lock().await;
         let tv2 = {
-            let mut i = self.inner.lock().unwrap();
+            let i = self.inner.lock().unwrap();
             if let Some(e) = Self::error_state(&i) {
                 return Err(e);
             }
@@ -499,7 +500,6 @@ impl TransactionManager {
             if offsets.is_empty() {
                 return Ok(());
             }
-            i.started = true;
             i.tv2
         };
         let deadline = Instant::now() + timeout;
@@ -518,6 +518,7 @@ impl TransactionManager {
                 })
                 .await?;
             }
+            self.inner.lock().unwrap().coordinator_knows = true;
             let group_coordinator = Coordinator::new(group.group_id.clone());
             self.with_coordinator(&group_coordinator, "TxnOffsetCommit", deadline, |conn| async move {
                 let version = conn.version_for::<TxnOffsetCommitRequest>()?;
@@ -711,10 +712,9 @@ impl TransactionManager {
         }
     }
 
-    /// Whether the transaction must end with EndTxn: something of it reached the
-    /// coordinator (v1) or was sent (v2).
+    /// Whether the transaction must end with EndTxn (see `Inner::coordinator_knows`).
     fn needs_end_txn(i: &Inner) -> bool {
-        if i.tv2 { i.started } else { i.coordinator_knows }
+        i.coordinator_knows
     }
 
     /// EndTxn; on success the state is Ready. v2: the coordinator bumps the epoch on every
