@@ -643,26 +643,16 @@ impl RecordAccumulator {
     /// Fails every batch that was never sent (open ones and ready ones without an
     /// attempt) with `err`; batches being retried or in flight are left to finish.
     pub(crate) fn fail_unsent(&self, err: &Error) {
-        for t in self.all_topics() {
-            let parts: Vec<_> = t.partitions.read().unwrap().clone();
-            for q in parts {
-                let mut q = q.lock().unwrap();
-                if let Some(open) = q.open.take() {
-                    self.finish(open.id, &open.completion, open.memory, Outcome::Failed(err.clone()));
-                }
-                let ready = std::mem::take(&mut q.ready);
-                for b in ready {
-                    if b.attempts == 0 {
-                        self.complete_failed(b, err.clone());
-                    } else {
-                        q.ready.push_back(b);
-                    }
-                }
-            }
-        }
+        self.fail_queued(err, |b| b.attempts == 0);
     }
 
+    /// Fails every batch not in flight (the producer is fenced or closed).
     pub(crate) fn abort_all(&self, err: &Error) {
+        self.fail_queued(err, |_| true);
+    }
+
+    /// Fails open batches and the ready batches `which` selects.
+    fn fail_queued(&self, err: &Error, which: impl Fn(&ProducerBatch) -> bool) {
         for t in self.all_topics() {
             let parts: Vec<_> = t.partitions.read().unwrap().clone();
             for q in parts {
@@ -670,7 +660,9 @@ impl RecordAccumulator {
                 if let Some(open) = q.open.take() {
                     self.finish(open.id, &open.completion, open.memory, Outcome::Failed(err.clone()));
                 }
-                while let Some(b) = q.ready.pop_front() {
+                let (fail, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut q.ready).into_iter().partition(|b| which(b));
+                q.ready = keep;
+                for b in fail {
                     self.complete_failed(b, err.clone());
                 }
             }

@@ -125,6 +125,26 @@ fn fenced_if_stale(e: Error) -> Error {
     }
 }
 
+/// The most telling error of a response's per-partition codes (a non-retriable one
+/// before a retriable one); OPERATION_NOT_ATTEMPTED (another partition failed) is skipped.
+fn partition_errors<'a>(api: &'static str, codes: impl Iterator<Item = (&'a str, i32, i16)>) -> Result<()> {
+    let mut first: Option<Error> = None;
+    for (topic, partition, code) in codes {
+        if code == ErrorCode::OperationNotAttempted.code() {
+            continue;
+        }
+        if let Err(e) = Error::check_code(code, api, None, Some(topic), Some(partition)) {
+            if first.as_ref().is_none_or(|f| f.is_retriable() && !e.is_retriable()) {
+                first = Some(e);
+            }
+        }
+    }
+    match first {
+        Some(e) => Err(fenced_if_stale(e)),
+        None => Ok(()),
+    }
+}
+
 fn txn_id(id: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(id.to_owned()))
 }
@@ -371,24 +391,12 @@ impl TransactionManager {
                     .with_v3_and_below_topics(topics);
                 let resp = conn.send_at(&req, version).await?;
                 Error::check_code(resp.error_code, "AddPartitionsToTxn", None, None, None)?;
-                let mut first: Option<Error> = None;
-                for t in &resp.results_by_topic_v3_and_below {
-                    for p in &t.results_by_partition {
-                        // OPERATION_NOT_ATTEMPTED: another partition of the request failed.
-                        if p.partition_error_code == ErrorCode::OperationNotAttempted.code() {
-                            continue;
-                        }
-                        if let Err(e) = Error::check_code(p.partition_error_code, "AddPartitionsToTxn", None, Some(t.name.0.as_str()), Some(p.partition_index)) {
-                            if first.as_ref().is_none_or(|f| f.is_retriable() && !e.is_retriable()) {
-                                first = Some(e);
-                            }
-                        }
-                    }
-                }
-                match first {
-                    Some(e) => Err(fenced_if_stale(e)),
-                    None => Ok(()),
-                }
+                partition_errors(
+                    "AddPartitionsToTxn",
+                    resp.results_by_topic_v3_and_below.iter().flat_map(|t| {
+                        t.results_by_partition.iter().map(move |p| (t.name.0.as_str(), p.partition_index, p.partition_error_code))
+                    }),
+                )
             }
         })
         .await
@@ -558,20 +566,10 @@ impl TransactionManager {
                     .with_group_instance_id(group.group_instance_id.clone().map(StrBytes::from_string))
                     .with_topics(topics);
                 let resp = conn.send_at(&req, version).await?;
-                let mut first: Option<Error> = None;
-                for t in &resp.topics {
-                    for p in &t.partitions {
-                        if let Err(e) = Error::check_code(p.error_code, "TxnOffsetCommit", None, Some(t.name.0.as_str()), Some(p.partition_index)) {
-                            if first.as_ref().is_none_or(|f| f.is_retriable() && !e.is_retriable()) {
-                                first = Some(e);
-                            }
-                        }
-                    }
-                }
-                match first {
-                    Some(e) => Err(fenced_if_stale(e)),
-                    None => Ok(()),
-                }
+                partition_errors(
+                    "TxnOffsetCommit",
+                    resp.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.as_str(), p.partition_index, p.error_code))),
+                )
             })
             .await
         }
