@@ -529,17 +529,7 @@ impl TransactionManager {
             self.inner.lock().unwrap().coordinator_knows = true;
             let group_coordinator = Coordinator::new(group.group_id.clone());
             self.with_coordinator(&group_coordinator, "TxnOffsetCommit", deadline, |conn| async move {
-                let version = conn.version_for::<TxnOffsetCommitRequest>()?;
-                let version = if tv2 {
-                    if version < 5 {
-                        return Err(Error::InvalidTransactionState(format!(
-                            "transaction protocol v2 needs TxnOffsetCommit v5; the group coordinator speaks v{version}"
-                        )));
-                    }
-                    version
-                } else {
-                    version.min(4)
-                };
+                let version = protocol_version::<TxnOffsetCommitRequest>(&conn, tv2)?;
                 let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
                 for (tp, om) in offsets {
                     let p = TxnOffsetCommitRequestPartition::default()
@@ -722,17 +712,7 @@ impl TransactionManager {
         let what = if commit { "EndTxn(commit)" } else { "EndTxn(abort)" };
         let (new_id, next_tv2) = self
             .with_coordinator(&self.coordinator, what, deadline, |conn| async move {
-                let version = conn.version_for::<EndTxnRequest>()?;
-                let version = if tv2 {
-                    if version < 5 {
-                        return Err(Error::InvalidTransactionState(format!(
-                            "transaction protocol v2 needs EndTxn v5; the coordinator speaks v{version}"
-                        )));
-                    }
-                    version
-                } else {
-                    version.min(4)
-                };
+                let version = protocol_version::<EndTxnRequest>(&conn, tv2)?;
                 let req = EndTxnRequest::default()
                     .with_transactional_id(txn_id(&self.transactional_id))
                     .with_producer_id(ProducerId(id.producer_id))
@@ -794,6 +774,23 @@ impl TransactionManager {
             tokio::time::sleep(backoff).await;
         }
     }
+}
+
+/// The version of EndTxn / TxnOffsetCommit for the transaction's protocol: v5 and up
+/// mean protocol v2 to the broker, so v1 stays at 4 and v2 needs 5.
+fn protocol_version<R: kafka_protocol::protocol::Request>(conn: &BrokerConnection, tv2: bool) -> Result<i16> {
+    let version = conn.version_for::<R>()?;
+    if !tv2 {
+        return Ok(version.min(4));
+    }
+    if version < 5 {
+        return Err(Error::InvalidTransactionState(format!(
+            "transaction protocol v2 needs {} v5; {} speaks v{version}",
+            crate::protocol::api_name(R::KEY),
+            conn.addr()
+        )));
+    }
+    Ok(version)
 }
 
 /// Whether the broker behind `conn` runs transaction protocol v2: the finalized feature
