@@ -272,3 +272,58 @@ async fn transactional_calls_in_the_wrong_state_are_refused() {
     let e = ProducerConfig::new(single_bootstrap()).transactional_id("x").enable_idempotence(false).validate().unwrap_err();
     assert!(e.to_string().contains("requires enable_idempotence"), "{e}");
 }
+
+#[tokio::test]
+async fn a_commit_that_timed_out_completes_when_called_again_and_an_abort_after_it_re_initialises() {
+    let topic = topic(2).await;
+    let p = txn_producer(&unique("tid-unknown")).await;
+    let mut committed = Vec::new();
+    let mut unknown = 0;
+    // Tiny commit timeouts leave EndTxn(commit) unanswered at different moments.
+    for step in 0..6u64 {
+        p.begin_transaction().unwrap();
+        send_all(&p, &topic, 2, &format!("u{step}"), 2).await;
+        committed.extend((0..2).map(|i| format!("u{step}-{i}")));
+        if let Err(e) = p.commit_transaction(Duration::from_micros(300 + step * 1500)).await {
+            assert!(e.is_retriable() && !e.is_abortable() && !e.is_fatal(), "{e}");
+            unknown += 1;
+            p.commit_transaction(T).await.unwrap();
+        }
+    }
+    // An abort after a commit of unknown outcome: that transaction may or may not commit,
+    // but the producer goes on with a new epoch and nothing is duplicated.
+    let mut maybe = Vec::new();
+    for step in 0..3u64 {
+        p.begin_transaction().unwrap();
+        send_all(&p, &topic, 2, &format!("m{step}"), 2).await;
+        match p.commit_transaction(Duration::from_micros(300 + step * 1500)).await {
+            Ok(()) => committed.extend((0..2).map(|i| format!("m{step}-{i}"))),
+            Err(e) => {
+                assert!(e.is_retriable(), "{e}");
+                p.abort_transaction(T).await.unwrap();
+                maybe.extend((0..2).map(|i| format!("m{step}-{i}")));
+            }
+        }
+    }
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, 2, "last", 2).await;
+    p.commit_transaction(T).await.unwrap();
+    committed.extend((0..2).map(|i| format!("last-{i}")));
+    p.close(T).await.unwrap();
+    eprintln!("commits with unknown outcome: {unknown} retried; aborted after unknown: {}", maybe.len() / 2);
+
+    let rc = Consumer::new(consumer_config(IsolationLevel::ReadCommitted)).await.unwrap();
+    rc.assign(tps(&topic, 2)).unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !committed.iter().all(|v| got.contains(v)) {
+        assert!(std::time::Instant::now() < deadline, "missing committed records; got {got:?}");
+        got.extend(values(&rc.poll(Duration::from_millis(300)).await.unwrap()));
+    }
+    got.extend(values(&rc.poll(Duration::from_millis(500)).await.unwrap()));
+    let mut seen = std::collections::HashSet::new();
+    for v in &got {
+        assert!(seen.insert(v.clone()), "{v} read twice");
+        assert!(committed.contains(v) || maybe.contains(v), "{v} was never committed");
+    }
+}
