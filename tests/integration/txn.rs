@@ -327,3 +327,38 @@ async fn a_commit_that_timed_out_completes_when_called_again_and_an_abort_after_
         assert!(committed.contains(v) || maybe.contains(v), "{v} was never committed");
     }
 }
+
+#[tokio::test]
+async fn offsets_of_a_group_member_are_checked_against_its_generation_kip_447() {
+    let topic = topic(2).await;
+    let group = unique("txn-member");
+    let consumer = Consumer::new(consumer_config(IsolationLevel::ReadCommitted).group_id(&group)).await.unwrap();
+    consumer.subscribe([topic.clone()]).await.unwrap();
+    eventually("member assigned", Duration::from_secs(20), || async {
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+        (consumer.assignment().len() == 2).then_some(())
+    })
+    .await;
+    let meta = consumer.group_metadata().unwrap();
+    assert!(meta.generation_id >= 1 && !meta.member_id.is_empty(), "{meta:?}");
+    let p = txn_producer(&unique("tid-member")).await;
+    let offsets: BTreeMap<_, _> = [(TopicPartition::new(&topic, 0), OffsetAndMetadata::new(4))].into();
+
+    // A generation that is over: the group refuses, the transaction must be aborted.
+    p.begin_transaction().unwrap();
+    let stale = ConsumerGroupMetadata { generation_id: meta.generation_id - 1, ..meta.clone() };
+    let e = p.send_offsets_to_transaction(&offsets, &stale, T).await.unwrap_err();
+    assert!(e.is_abortable(), "{e}");
+    assert_eq!(e.code(), Some(ferrokafka::ErrorCode::IllegalGeneration), "{e}");
+    p.abort_transaction(T).await.unwrap();
+
+    // The member's current generation: committed with the transaction.
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, 2, "m", 2).await;
+    p.send_offsets_to_transaction(&offsets, &meta, T).await.unwrap();
+    p.commit_transaction(T).await.unwrap();
+    let c = consumer.committed(&[TopicPartition::new(&topic, 0)]).await.unwrap();
+    assert_eq!(c.get(&TopicPartition::new(&topic, 0)).map(|o| o.offset), Some(4));
+    p.close(T).await.unwrap();
+    consumer.close().await.unwrap();
+}
