@@ -7,7 +7,9 @@
 //!   where the Java client does; seeing one means the retries or the operation's timeout ran
 //!   out.
 //! - [`Error::is_fatal`]: this client instance cannot be used any more.
-//! - neither: the operation failed for a reason that retrying does not fix (bad argument,
+//! - [`Error::is_abortable`]: (transactional producer) the current transaction cannot
+//!   commit; call `abort_transaction` and go on with a new transaction.
+//! - none of them: the operation failed for a reason that retrying does not fix (bad argument,
 //!   topic already exists, authorization failure).
 
 use std::fmt;
@@ -231,6 +233,21 @@ pub enum Error {
         detail: String,
     },
 
+    /// A transactional call was made in a state that does not allow it: `send` or
+    /// `commit_transaction` before `begin_transaction`, `begin_transaction` twice, any
+    /// call before `init_transactions`, or a transactional call on a producer without
+    /// `transactional_id`. The producer's state is unchanged; neither retriable nor
+    /// fatal.
+    #[error("invalid transaction state: {0}")]
+    InvalidTransactionState(String),
+
+    /// The current transaction cannot be committed (a batch failed, the coordinator
+    /// answered `TRANSACTION_ABORTABLE`, an authorization failure, or the group
+    /// refused the offsets of `send_offsets_to_transaction`): call `abort_transaction`,
+    /// then begin a new one. [`Error::is_abortable`] is true; the cause is inside.
+    #[error("the transaction must be aborted: {0}")]
+    TransactionAbortable(Box<Error>),
+
     /// The client was closed or its background tasks are gone.
     #[error("the client is closed")]
     Closed,
@@ -268,10 +285,12 @@ impl Error {
         }
     }
 
-    /// The Kafka error code, when a broker returned one.
+    /// The Kafka error code, when a broker returned one (for
+    /// [`Error::TransactionAbortable`], its cause's).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Broker(b) => Some(b.code),
+            Error::TransactionAbortable(cause) => cause.code(),
             _ => None,
         }
     }
@@ -299,18 +318,33 @@ impl Error {
     /// Whether the client instance that returned this error is finished and must be
     /// dropped: it was closed, or a broker fenced or refused it for good
     /// (`PRODUCER_FENCED`, `FENCED_INSTANCE_ID`, `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`,
-    /// `CLUSTER_AUTHORIZATION_FAILED`, `UNSUPPORTED_VERSION`).
+    /// `CLUSTER_AUTHORIZATION_FAILED`, `UNSUPPORTED_VERSION`, and for a transactional
+    /// producer `INVALID_TXN_STATE` from its coordinator).
     pub fn is_fatal(&self) -> bool {
         match self {
             Error::Closed => true,
             Error::Broker(b) => matches!(
                 b.code,
                 ErrorCode::ProducerFenced
+                    | ErrorCode::InvalidTxnState
                     | ErrorCode::FencedInstanceId
                     | ErrorCode::TransactionalIdAuthorizationFailed
                     | ErrorCode::ClusterAuthorizationFailed
                     | ErrorCode::UnsupportedVersion
             ),
+            _ => false,
+        }
+    }
+
+    /// Whether the transaction that produced this error must be aborted, after which the
+    /// transactional producer goes on (Java's abortable errors): a failed batch, an
+    /// authorization failure for a topic or group, `TRANSACTION_ABORTABLE`, or the group
+    /// refusing transactional offsets (`UNKNOWN_MEMBER_ID`, `ILLEGAL_GENERATION`,
+    /// `FENCED_INSTANCE_ID`). Never true for a fatal error.
+    pub fn is_abortable(&self) -> bool {
+        match self {
+            Error::TransactionAbortable(cause) => !cause.is_fatal(),
+            Error::Broker(b) => b.code == ErrorCode::TransactionAbortable,
             _ => false,
         }
     }
@@ -363,6 +397,12 @@ mod tests {
         };
         assert!(conn.is_retriable() && !conn.is_fatal());
         assert!(Error::Closed.is_fatal());
+        let abortable = Error::TransactionAbortable(Box::new(e(ErrorCode::TopicAuthorizationFailed)));
+        assert!(abortable.is_abortable() && !abortable.is_fatal() && !abortable.is_retriable());
+        assert!(e(ErrorCode::TransactionAbortable).is_abortable());
+        assert!(!e(ErrorCode::ProducerFenced).is_abortable());
+        let state = Error::InvalidTransactionState("send before begin_transaction".into());
+        assert!(!state.is_abortable() && !state.is_fatal() && !state.is_retriable());
     }
 
     #[test]

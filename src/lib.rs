@@ -12,6 +12,7 @@ mod metadata;
 mod network;
 mod protocol;
 pub mod producer;
+pub mod txn;
 pub(crate) mod record;
 pub mod security;
 mod wire;

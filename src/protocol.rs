@@ -70,15 +70,16 @@ pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
 
 /// Decodes an ApiVersions response frame (v0 to v3; its header is always v0) with bounded
 /// reads (see `crate::wire`): the first answer read from any peer, so a hostile array
-/// count here must be an error, not an allocation. Keeps the error code, the API ranges
-/// and the throttle time; the feature fields (tagged, v3) are skipped.
+/// count here must be an error, not an allocation. Keeps the error code, the API ranges,
+/// the throttle time and (v3, tagged field 2) the cluster's finalized features such as
+/// `transaction.version`; the other tagged fields are skipped.
 pub(crate) fn decode_api_versions_response(
     mut frame: Bytes,
     version: i16,
     broker: &str,
 ) -> Result<kafka_protocol::messages::ApiVersionsResponse> {
-    use crate::wire::{array_len, i16_, i32_, skip_tags};
-    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use crate::wire::{array_len, i16_, i32_, need, skip_tags, string, uvarint};
+    use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey};
     fn decode(r: &mut Bytes, version: i16) -> crate::wire::DecodeResult<kafka_protocol::messages::ApiVersionsResponse> {
         if !(0..=3).contains(&version) {
             return Err(format!("ApiVersions v{version} is not decoded here"));
@@ -100,7 +101,27 @@ pub(crate) fn decode_api_versions_response(
             resp.throttle_time_ms = i32_(r)?;
         }
         if flexible {
-            skip_tags(r)?;
+            // Top-level tagged fields: 0 SupportedFeatures, 1 FinalizedFeaturesEpoch,
+            // 2 FinalizedFeatures, 3 ZkMigrationReady. Only 2 is read.
+            let tags = uvarint(r)?;
+            for _ in 0..tags {
+                let tag = uvarint(r)?;
+                let size = uvarint(r)? as usize;
+                need(r, size)?;
+                let mut field = r.split_to(size);
+                if tag == 2 {
+                    let n = array_len(&mut field, true)?.unwrap_or(0);
+                    let mut features = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let name = string(&mut field, true)?;
+                        let max = i16_(&mut field)?;
+                        let min = i16_(&mut field)?;
+                        skip_tags(&mut field)?;
+                        features.push(FinalizedFeatureKey::default().with_name(name).with_max_version_level(max).with_min_version_level(min));
+                    }
+                    resp.finalized_features = features;
+                }
+            }
         }
         Ok(resp)
     }
@@ -114,6 +135,8 @@ pub(crate) fn decode_api_versions_response(
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ApiVersions {
     ranges: HashMap<i16, (i16, i16)>,
+    /// Finalized cluster features (name → max version level), from ApiVersions v3+.
+    features: HashMap<String, i16>,
 }
 
 impl ApiVersions {
@@ -124,7 +147,14 @@ impl ApiVersions {
                 .iter()
                 .map(|k| (k.api_key, (k.min_version, k.max_version)))
                 .collect(),
+            features: resp.finalized_features.iter().map(|f| (f.name.to_string(), f.max_version_level)).collect(),
         }
+    }
+
+    /// The finalized (cluster-wide) version level of a feature such as
+    /// `transaction.version`; `None` when the broker did not report it.
+    pub(crate) fn finalized_feature(&self, name: &str) -> Option<i16> {
+        self.features.get(name).copied()
     }
 
     /// Every API key the broker listed, with its range, sorted by key.
@@ -290,12 +320,30 @@ mod tests {
                 .with_api_keys(vec![
                     ApiVersion::default().with_api_key(0).with_min_version(3).with_max_version(12),
                     ApiVersion::default().with_api_key(18).with_min_version(0).with_max_version(4),
-                ]);
+                ])
+                .with_supported_features(vec![kafka_protocol::messages::api_versions_response::SupportedFeatureKey::default()
+                    .with_name(StrBytes::from_static_str("transaction.version"))
+                    .with_min_version(0)
+                    .with_max_version(2)])
+                .with_finalized_features_epoch(if version >= 3 { 7 } else { -1 })
+                .with_finalized_features(if version >= 3 {
+                    vec![kafka_protocol::messages::api_versions_response::FinalizedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str("transaction.version"))
+                        .with_max_version_level(2)
+                        .with_min_version_level(2)]
+                } else {
+                    vec![]
+                })
+                .with_zk_migration_ready(false);
             let frame = crate::network::testing::encode_response::<ApiVersionsRequest>(1, version, &resp).slice(4..);
             let ours = decode_api_versions_response(frame.clone(), version, "b").unwrap();
             let theirs = decode_response::<ApiVersionsRequest>(frame.clone(), version, "b").unwrap();
             assert_eq!(ours.api_keys, theirs.api_keys, "v{version}");
             assert_eq!((ours.error_code, ours.throttle_time_ms), (theirs.error_code, theirs.throttle_time_ms));
+            assert_eq!(ours.finalized_features, theirs.finalized_features, "v{version}");
+            if version >= 3 {
+                assert_eq!(ApiVersions::from_response(&ours).finalized_feature("transaction.version"), Some(2));
+            }
             for cut in 0..frame.len() {
                 assert!(decode_api_versions_response(frame.slice(..cut), version, "b").is_err(), "v{version} prefix {cut}");
             }

@@ -33,7 +33,7 @@ mod fetch_decode;
 mod fetch_session;
 mod fetcher;
 pub mod group;
-mod offsets;
+pub(crate) mod offsets;
 #[cfg(test)]
 mod scripted_tests;
 mod subscription;
@@ -913,6 +913,11 @@ impl Consumer {
         self.check_open()?;
         let c = self.coordinator()?;
         c.fetch(&self.shared.core, tps, self.shared.cfg.default_api_timeout).await
+    }
+
+    /// The settings this consumer was built with.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.shared.cfg
     }
 
     /// The group id, if configured.

@@ -134,15 +134,23 @@ pub(crate) struct MemberIdentity {
     pub instance_id: Option<String>,
 }
 
-/// The group coordinator's broker id, cached until a coordinator error.
+/// The group coordinator's broker id (or a transactional id's transaction coordinator),
+/// cached until a coordinator error.
 pub(crate) struct Coordinator {
     group: String,
+    /// FindCoordinator key type: 0 group, 1 transaction.
+    key_type: i8,
     cached: Mutex<Option<i32>>,
 }
 
 impl Coordinator {
     pub(crate) fn new(group: String) -> Coordinator {
-        Coordinator { group, cached: Mutex::new(None) }
+        Coordinator { group, key_type: 0, cached: Mutex::new(None) }
+    }
+
+    /// The transaction coordinator of `transactional_id` (FindCoordinator key type 1).
+    pub(crate) fn for_transactions(transactional_id: String) -> Coordinator {
+        Coordinator { group: transactional_id, key_type: 1, cached: Mutex::new(None) }
     }
 
     pub(crate) fn group(&self) -> &str {
@@ -173,9 +181,9 @@ impl Coordinator {
         let version = conn.version_for::<FindCoordinatorRequest>()?;
         let key = StrBytes::from_string(self.group.clone());
         let req = if version >= 4 {
-            FindCoordinatorRequest::default().with_key_type(0).with_coordinator_keys(vec![key])
+            FindCoordinatorRequest::default().with_key_type(self.key_type).with_coordinator_keys(vec![key])
         } else {
-            FindCoordinatorRequest::default().with_key(key)
+            FindCoordinatorRequest::default().with_key(key).with_key_type(self.key_type)
         };
         let resp = conn.send_at(&req, version).await?;
         let (code, msg, node) = if version >= 4 {

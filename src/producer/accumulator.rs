@@ -625,7 +625,34 @@ impl RecordAccumulator {
     }
 
     /// Fails every batch that has not completed (close timed out, or a fatal error).
+    /// Every partition's sequences restart at 0 (a new producer id or epoch). Batches that
+    /// were never sent lose the sequence they would have had.
+    pub(crate) fn reset_sequences(&self) {
+        for t in self.all_topics() {
+            for queue in t.partitions.read().unwrap().iter() {
+                let mut q = queue.lock().unwrap();
+                q.next_sequence = 0;
+                q.last_acked = None;
+                for b in q.ready.iter_mut() {
+                    b.base_sequence = None;
+                }
+            }
+        }
+    }
+
+    /// Fails every batch that was never sent (open ones and ready ones without an
+    /// attempt) with `err`; batches being retried or in flight are left to finish.
+    pub(crate) fn fail_unsent(&self, err: &Error) {
+        self.fail_queued(err, |b| b.attempts == 0);
+    }
+
+    /// Fails every batch not in flight (the producer is fenced or closed).
     pub(crate) fn abort_all(&self, err: &Error) {
+        self.fail_queued(err, |_| true);
+    }
+
+    /// Fails open batches and the ready batches `which` selects.
+    fn fail_queued(&self, err: &Error, which: impl Fn(&ProducerBatch) -> bool) {
         for t in self.all_topics() {
             let parts: Vec<_> = t.partitions.read().unwrap().clone();
             for q in parts {
@@ -633,7 +660,9 @@ impl RecordAccumulator {
                 if let Some(open) = q.open.take() {
                     self.finish(open.id, &open.completion, open.memory, Outcome::Failed(err.clone()));
                 }
-                while let Some(b) = q.ready.pop_front() {
+                let (fail, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut q.ready).into_iter().partition(|b| which(b));
+                q.ready = keep;
+                for b in fail {
                     self.complete_failed(b, err.clone());
                 }
             }

@@ -83,6 +83,15 @@ pub struct ProducerConfig {
     /// `partitioner.ignore.keys`: when true, keyed records are spread like keyless ones.
     /// Default `false`.
     pub partitioner_ignore_keys: bool,
+    /// `transactional.id`: makes the producer transactional (see [`crate::txn`]). The id
+    /// identifies the producer across restarts: a new producer with the same id fences the
+    /// old one and finishes its open transaction. Requires `enable_idempotence`.
+    /// Default `None` (not transactional).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction stay open
+    /// before aborting it (at most the broker's `transaction.max.timeout.ms`, 15 min by
+    /// default). Used only with `transactional_id`. Default 60 s.
+    pub transaction_timeout: Duration,
 }
 
 impl std::fmt::Debug for ProducerConfig {
@@ -102,6 +111,8 @@ impl std::fmt::Debug for ProducerConfig {
             .field("retries", &self.retries)
             .field("partitioner", &self.partitioner.as_ref().map(|_| "custom"))
             .field("partitioner_ignore_keys", &self.partitioner_ignore_keys)
+            .field("transactional_id", &self.transactional_id)
+            .field("transaction_timeout", &self.transaction_timeout)
             .finish()
     }
 }
@@ -129,6 +140,8 @@ impl ProducerConfig {
             retries: u32::MAX,
             partitioner: None,
             partitioner_ignore_keys: false,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 
@@ -187,6 +200,16 @@ impl ProducerConfig {
         self.retries = n;
         self
     }
+    /// Sets [`ProducerConfig::transactional_id`].
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.transactional_id = Some(id.into());
+        self
+    }
+    /// Sets [`ProducerConfig::transaction_timeout`].
+    pub fn transaction_timeout(mut self, t: Duration) -> Self {
+        self.transaction_timeout = t;
+        self
+    }
     /// Sets [`ProducerConfig::partitioner`].
     pub fn partitioner(mut self, p: Arc<dyn Partitioner>) -> Self {
         self.partitioner = Some(p);
@@ -209,6 +232,23 @@ impl ProducerConfig {
             }
             if self.retries == 0 {
                 return bad("enable_idempotence requires retries > 0".into());
+            }
+        }
+        if let Some(id) = &self.transactional_id {
+            if !self.enable_idempotence {
+                return bad(format!(
+                    "transactional_id ({id:?}) requires enable_idempotence = true; remove enable_idempotence(false)"
+                ));
+            }
+            if id.is_empty() {
+                return bad("transactional_id must not be empty (use None for a non-transactional producer)".into());
+            }
+            if self.transaction_timeout.as_millis() < 1 || self.transaction_timeout.as_millis() > i32::MAX as u128 {
+                return bad(format!(
+                    "transaction_timeout must be between 1 ms and {} ms, got {:?}",
+                    i32::MAX,
+                    self.transaction_timeout
+                ));
             }
         }
         if self.max_in_flight == 0 {

@@ -25,6 +25,7 @@ pub mod partitioner;
 mod request;
 mod sender;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,8 +39,12 @@ pub use crate::record::Header;
 use crate::client::ClientCore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::{validate_topic_name, PartitionInfo};
-use accumulator::{AccumulatorConfig, RecordAccumulator, TopicQueues, TopicView};
-use sender::{ProducerIdentity, Sender, SenderConfig};
+use crate::consumer::{ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition};
+use crate::txn::manager::TransactionManager;
+use accumulator::{AccumulatorConfig, TopicQueues, TopicView};
+pub(crate) use accumulator::RecordAccumulator;
+pub(crate) use sender::ProducerIdentity;
+use sender::{Sender, SenderConfig};
 
 /// A record to send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -116,6 +121,8 @@ struct Inner {
     acc: Arc<RecordAccumulator>,
     cfg: ProducerConfig,
     identity: Arc<Mutex<Option<ProducerIdentity>>>,
+    /// With `transactional_id`: the transaction state machine.
+    txn: Option<Arc<TransactionManager>>,
     /// Resolves when the sender thread has finished.
     sender_done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
@@ -138,7 +145,8 @@ impl Producer {
     pub async fn new(config: ProducerConfig) -> Result<Producer> {
         config.validate()?;
         let core = ClientCore::connect(config.client.clone()).await?;
-        let identity = if config.enable_idempotence {
+        // A transactional producer gets its id from its coordinator in init_transactions.
+        let identity = if config.enable_idempotence && config.transactional_id.is_none() {
             Some(sender::init_producer_id(&core, config.max_block).await?)
         } else {
             None
@@ -151,6 +159,9 @@ impl Producer {
             buffer_memory: config.buffer_memory,
         }));
         let identity = Arc::new(Mutex::new(identity));
+        let txn = config.transactional_id.as_ref().map(|id| {
+            Arc::new(TransactionManager::new(id.clone(), config.transaction_timeout, core.clone(), acc.clone(), identity.clone()))
+        });
         let sender = Sender::new(
             core.clone(),
             acc.clone(),
@@ -165,11 +176,88 @@ impl Producer {
                 delivery_timeout: config.delivery_timeout,
             },
             identity.clone(),
+            txn.clone(),
         );
         let done = spawn_sender_thread(sender)?;
         Ok(Producer {
-            inner: Arc::new(Inner { core, acc, cfg: config, identity, sender_done: Mutex::new(Some(done)) }),
+            inner: Arc::new(Inner { core, acc, cfg: config, identity, txn, sender_done: Mutex::new(Some(done)) }),
         })
+    }
+
+    fn txn(&self, call: &str) -> Result<&Arc<TransactionManager>> {
+        self.inner.txn.as_ref().ok_or_else(|| {
+            Error::InvalidTransactionState(format!("{call} needs a transactional producer: set ProducerConfig::transactional_id"))
+        })
+    }
+
+    /// Registers the transactional id with its coordinator and gets the producer id and
+    /// epoch (Java's `initTransactions`). A previous producer with the same id is fenced
+    /// and its open transaction finished (aborted, or completed if it was committing).
+    /// Call once, before the first transaction; after a timeout it may be called again.
+    ///
+    /// Errors: retriable (timeout: call again), fatal (`TRANSACTIONAL_ID_AUTHORIZATION_FAILED`),
+    /// [`Error::InvalidTransactionState`] when already initialised or not transactional.
+    pub async fn init_transactions(&self, timeout: Duration) -> Result<()> {
+        self.txn("init_transactions")?.init_transactions(timeout).await
+    }
+
+    /// Starts a transaction (local only; Java's `beginTransaction`). Records sent from now
+    /// on and offsets given to [`Producer::send_offsets_to_transaction`] belong to it until
+    /// [`Producer::commit_transaction`] or [`Producer::abort_transaction`].
+    /// [`Error::InvalidTransactionState`] unless the producer is ready (initialised and no
+    /// transaction open).
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.txn("begin_transaction")?.begin_transaction()
+    }
+
+    /// Adds a consumer's positions to the transaction (Java's `sendOffsetsToTransaction`):
+    /// they become the group's committed offsets if and only if the transaction commits.
+    /// `offsets` are the next offsets to consume; `group` comes from
+    /// [`Consumer::group_metadata`](crate::consumer::Consumer::group_metadata), so the
+    /// group coordinator can refuse offsets of a member whose generation is over (KIP-447).
+    ///
+    /// Errors: abortable ([`Error::is_abortable`]: the member was fenced by a rebalance,
+    /// group authorization) — abort and go on; fatal (fenced producer); retriable (timeout:
+    /// the call may be repeated).
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        group: &ConsumerGroupMetadata,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.txn("send_offsets_to_transaction")?.send_offsets_to_transaction(offsets, group, timeout).await
+    }
+
+    /// Commits the open transaction (Java's `commitTransaction`): sends every queued record,
+    /// waits for each, then ends the transaction with its coordinator. Records and offsets
+    /// become visible to `read_committed` consumers together.
+    ///
+    /// If any record of the transaction failed, nothing is committed and the error is
+    /// abortable: call [`Producer::abort_transaction`]. On a timeout the outcome may be
+    /// unknown; call `commit_transaction` again, which retries the same commit (it never
+    /// turns into an abort of the same epoch). Fatal errors (fenced) end the producer.
+    pub async fn commit_transaction(&self, timeout: Duration) -> Result<()> {
+        self.txn("commit_transaction")?.commit_transaction(timeout).await
+    }
+
+    /// Aborts the open transaction (Java's `abortTransaction`): records not yet sent fail
+    /// (their delivery futures resolve with an abortable error), records in flight are
+    /// awaited, then the coordinator aborts the transaction; nothing of it becomes visible
+    /// to `read_committed` consumers. Also the way out of an abortable error.
+    ///
+    /// After a commit that timed out (outcome unknown), the producer does not send an abort
+    /// for that epoch: it re-initialises with a new epoch instead (KIP-360), and that
+    /// transaction ends as the coordinator had decided (it may have committed).
+    /// On a timeout, call it again.
+    pub async fn abort_transaction(&self, timeout: Duration) -> Result<()> {
+        self.txn("abort_transaction")?.abort_transaction(timeout).await
+    }
+
+    /// Test hook: the transaction protocol version (1 or 2, KIP-890) the current or next
+    /// transaction uses; `None` for a producer without `transactional_id`.
+    #[doc(hidden)]
+    pub fn transaction_protocol_version(&self) -> Option<u8> {
+        self.inner.txn.as_ref().map(|t| if t.uses_v2() { 2 } else { 1 })
     }
 
     /// Queues a record and returns the future of its delivery.
@@ -196,6 +284,9 @@ impl Producer {
         let topic = self.topic_queues(&record.topic)?;
         let view = self.topic_view(&topic).await?;
         let partition = self.choose_partition(&record, &topic, &view)?;
+        if let Some(txn) = &inner.txn {
+            txn.on_send(&record.topic, partition)?;
+        }
         let memory = inner.acc.reserve(size, inner.cfg.max_block).await?;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let (fut, closed) = inner.acc.append(

@@ -31,6 +31,7 @@ use crate::client::ClientCore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::ConnKind;
 use crate::record::BatchWriter;
+use crate::txn::manager::{Gate, TransactionManager};
 
 /// What the Sender needs from the producer config.
 pub(crate) struct SenderConfig {
@@ -67,6 +68,10 @@ pub(crate) struct Sender {
     bump_needed: bool,
     in_flight: FuturesUnordered<BoxFuture<'static, Completed>>,
     per_broker: HashMap<i32, usize>,
+    /// The transaction manager of a transactional producer: batches carry the
+    /// transactional flag and id, v1 holds a partition's batches until it is added to the
+    /// transaction, and a failed batch makes the transaction abortable.
+    txn: Option<Arc<TransactionManager>>,
 }
 
 impl Sender {
@@ -75,6 +80,7 @@ impl Sender {
         acc: Arc<RecordAccumulator>,
         cfg: SenderConfig,
         identity: Arc<Mutex<Option<ProducerIdentity>>>,
+        txn: Option<Arc<TransactionManager>>,
     ) -> Sender {
         Sender {
             core,
@@ -84,7 +90,34 @@ impl Sender {
             bump_needed: false,
             in_flight: FuturesUnordered::new(),
             per_broker: HashMap::new(),
+            txn,
         }
+    }
+
+    /// A sequence gap: the idempotent producer bumps its epoch itself; a transactional one
+    /// leaves that to the TransactionManager (after the abort the failed batch forces).
+    fn need_bump(&mut self) {
+        if self.txn.is_none() {
+            self.bump_needed = true;
+        }
+    }
+
+    /// Fails a batch for good, telling the transaction (if any) that it cannot commit.
+    /// In a transaction the records' error is abortable ([`Error::TransactionAbortable`]
+    /// around the cause) unless it is fatal.
+    fn fail_batch(&self, b: ProducerBatch, err: Error) {
+        let err = match &self.txn {
+            Some(txn) => {
+                txn.on_batch_failed(&err, b.base_sequence.is_some());
+                if err.is_fatal() || matches!(err, Error::TransactionAbortable(_)) {
+                    err
+                } else {
+                    Error::TransactionAbortable(Box::new(err))
+                }
+            }
+            None => err,
+        };
+        self.acc.complete_failed(b, err);
     }
 
     /// Runs until the producer is closed and everything queued has completed.
@@ -150,9 +183,25 @@ impl Sender {
                     let b = q.ready.pop_front().expect("front");
                     let err = expired(&b, self.cfg.delivery_timeout);
                     if self.cfg.idempotent && b.base_sequence.is_some() {
-                        self.bump_needed = true;
+                        self.need_bump();
                     }
-                    self.acc.complete_failed(b, err);
+                    self.fail_batch(b, err);
+                }
+                if q.ready.is_empty() {
+                    continue;
+                }
+                if let Some(txn) = &self.txn {
+                    match txn.gate(&topic.name, q.partition) {
+                        Gate::Send => {}
+                        Gate::Hold => continue,
+                        Gate::Fail(e) => {
+                            // Never sent (the partition was never added): nothing in flight.
+                            while let Some(b) = q.ready.pop_front() {
+                                self.acc.complete_failed(b, e.clone());
+                            }
+                            continue;
+                        }
+                    }
                 }
                 let Some(front) = q.ready.front() else { continue };
                 if let Some(at) = front.retry_at {
@@ -205,7 +254,7 @@ impl Sender {
                         let seq = q.next_sequence;
                         q.next_sequence = increment_sequence(seq, b.record_count());
                         b.base_sequence = Some(seq);
-                        b.encoded.set_producer_state(id.producer_id, id.epoch, seq, false);
+                        b.encoded.set_producer_state(id.producer_id, id.epoch, seq, self.txn.is_some());
                     }
                 }
                 b.attempts += 1;
@@ -241,15 +290,24 @@ impl Sender {
         let core = self.core.clone();
         let acks = self.cfg.acks;
         let timeout_ms = self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
+        // Transaction protocol v1: Produce v12 would tell the broker we add partitions
+        // implicitly (KIP-890), so stay at v11.
+        let txn = self.txn.as_ref().map(|t| {
+            t.on_produce_sent();
+            (t.transactional_id(), t.uses_v2())
+        });
         self.in_flight.push(Box::pin(async move {
             let result = async {
                 let conn = core.broker(broker, ConnKind::Produce).await?;
-                let version = conn.version_for::<ProduceRequest>()?;
+                let mut version = conn.version_for::<ProduceRequest>()?;
+                if let Some((_, false)) = &txn {
+                    version = version.min(11);
+                }
                 let parts: Vec<PartitionData<'_>> = batches
                     .iter()
                     .map(|b| PartitionData { topic: &b.topic, partition: b.partition, records: b.encoded.bytes() })
                     .collect();
-                let frame = encode_produce(version, &core.config.client_id, None, acks.wire(), timeout_ms, &parts)?;
+                let frame = encode_produce(version, &core.config.client_id, txn.as_ref().map(|(id, _)| &**id), acks.wire(), timeout_ms, &parts)?;
                 match conn.send_frame(frame, ProduceRequest::KEY, acks != Acks::None).await? {
                     None => Ok(None),
                     Some(bytes) => decode_produce_response(bytes, version).map(Some).map_err(|detail| Error::Protocol {
@@ -341,12 +399,31 @@ impl Sender {
         settle_in_flight(&mut q);
         let code = err.code();
         let mut retriable = err.is_retriable();
+        if self.txn.is_some()
+            && matches!(
+                code,
+                Some(
+                    ErrorCode::OutOfOrderSequenceNumber
+                        | ErrorCode::UnknownProducerId
+                        | ErrorCode::InvalidProducerEpoch
+                        | ErrorCode::InvalidProducerIdMapping
+                        | ErrorCode::TransactionAbortable
+                        | ErrorCode::InvalidTxnState
+                )
+            )
+        {
+            // In a transaction these end the transaction, not just the batch: it fails,
+            // the transaction must be aborted (the epoch is bumped then if needed).
+            drop(q);
+            self.fail_batch(b, err);
+            return;
+        }
         if self.cfg.idempotent {
             match code {
                 Some(ErrorCode::ProducerFenced) => {
                     drop(q);
                     self.acc.set_fatal(err.clone());
-                    self.acc.complete_failed(b, err);
+                    self.fail_batch(b, err);
                     return;
                 }
                 Some(ErrorCode::OutOfOrderSequenceNumber) => {
@@ -357,7 +434,7 @@ impl Sender {
                     let behind = b.base_sequence.is_some_and(|s| super::accumulator::seq_before(s, expected));
                     if b.base_sequence == Some(expected) || behind {
                         warn!(topic = %b.topic, partition = b.partition, base_sequence = ?b.base_sequence, expected, "out-of-order sequence the broker cannot accept; bumping the epoch");
-                        self.bump_needed = true;
+                        self.need_bump();
                     }
                     retriable = true;
                 }
@@ -365,12 +442,12 @@ impl Sender {
                     // The broker no longer knows this producer (its records were deleted by
                     // retention): bump (KIP-360) unless the log is empty (retry as is).
                     if log_start_offset != Some(-1) {
-                        self.bump_needed = true;
+                        self.need_bump();
                     }
                     retriable = true;
                 }
                 Some(ErrorCode::InvalidProducerEpoch) => {
-                    self.bump_needed = true;
+                    self.need_bump();
                 }
                 _ => {}
             }
@@ -386,10 +463,10 @@ impl Sender {
             drop(q);
             if self.cfg.idempotent && b.base_sequence.is_some() {
                 // Later batches carry sequences after this one: restart the numbering.
-                self.bump_needed = true;
+                self.need_bump();
             }
             let err = if retriable && !in_time { expired(&b, self.cfg.delivery_timeout) } else { err };
-            self.acc.complete_failed(b, err);
+            self.fail_batch(b, err);
         }
     }
 
@@ -407,7 +484,7 @@ impl Sender {
                     broker: "local".into(),
                     detail: "cannot re-read a batch to split it".into(),
                 };
-                self.acc.complete_failed(b, e);
+                self.fail_batch(b, e);
                 return;
             }
         };
@@ -423,7 +500,7 @@ impl Sender {
                 Ok(encoded) => children.push(((i * half) as u32, self.acc.child_batch(&b, encoded, 0))),
                 Err(e) => {
                     drop(q);
-                    self.acc.complete_failed(b, e);
+                    self.fail_batch(b, e);
                     return;
                 }
             }
@@ -437,7 +514,7 @@ impl Sender {
             let mut seq = base;
             for (_, c) in children.iter_mut() {
                 c.base_sequence = Some(seq);
-                c.encoded.set_producer_state(id.producer_id, id.epoch, seq, false);
+                c.encoded.set_producer_state(id.producer_id, id.epoch, seq, self.txn.is_some());
                 seq = increment_sequence(seq, c.record_count());
             }
         }
@@ -470,16 +547,7 @@ impl Sender {
             Ok(id) => {
                 info!(producer_id = id.producer_id, epoch = id.epoch, "bumped producer epoch; sequences restart at 0");
                 *self.identity.lock().unwrap() = Some(id);
-                for t in self.acc.all_topics() {
-                    for queue in t.partitions.read().unwrap().iter() {
-                        let mut q = queue.lock().unwrap();
-                        q.next_sequence = 0;
-                        q.last_acked = None;
-                        for b in q.ready.iter_mut() {
-                            b.base_sequence = None;
-                        }
-                    }
-                }
+                self.acc.reset_sequences();
                 self.bump_needed = false;
             }
             Err(e) => {

@@ -12,4 +12,6 @@ mod consumer;
 mod foundation;
 mod group;
 mod producer;
+mod eos;
 mod security;
+mod txn;

@@ -1,0 +1,338 @@
+//! The transactional producer's state machine against a scripted TCP broker (transaction
+//! protocol v1): coordinator retries (CONCURRENT_TRANSACTIONS, NOT_COORDINATOR), fencing,
+//! calls in the wrong state, and a commit whose outcome is unknown.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator as RespCoordinator;
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiVersionsRequest, BrokerId, EndTxnRequest, EndTxnResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+};
+use kafka_protocol::messages::add_partitions_to_txn_response::{AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::{Error, ErrorCode};
+use crate::network::testing::{api_versions, encode_response, Received, TcpBroker, TcpReply};
+use crate::producer::{Producer, ProducerConfig, ProducerRecord};
+use crate::record::layout;
+
+/// ApiVersions, Metadata, Produce (v11: protocol v1), FindCoordinator, InitProducerId,
+/// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn (v4), TxnOffsetCommit — no
+/// `transaction.version` feature, so transaction protocol v1.
+const RANGES: &[(i16, i16, i16)] =
+    &[(18, 0, 4), (3, 0, 12), (0, 3, 11), (10, 0, 4), (22, 0, 5), (24, 0, 3), (25, 0, 3), (26, 0, 4), (28, 0, 3)];
+
+/// The same with transaction protocol v2 (Kafka 4.x): Produce v12, EndTxn v5,
+/// TxnOffsetCommit v5 and the finalized feature `transaction.version` = 2.
+const RANGES_V2: &[(i16, i16, i16)] =
+    &[(18, 0, 4), (3, 0, 12), (0, 3, 12), (10, 0, 6), (22, 0, 5), (24, 0, 5), (25, 0, 4), (26, 0, 5), (28, 0, 5)];
+
+const PID: i64 = 4000;
+
+/// What the scripted coordinator saw: (api key, producer epoch, extra) per request.
+#[derive(Default)]
+struct Script {
+    log: Vec<(i16, i16, String)>,
+    /// Error codes to answer InitProducerId with, in order, before succeeding.
+    init_errors: Vec<i16>,
+    /// Error codes to answer EndTxn with, in order, before succeeding.
+    end_errors: Vec<i16>,
+    /// Delay the first EndTxn answer by this much (the commit's outcome becomes unknown).
+    end_delay: Option<Duration>,
+    epoch: i16,
+    /// Advertise transaction protocol v2.
+    v2: bool,
+}
+
+fn log(s: &Arc<Mutex<Script>>) -> Vec<(i16, i16, String)> {
+    s.lock().unwrap().log.clone()
+}
+
+async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
+    TcpBroker::start(move |req: &Received, host, port| {
+        let (corr, v) = (req.header.correlation_id, req.header.request_api_version);
+        let frame = |b| TcpReply::Frame(b);
+        let mut s = script.lock().unwrap();
+        match req.header.request_api_key {
+            18 => {
+                let resp = if s.v2 {
+                    api_versions(RANGES_V2).with_finalized_features_epoch(1).with_finalized_features(vec![
+                        kafka_protocol::messages::api_versions_response::FinalizedFeatureKey::default()
+                            .with_name(StrBytes::from_static_str("transaction.version"))
+                            .with_max_version_level(2)
+                            .with_min_version_level(2),
+                    ])
+                } else {
+                    api_versions(RANGES)
+                };
+                frame(encode_response::<ApiVersionsRequest>(corr, v, &resp))
+            }
+            3 => {
+                let resp = MetadataResponse::default()
+                    .with_brokers(vec![MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(0))
+                        .with_host(StrBytes::from_string(host.to_owned()))
+                        .with_port(port)])
+                    .with_controller_id(BrokerId(0))
+                    .with_topics(vec![MetadataResponseTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+                        .with_partitions(vec![MetadataResponsePartition::default()
+                            .with_partition_index(0)
+                            .with_leader_id(BrokerId(0))
+                            .with_leader_epoch(0)
+                            .with_replica_nodes(vec![BrokerId(0)])
+                            .with_isr_nodes(vec![BrokerId(0)])])]);
+                frame(encode_response::<MetadataRequest>(corr, v, &resp))
+            }
+            10 => {
+                let r = req.decode::<FindCoordinatorRequest>();
+                s.log.push((10, -1, format!("key_type={}", r.key_type)));
+                let c = RespCoordinator::default()
+                    .with_key(r.coordinator_keys.first().cloned().unwrap_or_default())
+                    .with_node_id(BrokerId(0))
+                    .with_host(StrBytes::from_string(host.to_owned()))
+                    .with_port(port);
+                let resp = if v >= 4 {
+                    FindCoordinatorResponse::default().with_coordinators(vec![c])
+                } else {
+                    FindCoordinatorResponse::default()
+                        .with_node_id(BrokerId(0))
+                        .with_host(StrBytes::from_string(host.to_owned()))
+                        .with_port(port)
+                };
+                frame(encode_response::<FindCoordinatorRequest>(corr, v, &resp))
+            }
+            22 => {
+                let r = req.decode::<InitProducerIdRequest>();
+                s.log.push((22, r.producer_epoch, format!("pid={} txn={:?}", r.producer_id.0, r.transactional_id.map(|t| t.0.to_string()))));
+                let resp = if !s.init_errors.is_empty() {
+                    let code = s.init_errors.remove(0);
+                    InitProducerIdResponse::default().with_error_code(code).with_producer_id(ProducerId(-1)).with_producer_epoch(-1)
+                } else {
+                    s.epoch += 1;
+                    InitProducerIdResponse::default().with_producer_id(ProducerId(PID)).with_producer_epoch(s.epoch)
+                };
+                frame(encode_response::<InitProducerIdRequest>(corr, v, &resp))
+            }
+            24 => {
+                let r = req.decode::<AddPartitionsToTxnRequest>();
+                s.log.push((24, r.v3_and_below_producer_epoch, String::new()));
+                let results = r
+                    .v3_and_below_topics
+                    .iter()
+                    .map(|t| {
+                        AddPartitionsToTxnTopicResult::default().with_name(t.name.clone()).with_results_by_partition(
+                            t.partitions.iter().map(|p| AddPartitionsToTxnPartitionResult::default().with_partition_index(*p)).collect(),
+                        )
+                    })
+                    .collect();
+                let resp = AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+                frame(encode_response::<AddPartitionsToTxnRequest>(corr, v, &resp))
+            }
+            0 => {
+                let r = req.decode::<ProduceRequest>();
+                let records = r.topic_data[0].partition_data[0].records.clone().unwrap_or_default();
+                let i16_at = |o: usize| i16::from_be_bytes([records[o], records[o + 1]]);
+                let seq = i32::from_be_bytes(records[layout::BASE_SEQUENCE..layout::BASE_SEQUENCE + 4].try_into().unwrap());
+                let transactional = i16_at(layout::ATTRIBUTES) & 0x10 != 0;
+                s.log.push((0, i16_at(layout::PRODUCER_EPOCH), format!(
+                    "v{v} seq={seq} transactional={transactional} id={:?}",
+                    r.transactional_id.map(|t| t.0.to_string())
+                )));
+                let resp = ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_responses(vec![PartitionProduceResponse::default().with_index(0).with_base_offset(0)])]);
+                frame(encode_response::<ProduceRequest>(corr, v, &resp))
+            }
+            26 => {
+                let r = req.decode::<EndTxnRequest>();
+                s.log.push((26, r.producer_epoch, format!("committed={}", r.committed)));
+                let code = if s.end_errors.is_empty() { 0 } else { s.end_errors.remove(0) };
+                let mut resp = EndTxnResponse::default().with_error_code(code);
+                if v >= 5 {
+                    // v2: every EndTxn bumps the epoch and returns it.
+                    if code == 0 {
+                        s.epoch += 1;
+                    }
+                    resp = resp.with_producer_id(ProducerId(PID)).with_producer_epoch(s.epoch);
+                }
+                let bytes = encode_response::<EndTxnRequest>(corr, v, &resp);
+                match s.end_delay.take() {
+                    Some(d) => TcpReply::Delayed(d, bytes),
+                    None => frame(bytes),
+                }
+            }
+            _ => TcpReply::Close,
+        }
+    })
+    .await
+}
+
+async fn producer(b: &TcpBroker) -> Producer {
+    let mut cfg = ProducerConfig::new(b.addr()).transactional_id("tid").linger(Duration::from_millis(1));
+    cfg.client.retry_backoff = Duration::from_millis(10);
+    Producer::new(cfg).await.unwrap()
+}
+
+const T: Duration = Duration::from_secs(5);
+
+/// One transaction with a record, up to (not including) its end.
+async fn open_transaction_with_a_record(p: &Producer) {
+    p.begin_transaction().unwrap();
+    let f = p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap();
+    f.await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_transactions_is_retried_and_not_coordinator_finds_the_coordinator_again() {
+    let script = Arc::new(Mutex::new(Script {
+        init_errors: vec![ErrorCode::ConcurrentTransactions.code(), ErrorCode::ConcurrentTransactions.code(), ErrorCode::NotCoordinator.code()],
+        ..Default::default()
+    }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    let l = log(&script);
+    let finds = l.iter().filter(|(k, _, _)| *k == 10).count();
+    let inits = l.iter().filter(|(k, _, _)| *k == 22).count();
+    assert_eq!(inits, 4, "two CONCURRENT_TRANSACTIONS and one NOT_COORDINATOR retried: {l:?}");
+    assert_eq!(finds, 2, "NOT_COORDINATOR looks the coordinator up again (and only it): {l:?}");
+    assert!(l.iter().filter(|(k, _, _)| *k == 10).all(|(_, _, x)| x == "key_type=1"), "transaction coordinator lookups: {l:?}");
+    assert!(l.iter().any(|(k, _, x)| *k == 22 && x.contains("Some(\"tid\")")), "{l:?}");
+    assert_eq!(p.transaction_protocol_version(), Some(1));
+    // v1: the partition is added before its first batch is produced.
+    open_transaction_with_a_record(&p).await;
+    p.commit_transaction(T).await.unwrap();
+    let l = log(&script);
+    let order: Vec<i16> = l.iter().map(|(k, _, _)| *k).filter(|k| matches!(k, 24 | 0 | 26)).collect();
+    assert_eq!(order, vec![24, 0, 26], "AddPartitionsToTxn, Produce, EndTxn: {l:?}");
+    let produce = l.iter().find(|(k, _, _)| *k == 0).unwrap();
+    assert_eq!(produce, &(0, 1, "v11 seq=0 transactional=true id=Some(\"tid\")".to_owned()), "{l:?}");
+}
+
+#[tokio::test]
+async fn producer_fenced_from_the_coordinator_is_fatal() {
+    let script = Arc::new(Mutex::new(Script { end_errors: vec![ErrorCode::ProducerFenced.code()], ..Default::default() }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    open_transaction_with_a_record(&p).await;
+    let e = p.commit_transaction(T).await.unwrap_err();
+    assert!(e.is_fatal() && !e.is_abortable(), "{e}");
+    assert_eq!(e.code(), Some(ErrorCode::ProducerFenced));
+    assert!(p.begin_transaction().unwrap_err().is_fatal());
+    assert!(p.abort_transaction(T).await.unwrap_err().is_fatal());
+    assert!(p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap_err().is_fatal());
+}
+
+#[tokio::test]
+async fn invalid_producer_epoch_from_the_coordinator_is_reported_as_fenced() {
+    let script = Arc::new(Mutex::new(Script { end_errors: vec![ErrorCode::InvalidProducerEpoch.code()], ..Default::default() }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    open_transaction_with_a_record(&p).await;
+    let e = p.abort_transaction(T).await.unwrap_err();
+    assert!(e.is_fatal(), "{e}");
+    assert_eq!(e.code(), Some(ErrorCode::ProducerFenced));
+}
+
+#[tokio::test]
+async fn calls_in_the_wrong_state_are_invalid_transaction_state() {
+    let script = Arc::new(Mutex::new(Script::default()));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    let is_state = |e: Error| assert!(matches!(e, Error::InvalidTransactionState(_)), "{e}");
+    is_state(p.begin_transaction().unwrap_err());
+    is_state(p.commit_transaction(T).await.unwrap_err());
+    is_state(p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap_err());
+    p.init_transactions(T).await.unwrap();
+    is_state(p.init_transactions(T).await.unwrap_err());
+    is_state(p.abort_transaction(T).await.unwrap_err());
+    p.begin_transaction().unwrap();
+    is_state(p.begin_transaction().unwrap_err());
+    // An empty transaction ends without any request to the coordinator.
+    p.commit_transaction(T).await.unwrap();
+    assert!(!log(&script).iter().any(|(k, _, _)| *k == 26));
+}
+
+#[tokio::test]
+async fn a_commit_that_timed_out_is_retried_with_the_same_epoch_never_aborted() {
+    let script = Arc::new(Mutex::new(Script { end_delay: Some(Duration::from_millis(800)), ..Default::default() }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    open_transaction_with_a_record(&p).await;
+    let e = p.commit_transaction(Duration::from_millis(300)).await.unwrap_err();
+    assert!(e.is_retriable() && !e.is_abortable(), "{e}");
+    // begin is refused until the commit is resolved.
+    assert!(matches!(p.begin_transaction().unwrap_err(), Error::InvalidTransactionState(_)));
+    p.commit_transaction(T).await.unwrap();
+    let ends: Vec<_> = log(&script).into_iter().filter(|(k, _, _)| *k == 26).collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert!(ends.iter().all(|(_, epoch, x)| *epoch == 1 && x == "committed=true"), "the same commit, same epoch: {ends:?}");
+    p.begin_transaction().unwrap();
+}
+
+#[tokio::test]
+async fn an_abort_after_a_commit_of_unknown_outcome_re_initialises_instead_of_aborting_that_epoch() {
+    let script = Arc::new(Mutex::new(Script { end_delay: Some(Duration::from_millis(800)), ..Default::default() }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    open_transaction_with_a_record(&p).await;
+    assert!(p.commit_transaction(Duration::from_millis(300)).await.unwrap_err().is_retriable());
+    p.abort_transaction(T).await.unwrap();
+    let l = log(&script);
+    assert!(!l.iter().any(|(k, _, x)| *k == 26 && x == "committed=false"), "no EndTxn(abort) after an unknown commit: {l:?}");
+    let last_init = l.iter().rev().find(|(k, _, _)| *k == 22).unwrap();
+    assert_eq!(last_init, &(22, 1, format!("pid={PID} txn=Some(\"tid\")")), "InitProducerId with the current id and epoch (KIP-360): {l:?}");
+    // The next transaction runs on the new epoch.
+    open_transaction_with_a_record(&p).await;
+    p.commit_transaction(T).await.unwrap();
+    let l = log(&script);
+    assert_eq!(l.iter().rev().find(|(k, _, _)| *k == 26).unwrap(), &(26, 2, "committed=true".to_owned()), "{l:?}");
+}
+
+#[tokio::test]
+async fn protocol_v2_adds_partitions_implicitly_and_every_end_txn_brings_a_new_epoch() {
+    let script = Arc::new(Mutex::new(Script { v2: true, ..Default::default() }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    assert_eq!(p.transaction_protocol_version(), Some(2), "finalized transaction.version 2 chooses protocol v2");
+    open_transaction_with_a_record(&p).await;
+    open_transaction_with_a_record_again(&p).await;
+    p.commit_transaction(T).await.unwrap();
+    open_transaction_with_a_record(&p).await;
+    p.abort_transaction(T).await.unwrap();
+    open_transaction_with_a_record(&p).await;
+    p.commit_transaction(T).await.unwrap();
+    let l = log(&script);
+    assert!(!l.iter().any(|(k, _, _)| *k == 24 || *k == 25), "no AddPartitionsToTxn / AddOffsetsToTxn under v2: {l:?}");
+    let produce: Vec<_> = l.iter().filter(|(k, _, _)| *k == 0).map(|(_, e, x)| (*e, x.clone())).collect();
+    let id = "id=Some(\"tid\")";
+    assert_eq!(
+        produce,
+        vec![
+            (1, format!("v12 seq=0 transactional=true {id}")),
+            (1, format!("v12 seq=1 transactional=true {id}")),
+            (2, format!("v12 seq=0 transactional=true {id}")),
+            (3, format!("v12 seq=0 transactional=true {id}")),
+        ],
+        "Produce v12 with the transactional id; each EndTxn's epoch is used next and sequences restart: {l:?}"
+    );
+    let ends: Vec<_> = l.iter().filter(|(k, _, _)| *k == 26).map(|(_, e, x)| (*e, x.clone())).collect();
+    assert_eq!(ends, vec![(1, "committed=true".into()), (2, "committed=false".into()), (3, "committed=true".into())]);
+}
+
+/// A second record in the open transaction.
+async fn open_transaction_with_a_record_again(p: &Producer) {
+    let f = p.send(ProducerRecord::new("t").partition(0).value("v2")).await.unwrap();
+    f.await.unwrap();
+}
