@@ -881,20 +881,26 @@ async fn kip848_a_heartbeat_answer_arriving_after_unsubscribe_is_ignored() {
     assert_eq!(join.topic_partitions.as_deref(), Some(&[][..]), "owning nothing");
 }
 
-#[tokio::test]
-async fn an_auto_commit_finding_the_membership_gone_before_a_join_does_not_lose_the_new_assignment() {
+/// A joined auto-committing member (every `interval`) whose next OffsetCommit, once
+/// armed, is answered `code`.
+async fn auto_committer(code: ErrorCode, interval: Duration) -> (TcpBroker, Arc<Log>, Consumer, Recorder, Arc<AtomicBool>) {
     let arm = Arc::new(AtomicBool::new(false));
     let a = arm.clone();
     let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
-        (req.header.request_api_key == COMMIT && a.swap(false, Ordering::SeqCst))
-            .then(|| commit_answer(req, ErrorCode::IllegalGeneration.code()))
+        (req.header.request_api_key == COMMIT && a.swap(false, Ordering::SeqCst)).then(|| commit_answer(req, code.code()))
     })
     .await;
-    let c = consumer(&b, |c| c.enable_auto_commit(true).auto_commit_interval(Duration::from_secs(60))).await;
+    let c = consumer(&b, |c| c.enable_auto_commit(true).auto_commit_interval(interval)).await;
     let rec = Recorder::default();
     c.set_rebalance_listener(rec.clone()).await.unwrap();
     c.subscribe(["t"]).await.unwrap();
     poll_until(&c, "joined", assigned_t).await;
+    (b, log, c, rec, arm)
+}
+
+#[tokio::test]
+async fn an_auto_commit_finding_the_membership_gone_before_a_join_does_not_lose_the_new_assignment() {
+    let (_b, log, c, rec, arm) = auto_committer(ErrorCode::IllegalGeneration, Duration::from_secs(60)).await;
     arm.store(true, Ordering::SeqCst);
     let joins = log.count(JOIN);
     // The rejoin's auto-commit (before revoking) is answered ILLEGAL_GENERATION.
@@ -1213,18 +1219,7 @@ async fn polls_dropped_mid_join_keep_the_one_join_going() {
 
 #[tokio::test]
 async fn a_background_auto_commit_finding_the_membership_gone_rejoins() {
-    let arm = Arc::new(AtomicBool::new(false));
-    let a = arm.clone();
-    let (b, log) = broker(CLASSIC.to_vec(), move |req, _| {
-        (req.header.request_api_key == COMMIT && a.swap(false, Ordering::SeqCst))
-            .then(|| commit_answer(req, ErrorCode::UnknownMemberId.code()))
-    })
-    .await;
-    let c = consumer(&b, |c| c.enable_auto_commit(true).auto_commit_interval(Duration::from_millis(100))).await;
-    let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
-    c.subscribe(["t"]).await.unwrap();
-    poll_until(&c, "joined", assigned_t).await;
+    let (_b, log, c, rec, arm) = auto_committer(ErrorCode::UnknownMemberId, Duration::from_millis(100)).await;
     let joins = log.count(JOIN);
     arm.store(true, Ordering::SeqCst);
     poll_until(&c, "rejoined", |c| log.count(JOIN) > joins && assigned_t(c) && rec.events().len() >= 3).await;
