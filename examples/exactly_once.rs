@@ -47,7 +47,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The pipeline: a group consumer reading committed data, a transactional producer.
     let consumer = Consumer::new(
         ConsumerConfig::new(&bootstrap)
-            .group_id("ferrokafka-eos-example")
+            // A group per run: the topics are recreated, so old committed offsets would not fit.
+            .group_id(format!("ferrokafka-eos-example-{}", std::process::id()))
             .isolation_level(IsolationLevel::ReadCommitted)
             .enable_auto_commit(false)
             .auto_offset_reset(OffsetReset::Earliest),
