@@ -317,7 +317,7 @@ impl Error {
 
     /// Whether the client instance that returned this error is finished and must be
     /// dropped: it was closed, or a broker fenced or refused it for good
-    /// (`PRODUCER_FENCED`, `FENCED_INSTANCE_ID`, `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`,
+    /// (`PRODUCER_FENCED`, `FENCED_INSTANCE_ID`, `UNRELEASED_INSTANCE_ID`, `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`,
     /// `CLUSTER_AUTHORIZATION_FAILED`, `UNSUPPORTED_VERSION`, and for a transactional
     /// producer `INVALID_TXN_STATE` from its coordinator).
     pub fn is_fatal(&self) -> bool {
@@ -328,6 +328,7 @@ impl Error {
                 ErrorCode::ProducerFenced
                     | ErrorCode::InvalidTxnState
                     | ErrorCode::FencedInstanceId
+                    | ErrorCode::UnreleasedInstanceId
                     | ErrorCode::TransactionalIdAuthorizationFailed
                     | ErrorCode::ClusterAuthorizationFailed
                     | ErrorCode::UnsupportedVersion
