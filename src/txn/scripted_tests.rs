@@ -47,6 +47,8 @@ struct Script {
     epoch: i16,
     /// Advertise transaction protocol v2.
     v2: bool,
+    /// Partition error codes to answer AddPartitionsToTxn with, in order, before succeeding.
+    add_errors: Vec<i16>,
 }
 
 fn log(s: &Arc<Mutex<Script>>) -> Vec<(i16, i16, String)> {
@@ -122,12 +124,16 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
             24 => {
                 let r = req.decode::<AddPartitionsToTxnRequest>();
                 s.log.push((24, r.v3_and_below_producer_epoch, String::new()));
+                let code = if s.add_errors.is_empty() { 0 } else { s.add_errors.remove(0) };
                 let results = r
                     .v3_and_below_topics
                     .iter()
                     .map(|t| {
                         AddPartitionsToTxnTopicResult::default().with_name(t.name.clone()).with_results_by_partition(
-                            t.partitions.iter().map(|p| AddPartitionsToTxnPartitionResult::default().with_partition_index(*p)).collect(),
+                            t.partitions
+                                .iter()
+                                .map(|p| AddPartitionsToTxnPartitionResult::default().with_partition_index(*p).with_partition_error_code(code))
+                                .collect(),
                         )
                     })
                     .collect();
@@ -335,4 +341,32 @@ async fn protocol_v2_adds_partitions_implicitly_and_every_end_txn_brings_a_new_e
 async fn open_transaction_with_a_record_again(p: &Producer) {
     let f = p.send(ProducerRecord::new("t").partition(0).value("v2")).await.unwrap();
     f.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_partition_the_coordinator_refuses_fails_its_records_and_the_transaction_is_abortable() {
+    let script = Arc::new(Mutex::new(Script {
+        add_errors: vec![ErrorCode::ConcurrentTransactions.code(), ErrorCode::TopicAuthorizationFailed.code()],
+        ..Default::default()
+    }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    let f = p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap();
+    let e = f.await.unwrap_err();
+    assert!(e.is_abortable() && !e.is_fatal(), "the held record fails abortable: {e}");
+    assert_eq!(e.code(), Some(ErrorCode::TopicAuthorizationFailed), "{e}");
+    let e = p.commit_transaction(T).await.unwrap_err();
+    assert!(e.is_abortable(), "{e}");
+    let e = p.send(ProducerRecord::new("t").partition(0).value("w")).await.unwrap_err();
+    assert!(e.is_abortable(), "{e}");
+    // Nothing was produced; the coordinator never knew the transaction: no EndTxn.
+    p.abort_transaction(T).await.unwrap();
+    let l = log(&script);
+    assert_eq!(l.iter().filter(|(k, _, _)| *k == 24).count(), 2, "CONCURRENT_TRANSACTIONS retried once: {l:?}");
+    assert!(!l.iter().any(|(k, _, _)| *k == 0 || *k == 26), "no Produce, no EndTxn: {l:?}");
+    // The next transaction works.
+    open_transaction_with_a_record(&p).await;
+    p.commit_transaction(T).await.unwrap();
 }
