@@ -9,6 +9,8 @@
 //! ferrokafka-bench create-topic --bootstrap B --topic T [--partitions 6] [--replication-factor 1]
 //! ferrokafka-bench delete-topics --bootstrap B --topic T [--topic T2]...
 //! ferrokafka-bench payload-file --size S [--payloads K] --out FILE
+//! ferrokafka-bench txn-produce --client ferrokafka|rdkafka --bootstrap B --topic T
+//!                          --records N --size S [--per-txn 1000] [--linger-ms 5]   (see txn_produce)
 //! ferrokafka-bench consume --client ferrokafka|rdkafka --bootstrap B --topic T --records N
 //!                          [--partitions 6] [--size S] [--compression none|lz4] [--timeout-s 300]
 //!                          [--runtime multi|current]                            (ferrokafka)
@@ -117,6 +119,7 @@ fn run(args: Vec<String>) -> Res<()> {
         "delete-topics" => delete_topics(&opts),
         "payload-file" => payload_file(&opts),
         "consume" => consume(ConsumeArgs::from_opts(&opts)?),
+        "txn-produce" => txn_produce(&opts),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -1090,4 +1093,140 @@ fn delete_topics(o: &Opts) -> Res<()> {
             Err::<(), BoxError>(failed.join("; ").into())
         }
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// txn-produce: transactional produce throughput (kept apart from `produce` on purpose)
+// ---------------------------------------------------------------------------------------
+//
+// ferrokafka-bench txn-produce --client ferrokafka|rdkafka --bootstrap B --topic T
+//                              --records N --size S [--per-txn 1000] [--linger-ms 5]
+//
+// N keyless records of S bytes (the same payload pool as `produce`, K = 1) in transactions
+// of --per-txn records each: begin, send them all, commit (the commit waits for every
+// record). Outside the clock: producer setup, init_transactions and one warm-up
+// transaction of one record. The clock runs from the first begin to the last commit's
+// return. Prints the usual RESULT line with `compression=none` and `per_txn=..` appended.
+
+fn txn_produce(o: &Opts) -> Res<()> {
+    o.check_known(&["client", "bootstrap", "topic", "records", "size", "per-txn", "linger-ms"])?;
+    let client = match o.req("client")? {
+        "ferrokafka" => Client::Ferrokafka,
+        "rdkafka" | "librdkafka" => Client::Rdkafka,
+        c => return Err(format!("--client: unknown client '{c}' (ferrokafka|rdkafka)").into()),
+    };
+    let records: u64 = o.num("records", None)?;
+    let size: usize = o.num("size", None)?;
+    let per_txn: u64 = o.num("per-txn", Some(1000))?;
+    let linger_ms: u64 = o.num("linger-ms", Some(5))?;
+    if records == 0 || size == 0 || per_txn == 0 {
+        return Err("--records, --size and --per-txn must be at least 1".into());
+    }
+    let (bootstrap, topic) = (o.req("bootstrap")?.to_string(), o.req("topic")?.to_string());
+    let payload = make_payloads(size, 1).remove(0);
+    let txn_id = format!("ferrokafka-bench-txn-{}", std::process::id());
+    let elapsed = match client {
+        Client::Ferrokafka => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(
+            txn_produce_ferrokafka(&bootstrap, &topic, &txn_id, records, per_txn, linger_ms, payload),
+        )?,
+        Client::Rdkafka => txn_produce_rdkafka(&bootstrap, &topic, &txn_id, records, per_txn, linger_ms, &payload)?,
+    };
+    let secs = elapsed.as_secs_f64();
+    println!(
+        "RESULT client={} records={records} size={size} compression=none seconds={secs:.3} records_per_sec={:.1} mb_per_sec={:.2} per_txn={per_txn}",
+        if client == Client::Ferrokafka { "ferrokafka" } else { "rdkafka" },
+        records as f64 / secs,
+        (records as f64 * size as f64) / (1024.0 * 1024.0) / secs,
+    );
+    Ok(())
+}
+
+async fn txn_produce_ferrokafka(
+    bootstrap: &str,
+    topic: &str,
+    txn_id: &str,
+    records: u64,
+    per_txn: u64,
+    linger_ms: u64,
+    payload: Vec<u8>,
+) -> Res<Duration> {
+    use ferrokafka::producer::{Producer, ProducerConfig, ProducerRecord};
+    let payload = bytes::Bytes::from(payload);
+    let mut cfg = ProducerConfig::new(bootstrap).transactional_id(txn_id).linger(Duration::from_millis(linger_ms));
+    if let Some(b) = std::env::var("FERRO_BATCH_SIZE").ok().filter(|b| !b.is_empty()) {
+        cfg = cfg.batch_size(b.parse()?);
+    }
+    let producer = Producer::new(cfg).await?;
+    let t = Duration::from_secs(60);
+    producer.init_transactions(t).await?;
+    // Warm-up transaction: metadata and the coordinator connection are in place.
+    producer.begin_transaction()?;
+    producer.send(ProducerRecord::new(topic).value(payload.clone())).await?.await?;
+    producer.commit_transaction(t).await?;
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < records {
+        producer.begin_transaction()?;
+        let n = per_txn.min(records - sent);
+        for _ in 0..n {
+            // Not awaited one by one: commit_transaction waits for them all and fails if
+            // any failed.
+            drop(producer.send(ProducerRecord::new(topic).value(payload.clone())).await?);
+        }
+        producer.commit_transaction(t).await?;
+        sent += n;
+    }
+    let elapsed = start.elapsed();
+    eprintln!("ferrokafka: transaction protocol v{:?}", producer.transaction_protocol_version());
+    producer.close(Duration::from_secs(30)).await?;
+    Ok(elapsed)
+}
+
+fn txn_produce_rdkafka(
+    bootstrap: &str,
+    topic: &str,
+    txn_id: &str,
+    records: u64,
+    per_txn: u64,
+    linger_ms: u64,
+    payload: &[u8],
+) -> Res<Duration> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    use rdkafka::util::Timeout;
+
+    let p: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("transactional.id", txn_id)
+        .set("linger.ms", linger_ms.to_string())
+        .create()?;
+    let t = Timeout::After(Duration::from_secs(60));
+    p.init_transactions(t)?;
+    let send = |p: &ThreadedProducer<_>| -> Res<()> {
+        loop {
+            match p.send(BaseRecord::<(), [u8]>::to(topic).payload(payload)) {
+                Ok(()) => return Ok(()),
+                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    };
+    p.begin_transaction()?;
+    send(&p)?;
+    p.commit_transaction(t)?;
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < records {
+        p.begin_transaction()?;
+        let n = per_txn.min(records - sent);
+        for _ in 0..n {
+            send(&p)?;
+        }
+        // Flushes, and fails if any record of the transaction failed.
+        p.commit_transaction(t)?;
+        sent += n;
+    }
+    Ok(start.elapsed())
 }

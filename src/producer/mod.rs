@@ -266,6 +266,12 @@ impl Producer {
     /// `max_block`). Fails at once, touching no other record, for an invalid topic name, an
     /// invalid explicit partition, a record larger than `max_request_size`, or a closed or
     /// fenced producer; a topic that does not exist fails after `max_block`.
+    ///
+    /// A transactional producer (`transactional_id`) sends only between
+    /// [`Producer::begin_transaction`] and the commit or abort
+    /// ([`Error::InvalidTransactionState`] otherwise); after an abortable error `send`
+    /// returns it until the transaction is aborted, and a record whose batch fails resolves
+    /// with an [`Error::TransactionAbortable`] (or a fatal error when fenced).
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let inner = &*self.inner;
         if let Some(e) = inner.acc.fatal() {

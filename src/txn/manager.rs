@@ -292,7 +292,8 @@ impl TransactionManager {
             return Gate::Send;
         }
         match i.state {
-            State::AbortableError | State::FatalError | State::Aborting => Gate::Fail(Error::TransactionAbortable(Box::new(
+            State::FatalError => Gate::Fail(i.error.clone().unwrap_or(Error::Closed)),
+            State::AbortableError | State::Aborting => Gate::Fail(Error::TransactionAbortable(Box::new(
                 i.error.clone().unwrap_or_else(|| {
                     Error::InvalidTransactionState(format!(
                         "the transaction was aborted before {topic}-{partition} was added to it; the record was not sent"

@@ -54,8 +54,8 @@
 //! 1. `init_transactions`: FindCoordinator(key type 1 = transaction, key = the id), then
 //!    InitProducerId(id, `transaction_timeout`) to that coordinator: a producer id and
 //!    epoch; older producers with the id are fenced. The coordinator's ApiVersions tell
-//!    whether it runs transaction protocol v2 (finalized feature `transaction.version`
-//!    >= 2, Kafka 4.x's default); the choice is applied at the next `begin_transaction`,
+//!    whether it runs transaction protocol v2 (finalized feature
+//!    `transaction.version >= 2`, Kafka 4.x's default); the choice is applied at the next `begin_transaction`,
 //!    so a transaction never switches protocol.
 //! 2. `begin_transaction`: local.
 //! 3. `send`: the record's partition is registered with the transaction. v1: the first

@@ -47,6 +47,10 @@ struct Script {
     epoch: i16,
     /// Advertise transaction protocol v2.
     v2: bool,
+    /// Partition error codes to answer AddPartitionsToTxn with, in order, before succeeding.
+    add_errors: Vec<i16>,
+    /// Partition error codes to answer Produce with, in order, before succeeding.
+    produce_errors: Vec<i16>,
 }
 
 fn log(s: &Arc<Mutex<Script>>) -> Vec<(i16, i16, String)> {
@@ -122,12 +126,16 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
             24 => {
                 let r = req.decode::<AddPartitionsToTxnRequest>();
                 s.log.push((24, r.v3_and_below_producer_epoch, String::new()));
+                let code = if s.add_errors.is_empty() { 0 } else { s.add_errors.remove(0) };
                 let results = r
                     .v3_and_below_topics
                     .iter()
                     .map(|t| {
                         AddPartitionsToTxnTopicResult::default().with_name(t.name.clone()).with_results_by_partition(
-                            t.partitions.iter().map(|p| AddPartitionsToTxnPartitionResult::default().with_partition_index(*p)).collect(),
+                            t.partitions
+                                .iter()
+                                .map(|p| AddPartitionsToTxnPartitionResult::default().with_partition_index(*p).with_partition_error_code(code))
+                                .collect(),
                         )
                     })
                     .collect();
@@ -144,9 +152,13 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
                     "v{v} seq={seq} transactional={transactional} id={:?}",
                     r.transactional_id.map(|t| t.0.to_string())
                 )));
+                let code = if s.produce_errors.is_empty() { 0 } else { s.produce_errors.remove(0) };
                 let resp = ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
                     .with_name(TopicName(StrBytes::from_static_str("t")))
-                    .with_partition_responses(vec![PartitionProduceResponse::default().with_index(0).with_base_offset(0)])]);
+                    .with_partition_responses(vec![PartitionProduceResponse::default()
+                        .with_index(0)
+                        .with_base_offset(0)
+                        .with_error_code(code)])]);
                 frame(encode_response::<ProduceRequest>(corr, v, &resp))
             }
             26 => {
@@ -335,4 +347,54 @@ async fn protocol_v2_adds_partitions_implicitly_and_every_end_txn_brings_a_new_e
 async fn open_transaction_with_a_record_again(p: &Producer) {
     let f = p.send(ProducerRecord::new("t").partition(0).value("v2")).await.unwrap();
     f.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_partition_the_coordinator_refuses_fails_its_records_and_the_transaction_is_abortable() {
+    let script = Arc::new(Mutex::new(Script {
+        add_errors: vec![ErrorCode::ConcurrentTransactions.code(), ErrorCode::TopicAuthorizationFailed.code()],
+        ..Default::default()
+    }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    let f = p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap();
+    let e = f.await.unwrap_err();
+    assert!(e.is_abortable() && !e.is_fatal(), "the held record fails abortable: {e}");
+    assert_eq!(e.code(), Some(ErrorCode::TopicAuthorizationFailed), "{e}");
+    let e = p.commit_transaction(T).await.unwrap_err();
+    assert!(e.is_abortable(), "{e}");
+    let e = p.send(ProducerRecord::new("t").partition(0).value("w")).await.unwrap_err();
+    assert!(e.is_abortable(), "{e}");
+    // Nothing was produced; the coordinator never knew the transaction: no EndTxn.
+    p.abort_transaction(T).await.unwrap();
+    let l = log(&script);
+    assert_eq!(l.iter().filter(|(k, _, _)| *k == 24).count(), 2, "CONCURRENT_TRANSACTIONS retried once: {l:?}");
+    assert!(!l.iter().any(|(k, _, _)| *k == 0 || *k == 26), "no Produce, no EndTxn: {l:?}");
+    // The next transaction works.
+    open_transaction_with_a_record(&p).await;
+    p.commit_transaction(T).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_refused_for_its_epoch_makes_the_abort_bump_the_epoch_kip_588() {
+    let script = Arc::new(Mutex::new(Script { produce_errors: vec![ErrorCode::InvalidProducerEpoch.code()], ..Default::default() }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    let e = p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap().await.unwrap_err();
+    assert!(e.is_abortable() && e.code() == Some(ErrorCode::InvalidProducerEpoch), "{e}");
+    assert!(p.commit_transaction(T).await.unwrap_err().is_abortable());
+    p.abort_transaction(T).await.unwrap();
+    let l = log(&script);
+    assert!(!l.iter().any(|(k, _, _)| *k == 26), "the abort is an InitProducerId, not EndTxn: {l:?}");
+    assert_eq!(l.iter().rev().find(|(k, _, _)| *k == 22).unwrap(), &(22, 1, format!("pid={PID} txn=Some(\"tid\")")), "{l:?}");
+    // The next transaction runs on epoch 2, sequences from 0.
+    open_transaction_with_a_record(&p).await;
+    p.commit_transaction(T).await.unwrap();
+    let l = log(&script);
+    let last_produce = l.iter().rev().find(|(k, _, _)| *k == 0).unwrap();
+    assert_eq!((last_produce.1, last_produce.2.as_str()), (2, "v11 seq=0 transactional=true id=Some(\"tid\")"), "{l:?}");
 }
