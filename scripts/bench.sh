@@ -43,6 +43,8 @@
 #                       group: session.timeout.ms, heartbeat.interval.ms and auto.commit.interval.ms
 #                       of both clients [10000, 1000, 5000]
 #   BENCH_FAILOVER_RATE group: records/s the failover measurement's producer writes [3000]
+#   BENCH_FAILOVER_RUNS group: failover runs per client [5]; run r kills a member
+#                       (r - 0.5) / runs of a heartbeat interval after the settle period
 #   BENCH_BOOTSTRAP     use this broker instead of finding/starting one on 127.0.0.1:9092
 #   BENCH_KEEP_BROKER   1: leave a broker this script started running [0]
 #   BENCH_KEEP_TOPICS   1: do not delete the benchmark topics at the end [0]
@@ -92,6 +94,7 @@ BENCH_SESSION_TIMEOUT_MS="${BENCH_SESSION_TIMEOUT_MS:-10000}"
 BENCH_HEARTBEAT_MS="${BENCH_HEARTBEAT_MS:-1000}"
 BENCH_AUTO_COMMIT_MS="${BENCH_AUTO_COMMIT_MS:-5000}"
 BENCH_FAILOVER_RATE="${BENCH_FAILOVER_RATE:-3000}"
+BENCH_FAILOVER_RUNS="${BENCH_FAILOVER_RUNS:-5}"
 MODE=produce   # or consume: what report() describes
 CACHE_ROOT="${FERROKAFKA_CACHE:-$HOME/.cache/ferrokafka}"
 DEPENDENCY_PLUGIN_VERSION="3.8.1"   # as in kafka-local.sh
@@ -599,7 +602,7 @@ cmd_consume() {
 # ---------------------------------------------------------------------------------------
 
 GRAW=""   # group throughput runs: client run secs rps mbps cpu cpu_per_m rss dups first_s all_s per_member
-FRAW=""   # failover runs: client run join_s reassign_s failover_s killed_partitions
+FRAW=""   # failover runs: client run join_s reassign_s failover_s killed_partitions kill_delay_ms
 
 # run_group CLIENT RUN TOPIC  -> appends one line to $GRAW
 run_group() {
@@ -641,6 +644,7 @@ run_failover() {
   local rc=0
   "$BIN" group-failover --client "$client" --bootstrap "$BOOTSTRAP" --topic "$topic" \
     --partitions "$BENCH_PARTITIONS" --members "$BENCH_GROUP_MEMBERS" --kill "$(((run - 1) % BENCH_GROUP_MEMBERS))" \
+    --kill-delay-ms "$(awk -v r="$run" -v n="$BENCH_FAILOVER_RUNS" -v h="$BENCH_HEARTBEAT_MS" 'BEGIN { printf "%d", (r - 0.5) / n * h }')" \
     --rate "$BENCH_FAILOVER_RATE" --session-timeout-ms "$BENCH_SESSION_TIMEOUT_MS" --heartbeat-ms "$BENCH_HEARTBEAT_MS" \
     --auto-commit-ms "$BENCH_AUTO_COMMIT_MS" --events "$events" >"$log" 2>&1 || rc=$?
   [[ $rc -eq 0 ]] || { tail -20 "$log" >&2; die "$client failover run failed (exit $rc), log: $log"; }
@@ -648,9 +652,10 @@ run_failover() {
   line="$(grep '^RESULT ' "$log" | tail -1 || true)"
   [[ -n "$line" ]] || { tail -20 "$log" >&2; die "no RESULT line, log: $log"; }
   field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
-  local join reassign failover parts
+  local join reassign failover parts delay
   join="$(field join_s)"; reassign="$(field reassign_s)"; failover="$(field failover_s)"; parts="$(field killed_partitions)"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$client" "$run" "$join" "$reassign" "$failover" "$parts" >>"$FRAW"
+  delay="$(field kill_delay_ms)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$client" "$run" "$join" "$reassign" "$failover" "$parts" "$delay" >>"$FRAW"
   say "  failover $client run=$run: partitions $parts consumed again ${failover}s after the kill (reassigned after ${reassign}s; group formed in ${join}s)"
 }
 
@@ -665,7 +670,7 @@ report_group() {
   {
     echo "# Consumer-group benchmark, $(date -u +'%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_GROUP_RECORDS=$BENCH_GROUP_RECORDS BENCH_GROUP_SIZE=$BENCH_GROUP_SIZE bash scripts/bench.sh group\`"
+    echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_FAILOVER_RUNS=$BENCH_FAILOVER_RUNS BENCH_GROUP_RECORDS=$BENCH_GROUP_RECORDS BENCH_GROUP_SIZE=$BENCH_GROUP_SIZE bash scripts/bench.sh group\`"
     echo
     echo "- ferrokafka: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
     echo "- librdkafka $RDKAFKA_VERSION (rdkafka crate $RDKAFKA_CRATE)"
@@ -673,8 +678,8 @@ report_group() {
     echo "- machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr); broker, clients and other engineers' builds share the cores"
     echo "- both clients: $BENCH_GROUP_MEMBERS members of one fresh group, classic protocol, partition.assignment.strategy=range, session.timeout.ms=$BENCH_SESSION_TIMEOUT_MS, heartbeat.interval.ms=$BENCH_HEARTBEAT_MS, enable.auto.commit=true, auto.commit.interval.ms=$BENCH_AUTO_COMMIT_MS, auto.offset.reset=earliest; everything else at the client's defaults"
     echo "- throughput: the $BENCH_GROUP_MEMBERS members in ONE process (ferrokafka: one Consumer per tokio task, multi-thread runtime; librdkafka: one BaseConsumer per thread); one topic of $BENCH_GROUP_RECORDS records of $BENCH_GROUP_SIZE B ($BENCH_GROUP_COMPRESSION), written once by ferrokafka's producer, drained whole by a fresh group in every run; clock from just before the members subscribe (join and first rebalances included) to the batch that brought the last distinct (partition, offset); CPU = user + sys of the whole process (GNU time), per million records"
-    echo "- failover: each member a child process; a producer in the parent writes $BENCH_FAILOVER_RATE records/s round robin over the partitions; once the group is stable (every partition owned and delivering, no change for 6 s) one member is SIGKILLed (no LeaveGroup, no commit); failover = time from the kill until every partition it owned has delivered a record to a surviving member; reassign = until the survivors' assignments include them all"
-    echo "- medians of $BENCH_RUNS run(s) per client, clients interleaved with their order rotated each run"
+    echo "- failover: each member a child process; a producer in the parent writes $BENCH_FAILOVER_RATE records/s round robin over the partitions; once the group is stable (every partition owned and delivering, no change for 6 s) one member is SIGKILLed (no LeaveGroup, no commit), after a further (r - 0.5) / $BENCH_FAILOVER_RUNS of a heartbeat interval in run r so the kills fall evenly over the heartbeat cycle; failover = time from the kill until every partition it owned has delivered a record to a surviving member; reassign = until the survivors' assignments include them all"
+    echo "- medians of $BENCH_RUNS throughput run(s) and $BENCH_FAILOVER_RUNS failover run(s) per client, clients interleaved with their order rotated each run"
     echo
     echo "## Throughput: $BENCH_GROUP_MEMBERS members draining $BENCH_GROUP_RECORDS records of $BENCH_GROUP_SIZE B"
     echo
@@ -706,9 +711,9 @@ report_group() {
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }' "$GRAW"
     echo
-    echo "| client | run | group formed s | reassign s | failover s | killed member's partitions |"
-    echo "|---|---:|---:|---:|---:|---|"
-    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$FRAW"
+    echo "| client | run | kill delay ms | group formed s | reassign s | failover s | killed member's partitions |"
+    echo "|---|---:|---:|---:|---:|---:|---|"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $7, $3, $4, $5, $6 }' "$FRAW"
     echo
     echo "</details>"
   } >"$out"
@@ -741,7 +746,7 @@ cmd_group() {
       run_group "${clients[$(((i + run - 1) % n))]}" "$run" "$topic"
     done
   done
-  for ((run = 1; run <= BENCH_RUNS; run++)); do
+  for ((run = 1; run <= BENCH_FAILOVER_RUNS; run++)); do
     check_quiet
     for ((i = 0; i < n; i++)); do
       run_failover "${clients[$(((i + run - 1) % n))]}" "$run"

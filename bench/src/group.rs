@@ -670,6 +670,7 @@ pub(crate) fn group_failover(o: &Opts) -> Res<()> {
         "kill",
         "rate",
         "settle-s",
+        "kill-delay-ms",
         "timeout-s",
         "events",
         "group",
@@ -686,6 +687,12 @@ pub(crate) fn group_failover(o: &Opts) -> Res<()> {
     let kill: usize = o.num("kill", Some(0))?;
     let rate: u64 = o.num("rate", Some(3000))?;
     let settle = Duration::from_secs(o.num("settle-s", Some(6))?);
+    // Extra wait before the kill. The settle period starts when the group becomes stable,
+    // which is also about when each member's heartbeat timer starts, so without it the kill
+    // would land at the same point of the heartbeat cycle in every run (and the failover
+    // time is session timeout minus the time since the last heartbeat, plus the
+    // rebalance). scripts/bench.sh spreads it evenly over one heartbeat interval across runs.
+    let kill_delay = Duration::from_millis(o.num("kill-delay-ms", Some(0))?);
     let timeout = Duration::from_secs(o.num("timeout-s", Some(120))?);
     let settings = GroupSettings::from_opts(o, format!("bench-failover-{}-{topic}-{}", client_name(client), unique_suffix()))?;
     if members < 2 || kill >= members {
@@ -774,6 +781,17 @@ pub(crate) fn group_failover(o: &Opts) -> Res<()> {
                 }
             }
         }
+        // Events that arrive meanwhile are ignored unless they say the group changed.
+        let kill_at = Instant::now() + kill_delay;
+        while let Some(ev) = next(&rx, kill_at)? {
+            match ev {
+                Event::Assign { member, parts, .. } if parts != assign[member] => {
+                    return Err(format!("member {member}'s assignment changed before the kill").into());
+                }
+                Event::Exit { member } => return Err(format!("member {member} exited before the kill").into()),
+                _ => {}
+            }
+        }
         // 2. Kill one member abruptly: no LeaveGroup, no commit; its session must expire.
         let victim = assign[kill].clone();
         let mut child = children[kill].take().expect("victim alive");
@@ -820,11 +838,12 @@ pub(crate) fn group_failover(o: &Opts) -> Res<()> {
         };
         let parts: Vec<String> = victim.iter().map(i32::to_string).collect();
         Ok(format!(
-            "RESULT client={} mode=group-failover members={members} killed_member={kill} killed_partitions={} session_timeout_ms={} heartbeat_ms={} join_s={join_s:.3} reassign_s={reassign_s} failover_s={failover_s:.3}",
+            "RESULT client={} mode=group-failover members={members} killed_member={kill} killed_partitions={} session_timeout_ms={} heartbeat_ms={} kill_delay_ms={} join_s={join_s:.3} reassign_s={reassign_s} failover_s={failover_s:.3}",
             client_name(client),
             parts.join(","),
             settings.session_timeout_ms,
             settings.heartbeat_ms,
+            kill_delay.as_millis(),
         ))
     })();
 

@@ -117,6 +117,7 @@ const USAGE: &str = "usage:
                            [--auto-commit-ms 5000] [--group G] [--prop key=value]...
   ferrokafka-bench group-failover --client ferrokafka|rdkafka --bootstrap B --topic T
                            [--partitions 6] [--members 3] [--kill 0] [--rate 3000] [--settle-s 6]
+                           [--kill-delay-ms 0]
                            [--timeout-s 120] [--events FILE] [--session-timeout-ms 10000]
                            [--heartbeat-ms 1000] [--auto-commit-ms 5000] [--prop key=value]...
   ferrokafka-bench group-member ...   (a child process of group-failover)";
