@@ -601,7 +601,7 @@ cmd_consume() {
 # group: a consumer group's throughput, and its failover time after a member's SIGKILL
 # ---------------------------------------------------------------------------------------
 
-GRAW=""   # group throughput runs: client run secs rps mbps cpu cpu_per_m rss dups first_s all_s per_member
+GRAW=""   # group throughput runs: client run secs rps mbps window_cpu window_cpu_per_m cpu cpu_per_m rss dups formed_s per_member
 FRAW=""   # failover runs: client run join_s reassign_s failover_s killed_partitions kill_delay_ms
 
 # run_group CLIENT RUN TOPIC  -> appends one line to $GRAW
@@ -621,15 +621,16 @@ run_group() {
   line="$(grep '^RESULT ' "$log" | tail -1 || true)"
   [[ -n "$line" ]] || { tail -20 "$log" >&2; die "no RESULT line, log: $log"; }
   field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
-  local secs rps mbps dups first all per user sys rss cpu cpu_per_m
+  local secs rps mbps dups formed per wcpu wcpu_per_m user sys rss cpu cpu_per_m
   secs="$(field seconds)"; rps="$(field records_per_sec)"; mbps="$(field mb_per_sec)"
-  dups="$(field duplicates)"; first="$(field first_record_s)"; all="$(field all_members_s)"; per="$(field per_member)"
+  dups="$(field duplicates)"; formed="$(field formed_s)"; per="$(field per_member)"; wcpu="$(field window_cpu_s)"
+  wcpu_per_m="$(awk -v c="$wcpu" -v n="$BENCH_GROUP_RECORDS" 'BEGIN { printf "%.3f", c / n * 1000000 }')"
   read -r user sys rss <"$tfile" || die "no timing output in $tfile"
   cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
   cpu_per_m="$(awk -v c="$cpu" -v n="$BENCH_GROUP_RECORDS" 'BEGIN { printf "%.3f", c / n * 1000000 }')"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-    "$client" "$run" "$secs" "$rps" "$mbps" "$cpu" "$cpu_per_m" "$rss" "$dups" "$first" "$all" "$per" >>"$GRAW"
-  say "  group $client run=$run: $rps rec/s in ${secs}s, cpu ${cpu}s, rss ${rss} KiB, $dups duplicates, first record ${first}s, all members ${all}s, per member $per"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$client" "$run" "$secs" "$rps" "$mbps" "$wcpu" "$wcpu_per_m" "$cpu" "$cpu_per_m" "$rss" "$dups" "$formed" "$per" >>"$GRAW"
+  say "  group $client run=$run: $rps rec/s in ${secs}s, cpu ${wcpu}s in the clock window (${cpu}s whole process), rss ${rss} KiB, $dups duplicates, group formed in ${formed}s, per member $per"
 }
 
 # run_failover CLIENT RUN  -> appends one line to $FRAW (a fresh topic per run)
@@ -677,16 +678,16 @@ report_group() {
     echo "- broker: Kafka $BROKER_VERSION, single node at $BOOTSTRAP (group.initial.rebalance.delay.ms=0, as kafka-local.sh sets it), $BENCH_PARTITIONS partitions, RF 1"
     echo "- machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr); broker, clients and other engineers' builds share the cores"
     echo "- both clients: $BENCH_GROUP_MEMBERS members of one fresh group, classic protocol, partition.assignment.strategy=range, session.timeout.ms=$BENCH_SESSION_TIMEOUT_MS, heartbeat.interval.ms=$BENCH_HEARTBEAT_MS, enable.auto.commit=true, auto.commit.interval.ms=$BENCH_AUTO_COMMIT_MS, auto.offset.reset=earliest; everything else at the client's defaults"
-    echo "- throughput: the $BENCH_GROUP_MEMBERS members in ONE process (ferrokafka: one Consumer per tokio task, multi-thread runtime; librdkafka: one BaseConsumer per thread); one topic of $BENCH_GROUP_RECORDS records of $BENCH_GROUP_SIZE B ($BENCH_GROUP_COMPRESSION), written once by ferrokafka's producer, drained whole by a fresh group in every run; clock from just before the members subscribe (join and first rebalances included) to the batch that brought the last distinct (partition, offset); CPU = user + sys of the whole process (GNU time), per million records"
+    echo "- throughput: the $BENCH_GROUP_MEMBERS members in ONE process (ferrokafka: one Consumer per tokio task, multi-thread runtime; librdkafka: one BaseConsumer per thread); one topic of $BENCH_GROUP_RECORDS records of $BENCH_GROUP_SIZE B ($BENCH_GROUP_COMPRESSION), written once by ferrokafka's producer, drained whole by a fresh group in every run. The members subscribe at once and drop what they read until the group has formed (each member owns its final partitions and each partition delivered a record: \"group formed\"); then each rewinds its partitions to offset 0 and the clock starts when all have (a barrier), and stops at the batch that brought the last distinct (partition, offset) (duplicates, e.g. after a rebalance, are counted apart). CPU (clock window) = user + sys of the process while the clock ran (/proc/self/stat, 10 ms ticks); CPU (whole process) = GNU time, including start-up, the group's formation (records read and dropped) and close; both per million records"
     echo "- failover: each member a child process; a producer in the parent writes $BENCH_FAILOVER_RATE records/s round robin over the partitions; once the group is stable (every partition owned and delivering, no change for 6 s) one member is SIGKILLed (no LeaveGroup, no commit), after a further (r - 0.5) / $BENCH_FAILOVER_RUNS of a heartbeat interval in run r so the kills fall evenly over the heartbeat cycle; failover = time from the kill until every partition it owned has delivered a record to a surviving member; reassign = until the survivors' assignments include them all"
     echo "- medians of $BENCH_RUNS throughput run(s) and $BENCH_FAILOVER_RUNS failover run(s) per client, clients interleaved with their order rotated each run"
     echo
     echo "## Throughput: $BENCH_GROUP_MEMBERS members draining $BENCH_GROUP_RECORDS records of $BENCH_GROUP_SIZE B"
     echo
-    echo "| client | records/s | MiB/s | CPU s / M records | peak RSS MiB | duplicates | first record s | all members consuming s |"
+    echo "| client | records/s | MiB/s | CPU s / M records (clock window) | CPU s / M records (whole process) | peak RSS MiB | duplicates | group formed s |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for client in $BENCH_CLIENTS; do
-      echo "| $(label "$client") | $(fmt_int "$(gmedian "$GRAW" "$client" 4)") | $(gmedian "$GRAW" "$client" 5) | $(gmedian "$GRAW" "$client" 7) | $(fmt_mib "$(gmedian "$GRAW" "$client" 8)") | $(gmedian "$GRAW" "$client" 9) | $(gmedian "$GRAW" "$client" 10) | $(gmedian "$GRAW" "$client" 11) |"
+      echo "| $(label "$client") | $(fmt_int "$(gmedian "$GRAW" "$client" 4)") | $(gmedian "$GRAW" "$client" 5) | $(gmedian "$GRAW" "$client" 7) | $(gmedian "$GRAW" "$client" 9) | $(fmt_mib "$(gmedian "$GRAW" "$client" 10)") | $(gmedian "$GRAW" "$client" 11) | $(gmedian "$GRAW" "$client" 12) |"
     done
     echo
     echo "## Failover: SIGKILL of one of $BENCH_GROUP_MEMBERS members, session.timeout.ms=$BENCH_SESSION_TIMEOUT_MS"
@@ -700,16 +701,16 @@ report_group() {
       echo
       echo "Ratios ferrokafka / librdkafka (medians): throughput > 1, CPU, RSS and failover time < 1 favour ferrokafka."
       echo
-      echo "| throughput | CPU per record | peak RSS | failover time |"
-      echo "|---:|---:|---:|---:|"
-      echo "| $(ratio "$(gmedian "$GRAW" ferrokafka 4)" "$(gmedian "$GRAW" rdkafka 4)") | $(ratio "$(gmedian "$GRAW" ferrokafka 7)" "$(gmedian "$GRAW" rdkafka 7)") | $(ratio "$(gmedian "$GRAW" ferrokafka 8)" "$(gmedian "$GRAW" rdkafka 8)") | $(ratio "$(gmedian "$FRAW" ferrokafka 5)" "$(gmedian "$FRAW" rdkafka 5)") |"
+      echo "| throughput | CPU per record (window) | CPU per record (whole process) | peak RSS | failover time |"
+      echo "|---:|---:|---:|---:|---:|"
+      echo "| $(ratio "$(gmedian "$GRAW" ferrokafka 4)" "$(gmedian "$GRAW" rdkafka 4)") | $(ratio "$(gmedian "$GRAW" ferrokafka 7)" "$(gmedian "$GRAW" rdkafka 7)") | $(ratio "$(gmedian "$GRAW" ferrokafka 9)" "$(gmedian "$GRAW" rdkafka 9)") | $(ratio "$(gmedian "$GRAW" ferrokafka 10)" "$(gmedian "$GRAW" rdkafka 10)") | $(ratio "$(gmedian "$FRAW" ferrokafka 5)" "$(gmedian "$FRAW" rdkafka 5)") |"
     fi
     echo
     echo "<details><summary>Raw runs</summary>"
     echo
-    echo "| client | run | seconds | records/s | MiB/s | CPU s | CPU s / M | peak RSS KiB | duplicates | first record s | all members s | records per member |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }' "$GRAW"
+    echo "| client | run | seconds | records/s | MiB/s | CPU s (window) | CPU s / M (window) | CPU s (process) | CPU s / M (process) | peak RSS KiB | duplicates | group formed s | records per member |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }' "$GRAW"
     echo
     echo "| client | run | kill delay ms | group formed s | reassign s | failover s | killed member's partitions |"
     echo "|---|---:|---:|---:|---:|---:|---|"

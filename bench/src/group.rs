@@ -2,6 +2,13 @@
 //! `group-failover` (time from a member's SIGKILL until its partitions are consumed again)
 //! and `group-member` (one member as a child process of `group-failover`).
 //!
+//! `group` times a formed group, not its formation: the members subscribe at once and drop
+//! what they read until each owns its final partitions and each partition has delivered a
+//! record; then every member seeks its partitions to their first offset, and the clock
+//! starts when all have (a barrier). It stops at the batch that brought the N-th distinct
+//! (partition, offset). The formation time (subscribe to the barrier) is reported apart
+//! (`formed_s`), with the process's CPU while the clock ran (`window_cpu_s`).
+//!
 //! Both clients get the same group settings: classic group protocol, the range assignor
 //! alone, `session.timeout.ms` and `heartbeat.interval.ms` from the command line (default
 //! 10000 and 1000), auto-commit on with a 5000 ms interval (both clients' default),
@@ -93,6 +100,20 @@ fn unique_suffix() -> u128 {
 // group: M members in one process drain a pre-filled topic
 // =======================================================================================
 
+/// User + system CPU seconds of this process (all its threads) so far, from
+/// /proc/self/stat (utime and stime, in clock ticks of 1/100 s on Linux).
+fn process_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces: the
+    // first is field 3 (state); utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Which (partition, offset) pairs were seen, shared by the members of one process.
 ///
 /// One bit per offset of every partition's [begin, end) range, set with `fetch_or`, so a
@@ -110,12 +131,20 @@ struct Tracker {
     unique_bytes: AtomicU64,
     /// Nanoseconds since `start` of the latest batch that brought new records.
     last_new_ns: AtomicU64,
-    start: Instant,
+    /// Set by the first member past the start barrier, with the process's CPU time then.
+    start: std::sync::OnceLock<(Instant, f64)>,
+    /// The process's CPU time when the N-th distinct record was counted.
+    cpu_at_end: std::sync::OnceLock<f64>,
     done: AtomicBool,
+    /// Group formation: each member's current assignment, and whether each of those
+    /// partitions has delivered a record to it since (so its fetch position is live and a
+    /// seek applies to it in both clients).
+    forming: Mutex<Vec<Option<(BTreeSet<i32>, bool)>>>,
+    formed: AtomicBool,
 }
 
 impl Tracker {
-    fn new(begin: Vec<i64>, end: &[i64], start: Instant) -> Tracker {
+    fn new(begin: Vec<i64>, end: &[i64], members: usize) -> Tracker {
         let bits = begin
             .iter()
             .zip(end)
@@ -132,8 +161,51 @@ impl Tracker {
             duplicates: AtomicU64::new(0),
             unique_bytes: AtomicU64::new(0),
             last_new_ns: AtomicU64::new(0),
-            start,
+            start: std::sync::OnceLock::new(),
+            cpu_at_end: std::sync::OnceLock::new(),
             done: AtomicBool::new(false),
+            forming: Mutex::new(vec![None; members]),
+            formed: AtomicBool::new(false),
+        }
+    }
+
+    fn start(&self) -> Instant {
+        self.start.get_or_init(|| (Instant::now(), process_cpu_secs())).0
+    }
+
+    /// CPU seconds (user + system, all threads) the process spent while the clock ran.
+    fn cpu_in_window(&self) -> f64 {
+        match (self.start.get(), self.cpu_at_end.get()) {
+            (Some((_, a)), Some(b)) => b - a,
+            _ => f64::NAN,
+        }
+    }
+
+    /// Records member `m`'s state while the group forms; true once every member owns
+    /// some partitions, together all of them once, and each has delivered a record.
+    fn note_forming(&self, m: usize, assignment: BTreeSet<i32>, all_delivered: bool) -> bool {
+        if self.formed.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut f = self.forming.lock().unwrap();
+        f[m] = Some((assignment, all_delivered));
+        let partitions = self.begin.len();
+        let mut union = BTreeSet::new();
+        let mut owned = 0;
+        for slot in f.iter() {
+            match slot {
+                Some((a, true)) if !a.is_empty() => {
+                    owned += a.len();
+                    union.extend(a.iter().copied());
+                }
+                _ => return false,
+            }
+        }
+        if owned == partitions && union.len() == partitions {
+            self.formed.store(true, Ordering::Release);
+            true
+        } else {
+            false
         }
     }
 
@@ -148,9 +220,34 @@ struct Pending {
     new: u64,
     dup: u64,
     bytes: u64,
-    /// All records this member got (duplicates included).
+    /// All records this member got after the start (duplicates included).
     total: u64,
-    first_at: Option<Duration>,
+}
+
+/// A member's view while the group forms: its assignment and which of those partitions
+/// delivered a record since it got them.
+#[derive(Default)]
+struct Forming {
+    assignment: BTreeSet<i32>,
+    delivered: BTreeSet<i32>,
+}
+
+impl Forming {
+    fn update(&mut self, assignment: BTreeSet<i32>, records: impl Iterator<Item = i32>) {
+        if assignment != self.assignment {
+            self.assignment = assignment;
+            self.delivered.clear();
+        }
+        for p in records {
+            if self.assignment.contains(&p) {
+                self.delivered.insert(p);
+            }
+        }
+    }
+
+    fn all_delivered(&self) -> bool {
+        self.delivered.len() == self.assignment.len()
+    }
 }
 
 impl Pending {
@@ -178,18 +275,17 @@ impl Pending {
 
     /// Publishes the counts; `now` is when the records were in hand.
     fn flush(&mut self, t: &Tracker, now: Instant) {
-        if self.total > 0 && self.first_at.is_none() {
-            self.first_at = Some(now - t.start);
-        }
+        let start = t.start();
         if self.dup > 0 {
             t.duplicates.fetch_add(self.dup, Ordering::Relaxed);
             self.dup = 0;
         }
         if self.new > 0 {
-            t.last_new_ns.fetch_max((now - t.start).as_nanos() as u64, Ordering::Relaxed);
+            t.last_new_ns.fetch_max(now.saturating_duration_since(start).as_nanos() as u64, Ordering::Relaxed);
             t.unique_bytes.fetch_add(self.bytes, Ordering::Relaxed);
             let before = t.unique.fetch_add(self.new, Ordering::AcqRel);
-            if before + self.new >= t.expected {
+            if before < t.expected && before + self.new >= t.expected {
+                let _ = t.cpu_at_end.set(process_cpu_secs());
                 t.done.store(true, Ordering::Release);
             }
             self.new = 0;
@@ -253,7 +349,7 @@ pub(crate) fn group(o: &Opts) -> Res<()> {
     if a.records == 0 || a.partitions < 1 || a.members < 1 {
         return Err("--records, --partitions and --members must be at least 1".into());
     }
-    let (tracker, per_member) = match a.client {
+    let (tracker, per_member, formed) = match a.client {
         Client::Ferrokafka => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
@@ -271,15 +367,9 @@ pub(crate) fn group(o: &Opts) -> Res<()> {
         }
     }
     let secs = Duration::from_nanos(tracker.last_new_ns.load(Ordering::Relaxed)).as_secs_f64();
-    let firsts: Vec<f64> = per_member
-        .iter()
-        .map(|(_, f)| f.map_or(f64::NAN, |d| d.as_secs_f64()))
-        .collect();
-    let first = firsts.iter().copied().fold(f64::INFINITY, f64::min);
-    let all = firsts.iter().copied().fold(0.0, f64::max);
-    let counts: Vec<String> = per_member.iter().map(|(n, _)| n.to_string()).collect();
+    let counts: Vec<String> = per_member.iter().map(u64::to_string).collect();
     println!(
-        "RESULT client={} mode=group members={} records={} size={} compression={} seconds={secs:.3} records_per_sec={:.1} mb_per_sec={:.2} duplicates={} first_record_s={first:.3} all_members_s={all:.3} per_member={}",
+        "RESULT client={} mode=group members={} records={} size={} compression={} seconds={secs:.3} records_per_sec={:.1} mb_per_sec={:.2} window_cpu_s={:.2} duplicates={} formed_s={:.3} per_member={}",
         client_name(a.client),
         a.members,
         a.records,
@@ -287,7 +377,9 @@ pub(crate) fn group(o: &Opts) -> Res<()> {
         a.compression,
         a.records as f64 / secs,
         bytes as f64 / (1024.0 * 1024.0) / secs,
+        tracker.cpu_in_window(),
         tracker.duplicates.load(Ordering::Relaxed),
+        formed.as_secs_f64(),
         counts.join("/"),
     );
     Ok(())
@@ -305,10 +397,11 @@ fn check_total(a: &GroupArgs, begin: &[i64], end: &[i64]) -> Res<()> {
     Ok(())
 }
 
-/// Per member: records received (duplicates included) and when its first batch came.
-type MemberStats = Vec<(u64, Option<Duration>)>;
+/// The tracker, each member's records after the start (duplicates included), and the
+/// time from the subscribe calls to the start (the group's formation).
+type GroupRun = (Arc<Tracker>, Vec<u64>, Duration);
 
-async fn group_ferrokafka(a: &GroupArgs) -> Res<(Arc<Tracker>, MemberStats)> {
+async fn group_ferrokafka(a: &GroupArgs) -> Res<GroupRun> {
     use ferrokafka::consumer::{Consumer, ConsumerConfig, TopicPartition};
 
     // Outside the clock: the topic's offsets (and the check it holds exactly N records),
@@ -329,18 +422,46 @@ async fn group_ferrokafka(a: &GroupArgs) -> Res<(Arc<Tracker>, MemberStats)> {
         consumers.push(Arc::new(Consumer::new(cfg.clone()).await?));
     }
 
-    // The clock starts just before the members subscribe (all at once).
-    let tracker = Arc::new(Tracker::new(begin, &end, Instant::now()));
-    let deadline = tracker.start + a.timeout;
+    // The members subscribe at once; while the group forms their records are dropped.
+    // Once every member owns its final partitions and each has delivered a record, every
+    // member rewinds its partitions to where they begin, and the clock starts when all
+    // have (a barrier): it times a formed group draining the whole topic.
+    let tracker = Arc::new(Tracker::new(begin, &end, a.members));
+    let barrier = Arc::new(tokio::sync::Barrier::new(a.members));
+    let subscribed = Instant::now();
+    let deadline = subscribed + a.timeout;
     let mut tasks = Vec::new();
-    for c in &consumers {
-        let (c, t, topic) = (c.clone(), tracker.clone(), a.topic.clone());
+    for (m, c) in consumers.iter().enumerate() {
+        let (c, t, topic, barrier) = (c.clone(), tracker.clone(), a.topic.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             c.subscribe([topic.as_str()]).await?;
+            let mut forming = Forming::default();
+            loop {
+                if Instant::now() >= deadline {
+                    t.done.store(true, Ordering::Release);
+                    return Err::<_, crate::BoxError>("timed out while the group formed".into());
+                }
+                let batch = c.poll(Duration::from_millis(100)).await?;
+                let assignment = c.assignment().iter().map(|tp| tp.partition).collect();
+                forming.update(assignment, batch.iter().map(|r| r.partition));
+                if t.note_forming(m, forming.assignment.clone(), forming.all_delivered()) {
+                    break;
+                }
+            }
+            // A failed seek is reported, not fatal: the other members wait at the barrier;
+            // the records it would have re-read then stay missing and the run times out.
+            for p in &forming.assignment {
+                if let Err(e) = c.seek(&TopicPartition::new(topic.as_str(), *p), t.begin[*p as usize]) {
+                    eprintln!("ferrokafka member {m}: seek of partition {p} failed: {e}");
+                }
+            }
+            barrier.wait().await;
+            t.start();
             let mut p = Pending::default();
             while !t.done() {
                 if Instant::now() >= deadline {
-                    return Err::<_, crate::BoxError>("timed out".into());
+                    t.done.store(true, Ordering::Release);
+                    return Err("timed out".into());
                 }
                 let batch = c.poll(Duration::from_millis(100)).await?;
                 for r in &batch {
@@ -348,7 +469,7 @@ async fn group_ferrokafka(a: &GroupArgs) -> Res<(Arc<Tracker>, MemberStats)> {
                 }
                 p.flush(&t, Instant::now());
             }
-            Ok((p.total, p.first_at))
+            Ok(p.total)
         }));
     }
     let mut stats = Vec::new();
@@ -367,11 +488,14 @@ async fn group_ferrokafka(a: &GroupArgs) -> Res<(Arc<Tracker>, MemberStats)> {
     }
     match err {
         Some(e) => Err(format!("{e} ({} of {} records)", tracker.unique.load(Ordering::Relaxed), a.records).into()),
-        None => Ok((tracker, stats)),
+        None => {
+            let formed = tracker.start().saturating_duration_since(subscribed);
+            Ok((tracker, stats, formed))
+        }
     }
 }
 
-fn group_rdkafka(a: &GroupArgs) -> Res<(Arc<Tracker>, MemberStats)> {
+fn group_rdkafka(a: &GroupArgs) -> Res<GroupRun> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
 
@@ -402,17 +526,46 @@ fn group_rdkafka(a: &GroupArgs) -> Res<(Arc<Tracker>, MemberStats)> {
         consumers.push(c);
     }
 
-    let tracker = Arc::new(Tracker::new(begin, &end, Instant::now()));
-    let deadline = tracker.start + a.timeout;
-    let results: Vec<Res<(u64, Option<Duration>)>> = std::thread::scope(|s| {
+    // As for ferrokafka: form the group (records dropped), rewind, barrier, clock.
+    let tracker = Arc::new(Tracker::new(begin, &end, a.members));
+    let barrier = std::sync::Barrier::new(a.members);
+    let subscribed = Instant::now();
+    let deadline = subscribed + a.timeout;
+    let results: Vec<Res<u64>> = std::thread::scope(|s| {
         let handles: Vec<_> = consumers
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(m, c)| {
                 let t = tracker.clone();
                 let topic = a.topic.as_str();
-                s.spawn(move || -> Res<(u64, Option<Duration>)> {
-                    let r = (|| -> Res<(u64, Option<Duration>)> {
+                let barrier = &barrier;
+                s.spawn(move || -> Res<u64> {
+                    let r = (|| -> Res<u64> {
                         c.subscribe(&[topic])?;
+                        let mut forming = Forming::default();
+                        loop {
+                            if Instant::now() >= deadline {
+                                return Err("timed out while the group formed".into());
+                            }
+                            let got = match c.poll(Duration::from_millis(100)) {
+                                Some(Ok(m)) => Some(m.partition()),
+                                Some(Err(e)) => return Err(format!("consume error: {e}").into()),
+                                None => None,
+                            };
+                            let assignment = c.assignment()?.elements().iter().map(|e| e.partition()).collect();
+                            forming.update(assignment, got.into_iter());
+                            if t.note_forming(m, forming.assignment.clone(), forming.all_delivered()) {
+                                break;
+                            }
+                        }
+                        for p in &forming.assignment {
+                            let to = rdkafka::Offset::Offset(t.begin[*p as usize]);
+                            if let Err(e) = c.seek(topic, *p, to, Duration::from_secs(10)) {
+                                eprintln!("rdkafka member {m}: seek of partition {p} failed: {e}");
+                            }
+                        }
+                        barrier.wait();
+                        t.start();
                         let mut p = Pending::default();
                         while !t.done() {
                             // Records that are ready, without blocking; published (with the
@@ -441,7 +594,7 @@ fn group_rdkafka(a: &GroupArgs) -> Res<(Arc<Tracker>, MemberStats)> {
                             }
                         }
                         p.flush(&t, Instant::now());
-                        Ok((p.total, p.first_at))
+                        Ok(p.total)
                     })();
                     if r.is_err() {
                         t.done.store(true, Ordering::Release);
@@ -463,7 +616,8 @@ fn group_rdkafka(a: &GroupArgs) -> Res<(Arc<Tracker>, MemberStats)> {
             }
         }
     }
-    Ok((tracker, stats))
+    let formed = tracker.start().saturating_duration_since(subscribed);
+    Ok((tracker, stats, formed))
 }
 
 // =======================================================================================

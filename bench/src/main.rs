@@ -20,8 +20,9 @@
 //! ```
 //!
 //! `group` and `group-failover` (module `group`) measure a consumer group: M members in one
-//! process draining a pre-filled topic (records/s; the clock runs from just before the
-//! members subscribe to the last distinct record), and M member processes (`group-member`
+//! process draining a pre-filled topic (records/s; once the group has formed every member
+//! rewinds its partitions to their start and the clock runs from then to the last distinct
+//! record; the formation time is reported apart), and M member processes (`group-member`
 //! children) of which one is SIGKILLed (seconds from the kill until every partition it
 //! owned has delivered a record to a survivor). See `group.rs` for the details.
 //!
