@@ -141,6 +141,8 @@ struct Tracker {
     /// seek applies to it in both clients).
     forming: Mutex<Vec<Option<(BTreeSet<i32>, bool)>>>,
     formed: AtomicBool,
+    /// Members past their seeks (the start barrier).
+    arrived: AtomicU64,
 }
 
 impl Tracker {
@@ -166,7 +168,19 @@ impl Tracker {
             done: AtomicBool::new(false),
             forming: Mutex::new(vec![None; members]),
             formed: AtomicBool::new(false),
+            arrived: AtomicU64::new(0),
         }
+    }
+
+    /// The start barrier: true once all `members` arrived; false if the run failed (a
+    /// member set `done` on an error) or the deadline passed, so no member waits forever
+    /// for one that is gone.
+    fn arrive(&self) {
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn all_arrived(&self, members: usize) -> bool {
+        self.arrived.load(Ordering::Acquire) >= members as u64
     }
 
     fn start(&self) -> Instant {
@@ -425,51 +439,22 @@ async fn group_ferrokafka(a: &GroupArgs) -> Res<GroupRun> {
     // The members subscribe at once; while the group forms their records are dropped.
     // Once every member owns its final partitions and each has delivered a record, every
     // member rewinds its partitions to where they begin, and the clock starts when all
-    // have (a barrier): it times a formed group draining the whole topic.
+    // have (a barrier, which gives up if a member failed): it times a formed group
+    // draining the whole topic.
     let tracker = Arc::new(Tracker::new(begin, &end, a.members));
-    let barrier = Arc::new(tokio::sync::Barrier::new(a.members));
+    let members = a.members;
     let subscribed = Instant::now();
     let deadline = subscribed + a.timeout;
     let mut tasks = Vec::new();
     for (m, c) in consumers.iter().enumerate() {
-        let (c, t, topic, barrier) = (c.clone(), tracker.clone(), a.topic.clone(), barrier.clone());
+        let (c, t, topic) = (c.clone(), tracker.clone(), a.topic.clone());
         tasks.push(tokio::spawn(async move {
-            c.subscribe([topic.as_str()]).await?;
-            let mut forming = Forming::default();
-            loop {
-                if Instant::now() >= deadline {
-                    t.done.store(true, Ordering::Release);
-                    return Err::<_, crate::BoxError>("timed out while the group formed".into());
-                }
-                let batch = c.poll(Duration::from_millis(100)).await?;
-                let assignment = c.assignment().iter().map(|tp| tp.partition).collect();
-                forming.update(assignment, batch.iter().map(|r| r.partition));
-                if t.note_forming(m, forming.assignment.clone(), forming.all_delivered()) {
-                    break;
-                }
+            // Any error ends the run for every member (they check `done`).
+            let r = member_ferrokafka(m, members, &c, &t, &topic, deadline).await;
+            if r.is_err() {
+                t.done.store(true, Ordering::Release);
             }
-            // A failed seek is reported, not fatal: the other members wait at the barrier;
-            // the records it would have re-read then stay missing and the run times out.
-            for p in &forming.assignment {
-                if let Err(e) = c.seek(&TopicPartition::new(topic.as_str(), *p), t.begin[*p as usize]) {
-                    eprintln!("ferrokafka member {m}: seek of partition {p} failed: {e}");
-                }
-            }
-            barrier.wait().await;
-            t.start();
-            let mut p = Pending::default();
-            while !t.done() {
-                if Instant::now() >= deadline {
-                    t.done.store(true, Ordering::Release);
-                    return Err("timed out".into());
-                }
-                let batch = c.poll(Duration::from_millis(100)).await?;
-                for r in &batch {
-                    p.record(&t, r.partition, r.offset, r.value.as_ref().map_or(0, |v| v.len()))?;
-                }
-                p.flush(&t, Instant::now());
-            }
-            Ok(p.total)
+            r
         }));
     }
     let mut stats = Vec::new();
@@ -478,7 +463,6 @@ async fn group_ferrokafka(a: &GroupArgs) -> Res<GroupRun> {
         match task.await? {
             Ok(s) => stats.push(s),
             Err(e) => {
-                tracker.done.store(true, Ordering::Release);
                 err.get_or_insert(e);
             }
         }
@@ -493,6 +477,57 @@ async fn group_ferrokafka(a: &GroupArgs) -> Res<GroupRun> {
             Ok((tracker, stats, formed))
         }
     }
+}
+
+async fn member_ferrokafka(
+    m: usize,
+    members: usize,
+    c: &ferrokafka::consumer::Consumer,
+    t: &Tracker,
+    topic: &str,
+    deadline: Instant,
+) -> Res<u64> {
+    use ferrokafka::consumer::TopicPartition;
+    c.subscribe([topic]).await?;
+    let mut forming = Forming::default();
+    loop {
+        if t.done() || Instant::now() >= deadline {
+            return Err("timed out while the group formed".into());
+        }
+        let batch = c.poll(Duration::from_millis(100)).await?;
+        let assignment = c.assignment().iter().map(|tp| tp.partition).collect();
+        forming.update(assignment, batch.iter().map(|r| r.partition));
+        if t.note_forming(m, forming.assignment.clone(), forming.all_delivered()) {
+            break;
+        }
+    }
+    // A failed seek is reported, not fatal: the records it would have re-read then stay
+    // missing and the run times out.
+    for p in &forming.assignment {
+        if let Err(e) = c.seek(&TopicPartition::new(topic, *p), t.begin[*p as usize]) {
+            eprintln!("ferrokafka member {m}: seek of partition {p} failed: {e}");
+        }
+    }
+    t.arrive();
+    while !t.all_arrived(members) {
+        if t.done() || Instant::now() >= deadline {
+            return Err("another member failed before the start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    t.start();
+    let mut p = Pending::default();
+    while !t.done() {
+        if Instant::now() >= deadline {
+            return Err("timed out".into());
+        }
+        let batch = c.poll(Duration::from_millis(100)).await?;
+        for r in &batch {
+            p.record(t, r.partition, r.offset, r.value.as_ref().map_or(0, |v| v.len()))?;
+        }
+        p.flush(t, Instant::now());
+    }
+    Ok(p.total)
 }
 
 fn group_rdkafka(a: &GroupArgs) -> Res<GroupRun> {
@@ -528,7 +563,7 @@ fn group_rdkafka(a: &GroupArgs) -> Res<GroupRun> {
 
     // As for ferrokafka: form the group (records dropped), rewind, barrier, clock.
     let tracker = Arc::new(Tracker::new(begin, &end, a.members));
-    let barrier = std::sync::Barrier::new(a.members);
+    let members = a.members;
     let subscribed = Instant::now();
     let deadline = subscribed + a.timeout;
     let results: Vec<Res<u64>> = std::thread::scope(|s| {
@@ -538,13 +573,12 @@ fn group_rdkafka(a: &GroupArgs) -> Res<GroupRun> {
             .map(|(m, c)| {
                 let t = tracker.clone();
                 let topic = a.topic.as_str();
-                let barrier = &barrier;
                 s.spawn(move || -> Res<u64> {
                     let r = (|| -> Res<u64> {
                         c.subscribe(&[topic])?;
                         let mut forming = Forming::default();
                         loop {
-                            if Instant::now() >= deadline {
+                            if t.done() || Instant::now() >= deadline {
                                 return Err("timed out while the group formed".into());
                             }
                             let got = match c.poll(Duration::from_millis(100)) {
@@ -564,7 +598,13 @@ fn group_rdkafka(a: &GroupArgs) -> Res<GroupRun> {
                                 eprintln!("rdkafka member {m}: seek of partition {p} failed: {e}");
                             }
                         }
-                        barrier.wait();
+                        t.arrive();
+                        while !t.all_arrived(members) {
+                            if t.done() || Instant::now() >= deadline {
+                                return Err("another member failed before the start".into());
+                            }
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
                         t.start();
                         let mut p = Pending::default();
                         while !t.done() {
