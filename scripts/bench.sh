@@ -11,6 +11,14 @@
 #                                       one topic is filled once (ferrokafka's producer), then
 #                                       every client reads all of it in every run; writes
 #                                       bench/results/<date>-consume.md
+#   bash scripts/bench.sh group         a consumer group, ferrokafka vs librdkafka: (1) throughput
+#                                       and CPU of 3 members (one process) draining one pre-filled
+#                                       6-partition topic, (2) failover: 3 member processes, one
+#                                       SIGKILLed, time until its partitions are consumed again;
+#                                       writes bench/results/<date>-group.md. Uses its own broker
+#                                       (FERROKAFKA_RUN_DIR=/tmp/fk-benchgrp, KAFKA_PORT_OFFSET=300,
+#                                       i.e. 127.0.0.1:9392) unless BENCH_BOOTSTRAP or
+#                                       KAFKA_PORT_OFFSET is set
 #   bash scripts/bench.sh build         build bench/ (target dir bench/target) only
 #   bash scripts/bench.sh fetch-java    resolve the kafka-tools jars only
 #
@@ -32,6 +40,16 @@
 #   BENCH_JAVA_HEAP     -Xmx of the Java producer / consumer [1g]
 #   BENCH_CONSUME_TIMEOUT  consume: seconds a client may take to read a topic [300]
 #   BENCH_PAUSE         seconds of quiet before each client run [2]
+#   BENCH_GROUP_RECORDS group: records in the drained topic [2000000]
+#   BENCH_GROUP_SIZE    group: record value size [100]
+#   BENCH_GROUP_COMPRESSION  group: compression of the drained topic [none]
+#   BENCH_GROUP_MEMBERS group: members [3]
+#   BENCH_SESSION_TIMEOUT_MS, BENCH_HEARTBEAT_MS, BENCH_AUTO_COMMIT_MS
+#                       group: session.timeout.ms, heartbeat.interval.ms and auto.commit.interval.ms
+#                       of both clients [10000, 1000, 5000]
+#   BENCH_FAILOVER_RATE group: records/s the failover measurement's producer writes [3000]
+#   BENCH_FAILOVER_RUNS group: failover runs per client [5]; run r kills a member
+#                       (r - 0.5) / runs of a heartbeat interval after the settle period
 #   BENCH_BOOTSTRAP     use this broker instead of finding/starting one on 127.0.0.1:9092
 #   BENCH_KEEP_BROKER   1: leave a broker this script started running [0]
 #   BENCH_KEEP_TOPICS   1: do not delete the benchmark topics at the end [0]
@@ -41,7 +59,9 @@
 #   FERROKAFKA_CACHE    jar cache root [~/.cache/ferrokafka]; tools jars go to
 #                       $FERROKAFKA_CACHE/kafka-tools-<ver>/libs
 #
-# Broker: if a single node already answers on 127.0.0.1:9092 (started by kafka-local.sh
+# Broker: with KAFKA_PORT_OFFSET set (group mode: 300 by default), only the kafka-local.sh
+# node of $FERROKAFKA_RUN_DIR on 9092 + offset is reused, else started there and stopped at
+# the end. Without it: if a single node already answers on 127.0.0.1:9092 (started by kafka-local.sh
 # with any run dir: $FERROKAFKA_RUN_DIR, /tmp/fk-bench, /tmp/fk-lead or the default), it is
 # reused and left running; otherwise one is started with FERROKAFKA_RUN_DIR=/tmp/fk-bench
 # and stopped at the end.
@@ -63,6 +83,7 @@ BIN="$CARGO_TARGET_DIR/release/ferrokafka-bench"
 BENCH_RUNS="${BENCH_RUNS:-3}"
 BENCH_ROWS="${BENCH_ROWS:-100:2000000 1024:500000}"
 BENCH_COMPRESSIONS="${BENCH_COMPRESSIONS:-none lz4}"
+BENCH_CLIENTS_SET="${BENCH_CLIENTS:-}"
 BENCH_CLIENTS="${BENCH_CLIENTS:-ferrokafka rdkafka java}"
 BENCH_PAYLOADS="${BENCH_PAYLOADS:-1}"
 BENCH_PARTITIONS="${BENCH_PARTITIONS:-6}"
@@ -70,6 +91,15 @@ BENCH_LINGER_MS="${BENCH_LINGER_MS:-5}"
 BENCH_JAVA_HEAP="${BENCH_JAVA_HEAP:-1g}"
 BENCH_PAUSE="${BENCH_PAUSE:-2}"
 BENCH_CONSUME_TIMEOUT="${BENCH_CONSUME_TIMEOUT:-300}"
+BENCH_GROUP_RECORDS="${BENCH_GROUP_RECORDS:-2000000}"
+BENCH_GROUP_SIZE="${BENCH_GROUP_SIZE:-100}"
+BENCH_GROUP_COMPRESSION="${BENCH_GROUP_COMPRESSION:-none}"
+BENCH_GROUP_MEMBERS="${BENCH_GROUP_MEMBERS:-3}"
+BENCH_SESSION_TIMEOUT_MS="${BENCH_SESSION_TIMEOUT_MS:-10000}"
+BENCH_HEARTBEAT_MS="${BENCH_HEARTBEAT_MS:-1000}"
+BENCH_AUTO_COMMIT_MS="${BENCH_AUTO_COMMIT_MS:-5000}"
+BENCH_FAILOVER_RATE="${BENCH_FAILOVER_RATE:-3000}"
+BENCH_FAILOVER_RUNS="${BENCH_FAILOVER_RUNS:-5}"
 MODE=produce   # or consume: what report() describes
 CACHE_ROOT="${FERROKAFKA_CACHE:-$HOME/.cache/ferrokafka}"
 DEPENDENCY_PLUGIN_VERSION="3.8.1"   # as in kafka-local.sh
@@ -158,6 +188,15 @@ BROKER_VERSION=""
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The run dir and port offset of a broker this script starts (and of the one it looks for
+# first). KAFKA_PORT_OFFSET set: only that run dir's node on 9092+offset is considered (never
+# another engineer's broker on 9092); unset: the old behaviour (any kafka-local.sh node on
+# 9092, else one started in /tmp/fk-bench).
+OWN_RUN_DIR="${FERROKAFKA_RUN_DIR:-/tmp/fk-bench}"
+OWN_PORT_OFFSET="${KAFKA_PORT_OFFSET:-}"
+
+own_kafka_local() { FERROKAFKA_RUN_DIR="$OWN_RUN_DIR" KAFKA_PORT_OFFSET="${OWN_PORT_OFFSET:-0}" "$KAFKA_LOCAL" "$@"; }
+
 find_or_start_broker() {
   if [[ -n "${BENCH_BOOTSTRAP:-}" ]]; then
     BOOTSTRAP="$BENCH_BOOTSTRAP"
@@ -165,30 +204,43 @@ find_or_start_broker() {
     say "using BENCH_BOOTSTRAP=$BOOTSTRAP (assuming Kafka $BROKER_VERSION)"
     return
   fi
-  local rd line
-  for rd in "${FERROKAFKA_RUN_DIR:-}" /tmp/fk-bench /tmp/fk-lead ""; do
-    if [[ -n "$rd" ]]; then
-      line="$(FERROKAFKA_RUN_DIR="$rd" "$KAFKA_LOCAL" status 2>/dev/null | grep '^single:' || true)"
-    else
-      line="$(env -u FERROKAFKA_RUN_DIR "$KAFKA_LOCAL" status 2>/dev/null | grep '^single:' || true)"
-    fi
+  local rd line port
+  if [[ -n "$OWN_PORT_OFFSET" ]]; then
+    port=$((9092 + OWN_PORT_OFFSET))
+    line="$(own_kafka_local status 2>/dev/null | grep '^single:' || true)"
     if [[ "$line" == *"running pid"* ]]; then
-      BOOTSTRAP=127.0.0.1:9092
+      BOOTSTRAP="127.0.0.1:$port"
       BROKER_VERSION="$(sed -n 's/.*(Kafka \([^)]*\)).*/\1/p' <<<"$line")"
       [[ "$BROKER_VERSION" == "?" || -z "$BROKER_VERSION" ]] && BROKER_VERSION="${KAFKA_VERSION:-4.4.0}"
-      say "reusing the running single node (run dir ${rd:-default}, Kafka $BROKER_VERSION) at $BOOTSTRAP"
+      say "reusing the running single node (run dir $OWN_RUN_DIR, Kafka $BROKER_VERSION) at $BOOTSTRAP"
       return
     fi
-  done
-  if port_open 9092; then
-    BOOTSTRAP=127.0.0.1:9092
-    BROKER_VERSION="${KAFKA_VERSION:-4.4.0}"
-    say "something answers on 127.0.0.1:9092 (not a kafka-local.sh node we know); reusing it, assuming Kafka $BROKER_VERSION"
-    return
+    port_open "$port" && die "something that is not $OWN_RUN_DIR's node answers on 127.0.0.1:$port; set BENCH_BOOTSTRAP to use it, or another KAFKA_PORT_OFFSET"
+  else
+    for rd in "${FERROKAFKA_RUN_DIR:-}" /tmp/fk-bench /tmp/fk-lead ""; do
+      if [[ -n "$rd" ]]; then
+        line="$(FERROKAFKA_RUN_DIR="$rd" "$KAFKA_LOCAL" status 2>/dev/null | grep '^single:' || true)"
+      else
+        line="$(env -u FERROKAFKA_RUN_DIR "$KAFKA_LOCAL" status 2>/dev/null | grep '^single:' || true)"
+      fi
+      if [[ "$line" == *"running pid"* && "$line" == *" 127.0.0.1:9092 "* ]]; then
+        BOOTSTRAP=127.0.0.1:9092
+        BROKER_VERSION="$(sed -n 's/.*(Kafka \([^)]*\)).*/\1/p' <<<"$line")"
+        [[ "$BROKER_VERSION" == "?" || -z "$BROKER_VERSION" ]] && BROKER_VERSION="${KAFKA_VERSION:-4.4.0}"
+        say "reusing the running single node (run dir ${rd:-default}, Kafka $BROKER_VERSION) at $BOOTSTRAP"
+        return
+      fi
+    done
+    if port_open 9092; then
+      BOOTSTRAP=127.0.0.1:9092
+      BROKER_VERSION="${KAFKA_VERSION:-4.4.0}"
+      say "something answers on 127.0.0.1:9092 (not a kafka-local.sh node we know); reusing it, assuming Kafka $BROKER_VERSION"
+      return
+    fi
   fi
   BROKER_VERSION="${KAFKA_VERSION:-4.4.0}"
-  say "starting a single node (Kafka $BROKER_VERSION, FERROKAFKA_RUN_DIR=/tmp/fk-bench) ..."
-  BOOTSTRAP="$(FERROKAFKA_RUN_DIR=/tmp/fk-bench KAFKA_VERSION="$BROKER_VERSION" "$KAFKA_LOCAL" start single)"
+  say "starting a single node (Kafka $BROKER_VERSION, FERROKAFKA_RUN_DIR=$OWN_RUN_DIR, KAFKA_PORT_OFFSET=${OWN_PORT_OFFSET:-0}) ..."
+  BOOTSTRAP="$(KAFKA_VERSION="$BROKER_VERSION" own_kafka_local start single)"
   STARTED_BROKER=1
 }
 
@@ -209,7 +261,7 @@ cleanup() {
   fi
   if [[ $STARTED_BROKER -eq 1 && "${BENCH_KEEP_BROKER:-0}" != 1 ]]; then
     say "stopping the broker this run started ..."
-    FERROKAFKA_RUN_DIR=/tmp/fk-bench "$KAFKA_LOCAL" stop single >/dev/null 2>&1 || true
+    own_kafka_local stop single >/dev/null 2>&1 || true
   fi
   exit $rc
 }
@@ -576,6 +628,171 @@ cmd_consume() {
   finish_report
 }
 
+# ---------------------------------------------------------------------------------------
+# group: a consumer group's throughput, and its failover time after a member's SIGKILL
+# ---------------------------------------------------------------------------------------
+
+GRAW=""   # group throughput runs: client run secs rps mbps window_cpu window_cpu_per_m cpu cpu_per_m rss dups formed_s per_member
+FRAW=""   # failover runs: client run join_s reassign_s failover_s killed_partitions kill_delay_ms
+
+# run_group CLIENT RUN TOPIC  -> appends one line to $GRAW
+run_group() {
+  local client="$1" run="$2" topic="$3"
+  local log="$RUN_DIR/group-$client-r$run.log" tfile="$RUN_DIR/group-$client-r$run.time"
+  sleep "$BENCH_PAUSE"
+  local rc=0
+  "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
+    "$BIN" group --client "$client" --bootstrap "$BOOTSTRAP" --topic "$topic" \
+    --records "$BENCH_GROUP_RECORDS" --partitions "$BENCH_PARTITIONS" --members "$BENCH_GROUP_MEMBERS" \
+    --size "$BENCH_GROUP_SIZE" --compression "$BENCH_GROUP_COMPRESSION" --timeout-s "$BENCH_CONSUME_TIMEOUT" \
+    --session-timeout-ms "$BENCH_SESSION_TIMEOUT_MS" --heartbeat-ms "$BENCH_HEARTBEAT_MS" \
+    --auto-commit-ms "$BENCH_AUTO_COMMIT_MS" >"$log" 2>&1 || rc=$?
+  [[ $rc -eq 0 ]] || { tail -20 "$log" >&2; die "$client group run failed (exit $rc), log: $log"; }
+  local line
+  line="$(grep '^RESULT ' "$log" | tail -1 || true)"
+  [[ -n "$line" ]] || { tail -20 "$log" >&2; die "no RESULT line, log: $log"; }
+  field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
+  local secs rps mbps dups formed per wcpu wcpu_per_m user sys rss cpu cpu_per_m
+  secs="$(field seconds)"; rps="$(field records_per_sec)"; mbps="$(field mb_per_sec)"
+  dups="$(field duplicates)"; formed="$(field formed_s)"; per="$(field per_member)"; wcpu="$(field window_cpu_s)"
+  wcpu_per_m="$(awk -v c="$wcpu" -v n="$BENCH_GROUP_RECORDS" 'BEGIN { printf "%.3f", c / n * 1000000 }')"
+  read -r user sys rss <"$tfile" || die "no timing output in $tfile"
+  cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
+  cpu_per_m="$(awk -v c="$cpu" -v n="$BENCH_GROUP_RECORDS" 'BEGIN { printf "%.3f", c / n * 1000000 }')"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$client" "$run" "$secs" "$rps" "$mbps" "$wcpu" "$wcpu_per_m" "$cpu" "$cpu_per_m" "$rss" "$dups" "$formed" "$per" >>"$GRAW"
+  say "  group $client run=$run: $rps rec/s in ${secs}s, cpu ${wcpu}s in the clock window (${cpu}s whole process), rss ${rss} KiB, $dups duplicates, group formed in ${formed}s, per member $per"
+}
+
+# run_failover CLIENT RUN  -> appends one line to $FRAW (a fresh topic per run)
+run_failover() {
+  local client="$1" run="$2"
+  local topic="bench-failover-$client-r$run-$(date +%s%N | cut -c1-13)"
+  local log="$RUN_DIR/failover-$client-r$run.log" events="$RUN_DIR/failover-$client-r$run.events"
+  "$BIN" create-topic --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$BENCH_PARTITIONS" --replication-factor 1 \
+    || die "could not create topic $topic"
+  TOPICS_CREATED+=("$topic")
+  sleep "$BENCH_PAUSE"
+  local rc=0
+  "$BIN" group-failover --client "$client" --bootstrap "$BOOTSTRAP" --topic "$topic" \
+    --partitions "$BENCH_PARTITIONS" --members "$BENCH_GROUP_MEMBERS" --kill "$(((run - 1) % BENCH_GROUP_MEMBERS))" \
+    --kill-delay-ms "$(awk -v r="$run" -v n="$BENCH_FAILOVER_RUNS" -v h="$BENCH_HEARTBEAT_MS" 'BEGIN { printf "%d", (r - 0.5) / n * h }')" \
+    --rate "$BENCH_FAILOVER_RATE" --session-timeout-ms "$BENCH_SESSION_TIMEOUT_MS" --heartbeat-ms "$BENCH_HEARTBEAT_MS" \
+    --auto-commit-ms "$BENCH_AUTO_COMMIT_MS" --events "$events" >"$log" 2>&1 || rc=$?
+  [[ $rc -eq 0 ]] || { tail -20 "$log" >&2; die "$client failover run failed (exit $rc), log: $log"; }
+  local line
+  line="$(grep '^RESULT ' "$log" | tail -1 || true)"
+  [[ -n "$line" ]] || { tail -20 "$log" >&2; die "no RESULT line, log: $log"; }
+  field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
+  local join reassign failover parts delay
+  join="$(field join_s)"; reassign="$(field reassign_s)"; failover="$(field failover_s)"; parts="$(field killed_partitions)"
+  delay="$(field kill_delay_ms)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$client" "$run" "$join" "$reassign" "$failover" "$parts" "$delay" >>"$FRAW"
+  say "  failover $client run=$run: partitions $parts consumed again ${failover}s after the kill (reassigned after ${reassign}s; group formed in ${join}s)"
+}
+
+# gmedian FILE CLIENT COLUMN
+gmedian() {
+  awk -F'\t' -v c="$2" -v col="$3" '$1 == c && $col != "-" { print $col }' "$1" \
+    | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit } if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+report_group() {
+  local out="$1" client
+  {
+    echo "# Consumer-group benchmark, $(date -u +'%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_FAILOVER_RUNS=$BENCH_FAILOVER_RUNS BENCH_GROUP_RECORDS=$BENCH_GROUP_RECORDS BENCH_GROUP_SIZE=$BENCH_GROUP_SIZE bash scripts/bench.sh group\`"
+    echo
+    echo "- ferrokafka: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+    echo "- librdkafka $RDKAFKA_VERSION (rdkafka crate $RDKAFKA_CRATE)"
+    echo "- broker: Kafka $BROKER_VERSION, single node at $BOOTSTRAP (group.initial.rebalance.delay.ms=0, as kafka-local.sh sets it), $BENCH_PARTITIONS partitions, RF 1"
+    echo "- machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr); broker, clients and other engineers' builds share the cores"
+    echo "- both clients: $BENCH_GROUP_MEMBERS members of one fresh group, classic protocol, partition.assignment.strategy=range, session.timeout.ms=$BENCH_SESSION_TIMEOUT_MS, heartbeat.interval.ms=$BENCH_HEARTBEAT_MS, enable.auto.commit=true, auto.commit.interval.ms=$BENCH_AUTO_COMMIT_MS, auto.offset.reset=earliest; everything else at the client's defaults"
+    echo "- throughput: the $BENCH_GROUP_MEMBERS members in ONE process (ferrokafka: one Consumer per tokio task, multi-thread runtime; librdkafka: one BaseConsumer per thread); one topic of $BENCH_GROUP_RECORDS records of $BENCH_GROUP_SIZE B ($BENCH_GROUP_COMPRESSION), written once by ferrokafka's producer, drained whole by a fresh group in every run. The members subscribe at once and drop what they read until the group has formed (each member owns its final partitions and each partition delivered a record: \"group formed\"); then each rewinds its partitions to offset 0 and the clock starts when all have (a barrier), and stops at the batch that brought the last distinct (partition, offset) (duplicates, e.g. after a rebalance, are counted apart). CPU (clock window) = user + sys of the process while the clock ran (/proc/self/stat, 10 ms ticks); CPU (whole process) = GNU time, including start-up, the group's formation (records read and dropped) and close; both per million records"
+    echo "- failover: each member a child process; a producer in the parent writes $BENCH_FAILOVER_RATE records/s round robin over the partitions; once the group is stable (every partition owned and delivering, no change for 6 s) one member is SIGKILLed (no LeaveGroup, no commit), after a further (r - 0.5) / $BENCH_FAILOVER_RUNS of a heartbeat interval in run r so the kills fall evenly over the heartbeat cycle; failover = time from the kill until every partition it owned has delivered a record to a surviving member; reassign = until the survivors' assignments include them all"
+    echo "- medians of $BENCH_RUNS throughput run(s) and $BENCH_FAILOVER_RUNS failover run(s) per client, clients interleaved with their order rotated each run"
+    echo
+    echo "## Throughput: $BENCH_GROUP_MEMBERS members draining $BENCH_GROUP_RECORDS records of $BENCH_GROUP_SIZE B"
+    echo
+    echo "| client | records/s | MiB/s | CPU s / M records (clock window) | CPU s / M records (whole process) | peak RSS MiB | duplicates | group formed s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for client in $BENCH_CLIENTS; do
+      echo "| $(label "$client") | $(fmt_int "$(gmedian "$GRAW" "$client" 4)") | $(gmedian "$GRAW" "$client" 5) | $(gmedian "$GRAW" "$client" 7) | $(gmedian "$GRAW" "$client" 9) | $(fmt_mib "$(gmedian "$GRAW" "$client" 10)") | $(gmedian "$GRAW" "$client" 11) | $(gmedian "$GRAW" "$client" 12) |"
+    done
+    echo
+    echo "## Failover: SIGKILL of one of $BENCH_GROUP_MEMBERS members, session.timeout.ms=$BENCH_SESSION_TIMEOUT_MS"
+    echo
+    echo "| client | failover s (kill -> its partitions consumed again) | reassign s | group formed s |"
+    echo "|---|---:|---:|---:|"
+    for client in $BENCH_CLIENTS; do
+      echo "| $(label "$client") | $(gmedian "$FRAW" "$client" 5) | $(gmedian "$FRAW" "$client" 4) | $(gmedian "$FRAW" "$client" 3) |"
+    done
+    if [[ " $BENCH_CLIENTS " == *" ferrokafka "* && " $BENCH_CLIENTS " == *" rdkafka "* ]]; then
+      echo
+      echo "Ratios ferrokafka / librdkafka (medians): throughput > 1, CPU, RSS and failover time < 1 favour ferrokafka."
+      echo
+      echo "| throughput | CPU per record (window) | CPU per record (whole process) | peak RSS | failover time |"
+      echo "|---:|---:|---:|---:|---:|"
+      echo "| $(ratio "$(gmedian "$GRAW" ferrokafka 4)" "$(gmedian "$GRAW" rdkafka 4)") | $(ratio "$(gmedian "$GRAW" ferrokafka 7)" "$(gmedian "$GRAW" rdkafka 7)") | $(ratio "$(gmedian "$GRAW" ferrokafka 9)" "$(gmedian "$GRAW" rdkafka 9)") | $(ratio "$(gmedian "$GRAW" ferrokafka 10)" "$(gmedian "$GRAW" rdkafka 10)") | $(ratio "$(gmedian "$FRAW" ferrokafka 5)" "$(gmedian "$FRAW" rdkafka 5)") |"
+    fi
+    echo
+    echo "<details><summary>Raw runs</summary>"
+    echo
+    echo "| client | run | seconds | records/s | MiB/s | CPU s (window) | CPU s / M (window) | CPU s (process) | CPU s / M (process) | peak RSS KiB | duplicates | group formed s | records per member |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }' "$GRAW"
+    echo
+    echo "| client | run | kill delay ms | group formed s | reassign s | failover s | killed member's partitions |"
+    echo "|---|---:|---:|---:|---:|---:|---|"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $7, $3, $4, $5, $6 }' "$FRAW"
+    echo
+    echo "</details>"
+  } >"$out"
+}
+
+cmd_group() {
+  MODE=group
+  # Never another engineer's broker: unless BENCH_BOOTSTRAP or KAFKA_PORT_OFFSET say
+  # otherwise, a node of our own in /tmp/fk-benchgrp on 9392.
+  if [[ -z "${BENCH_BOOTSTRAP:-}" && -z "$OWN_PORT_OFFSET" ]]; then
+    OWN_PORT_OFFSET=300
+    OWN_RUN_DIR="${FERROKAFKA_RUN_DIR:-/tmp/fk-benchgrp}"
+  fi
+  [[ -n "${BENCH_CLIENTS_SET:-}" ]] || BENCH_CLIENTS="ferrokafka rdkafka"
+  [[ " $BENCH_CLIENTS " != *" java "* ]] || die "group mode measures ferrokafka and rdkafka only (BENCH_CLIENTS)"
+  setup_common
+  RUN_DIR="$(mktemp -d /tmp/fk-bench-group.XXXXXX)"
+  GRAW="$RUN_DIR/group.tsv"; FRAW="$RUN_DIR/failover.tsv"
+  : >"$GRAW"; : >"$FRAW"
+  local run client i n clients
+  fill_topic "$BENCH_GROUP_SIZE" "$BENCH_GROUP_RECORDS" "$BENCH_GROUP_COMPRESSION"
+  local topic="$FILLED_TOPIC"
+  say "  $topic: $BENCH_GROUP_RECORDS records of $BENCH_GROUP_SIZE B, $BENCH_GROUP_COMPRESSION"
+  read -r -a clients <<<"$BENCH_CLIENTS"
+  n=${#clients[@]}
+  say "runs=$BENCH_RUNS clients=[$BENCH_CLIENTS] members=$BENCH_GROUP_MEMBERS; logs in $RUN_DIR"
+  for ((run = 1; run <= BENCH_RUNS; run++)); do
+    check_quiet
+    for ((i = 0; i < n; i++)); do
+      run_group "${clients[$(((i + run - 1) % n))]}" "$run" "$topic"
+    done
+  done
+  for ((run = 1; run <= BENCH_FAILOVER_RUNS; run++)); do
+    check_quiet
+    for ((i = 0; i < n; i++)); do
+      run_failover "${clients[$(((i + run - 1) % n))]}" "$run"
+    done
+  done
+  local out="${BENCH_OUT:-$BENCH_DIR/results/$(date +%Y-%m-%d)-group.md}"
+  mkdir -p "$(dirname "$out")"
+  report_group "$out"
+  cp "$GRAW" "${out%.md}.tsv"
+  cp "$FRAW" "${out%.md}-failover.tsv"
+  say "results: $out (raw: ${out%.md}.tsv, ${out%.md}-failover.tsv; logs: $RUN_DIR)"
+  cat "$out"
+}
+
 main() {
   local cmd="${1:-}"
   case "$cmd" in
@@ -583,6 +800,7 @@ main() {
     build) build ;;
     fetch-java) fetch_java_tools "${KAFKA_VERSION:-4.4.0}" ;;
     consume) cmd_consume ;;
+    group) cmd_group ;;
     -h | --help | help | "") sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" ;;
     *) die "unknown command '$cmd' (try --help)" ;;
   esac

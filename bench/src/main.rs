@@ -15,6 +15,10 @@
 //!                          [--partitions 6] [--size S] [--compression none|lz4] [--timeout-s 300]
 //!                          [--runtime multi|current]                            (ferrokafka)
 //!                          [--prop key=value]...                                (rdkafka)
+//! ferrokafka-bench group --client ferrokafka|rdkafka --bootstrap B --topic T --records N
+//!                          [--members 3] [--session-timeout-ms 10000] [--heartbeat-ms 1000] ...
+//! ferrokafka-bench group-failover --client ferrokafka|rdkafka --bootstrap B --topic T
+//!                          [--members 3] [--kill 0] [--rate 3000] [--events FILE] ...
 //! ```
 //!
 //! ferrokafka's produce and consume connect with the security settings of these variables
@@ -22,6 +26,13 @@
 //! (`plaintext` default, or `sasl_ssl`), `FERRO_CA_PEM`, `FERRO_SASL_MECHANISM`
 //! (`SCRAM-SHA-512` default, `SCRAM-SHA-256`, `PLAIN`), `FERRO_SASL_USER`,
 //! `FERRO_SASL_PASSWORD`.
+//!
+//! `group` and `group-failover` (module `group`) measure a consumer group: M members in one
+//! process draining a pre-filled topic (records/s; once the group has formed every member
+//! rewinds its partitions to their start and the clock runs from then to the last distinct
+//! record; the formation time is reported apart), and M member processes (`group-member`
+//! children) of which one is SIGKILLed (seconds from the kill until every partition it
+//! owned has delivered a record to a survivor). See `group.rs` for the details.
 //!
 //! `produce` sends N keyless records whose values are taken in turn from a pool of K
 //! payloads (default K = 1: every record carries the same S bytes). Payloads are random
@@ -53,6 +64,8 @@
 //! make the process exit non-zero. `--compression` is only a label for the RESULT line:
 //! the data was compressed (or not) by whoever produced it. `size` in the RESULT line is the
 //! mean value size received.
+
+mod group;
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -106,7 +119,17 @@ const USAGE: &str = "usage:
   ferrokafka-bench consume --client ferrokafka|rdkafka --bootstrap B --topic T --records N
                            [--partitions 6] [--size S] [--compression LABEL] [--timeout-s 300]
                            [--runtime multi|current]                                  (ferrokafka)
-                           [--prop key=value]...                                      (rdkafka)";
+                           [--prop key=value]...                                      (rdkafka)
+  ferrokafka-bench group --client ferrokafka|rdkafka --bootstrap B --topic T --records N
+                           [--partitions 6] [--members 3] [--size S] [--compression LABEL]
+                           [--timeout-s 300] [--session-timeout-ms 10000] [--heartbeat-ms 1000]
+                           [--auto-commit-ms 5000] [--group G] [--prop key=value]...
+  ferrokafka-bench group-failover --client ferrokafka|rdkafka --bootstrap B --topic T
+                           [--partitions 6] [--members 3] [--kill 0] [--rate 3000] [--settle-s 6]
+                           [--kill-delay-ms 0]
+                           [--timeout-s 120] [--events FILE] [--session-timeout-ms 10000]
+                           [--heartbeat-ms 1000] [--auto-commit-ms 5000] [--prop key=value]...
+  ferrokafka-bench group-member ...   (a child process of group-failover)";
 
 fn run(args: Vec<String>) -> Res<()> {
     let Some((cmd, rest)) = args.split_first() else {
@@ -120,6 +143,9 @@ fn run(args: Vec<String>) -> Res<()> {
         "payload-file" => payload_file(&opts),
         "consume" => consume(ConsumeArgs::from_opts(&opts)?),
         "txn-produce" => txn_produce(&opts),
+        "group" => group::group(&opts),
+        "group-failover" => group::group_failover(&opts),
+        "group-member" => group::group_member(&opts),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
