@@ -81,11 +81,17 @@ fn assert_exactly_once(out: &BTreeMap<i32, Vec<String>>, per_partition: usize) {
 struct Instance {
     task: JoinHandle<ferrokafka::Result<()>>,
     stop: Arc<AtomicBool>,
+    /// Pipelines rebuilt after a fatal error.
+    #[allow(dead_code)]
+    restarts: Arc<AtomicUsize>,
 }
 
 /// One pipeline instance copying `input` to `output` (same partition, same value).
-/// `on_record` runs for every input record inside the transform (the test's hook to kill
-/// an instance mid-transaction).
+/// `on_record` runs for every input record inside the transform (the test's hook to crash
+/// an instance mid-transaction). Like a real application, the instance builds a new
+/// pipeline (same transactional id) when the old one fails for good (fenced: for example
+/// when a coordinator failover outlasted a transaction and the coordinator aborted it with
+/// a new epoch); `restarts` counts those.
 async fn instance(
     bootstrap: &str,
     group: &str,
@@ -94,6 +100,47 @@ async fn instance(
     output: &str,
     on_record: Arc<dyn Fn() + Send + Sync>,
 ) -> Instance {
+    let stop = Arc::new(AtomicBool::new(false));
+    let restarts = Arc::new(AtomicUsize::new(0));
+    let (s, r) = (stop.clone(), restarts.clone());
+    let (bootstrap, group, txn_id, input, output) =
+        (bootstrap.to_owned(), group.to_owned(), txn_id.to_owned(), input.to_owned(), output.to_owned());
+    let task = tokio::spawn(async move {
+        loop {
+            let pipeline = build(&bootstrap, &group, &txn_id, &input).await?;
+            let result = async {
+                while !s.load(Ordering::Acquire) {
+                    pipeline
+                        .run_once(|rec| {
+                            on_record();
+                            vec![ProducerRecord {
+                                topic: output.clone(),
+                                partition: Some(rec.partition),
+                                key: rec.key.clone(),
+                                value: rec.value.clone(),
+                                ..Default::default()
+                            }]
+                        })
+                        .await?;
+                }
+                Ok::<(), ferrokafka::Error>(())
+            }
+            .await;
+            match result {
+                Ok(()) => return pipeline.close().await,
+                Err(e) if e.is_fatal() => {
+                    eprintln!("pipeline {txn_id} failed for good ({e}); starting a new one");
+                    r.fetch_add(1, Ordering::Relaxed);
+                    drop(pipeline);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    });
+    Instance { task, stop, restarts }
+}
+
+async fn build(bootstrap: &str, group: &str, txn_id: &str, input: &str) -> ferrokafka::Result<ExactlyOncePipeline> {
     let consumer = Consumer::new(
         ConsumerConfig::new(bootstrap)
             .group_id(group)
@@ -104,34 +151,10 @@ async fn instance(
             .heartbeat_interval(Duration::from_secs(1))
             .max_poll_records(200),
     )
-    .await
-    .unwrap();
-    consumer.subscribe([input.to_owned()]).await.unwrap();
-    let mut pcfg = ProducerConfig::new(bootstrap).transactional_id(txn_id);
-    pcfg.transaction_timeout = Duration::from_secs(15);
-    let producer = Producer::new(pcfg).await.unwrap();
-    let pipeline = ExactlyOncePipeline::new(consumer, producer).await.unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let output = output.to_owned();
-    let task = tokio::spawn(async move {
-        while !s.load(Ordering::Acquire) {
-            pipeline
-                .run_once(|r| {
-                    on_record();
-                    vec![ProducerRecord {
-                        topic: output.clone(),
-                        partition: Some(r.partition),
-                        key: r.key.clone(),
-                        value: r.value.clone(),
-                        ..Default::default()
-                    }]
-                })
-                .await?;
-        }
-        pipeline.close().await
-    });
-    Instance { task, stop }
+    .await?;
+    consumer.subscribe([input.to_owned()]).await?;
+    let producer = Producer::new(ProducerConfig::new(bootstrap).transactional_id(txn_id)).await?;
+    ExactlyOncePipeline::new(consumer, producer).await
 }
 
 impl Instance {
