@@ -26,11 +26,13 @@
 #   BENCH_RUNS          repetitions of every (row, compression, client) [3]; medians reported
 #   BENCH_ROWS          "SIZE:RECORDS ..." [100:2000000 1024:500000]
 #   BENCH_COMPRESSIONS  [none lz4]
-#   BENCH_CLIENTS       [ferrokafka rdkafka java]; also ferrokafka-sasl_ssl: ferrokafka over
-#                       the broker's SASL_SSL listener (TLS 1.3 + SCRAM-SHA-512), for the cost
-#                       of security (librdkafka's SSL needs OpenSSL, which this build excludes)
+#   BENCH_CLIENTS       [ferrokafka rdkafka java]; also ferrokafka-sasl_ssl and rdkafka-sasl_ssl:
+#                       the same clients over the broker's SASL_SSL listener (TLS 1.3 +
+#                       SCRAM-SHA-512, server cert verified against the run dir's CA), for the
+#                       cost of security; librdkafka's TLS is the system OpenSSL linked into
+#                       the bench binary only (bench/Cargo.toml; the library never uses OpenSSL)
 #   BENCH_SECURITY_ENV  the security.env of the broker's kafka-local.sh run dir (its SASL_SSL
-#                       address, CA and user), for ferrokafka-sasl_ssl
+#                       address, CA and user), for the *-sasl_ssl clients
 #                       [$FERROKAFKA_RUN_DIR/single/security.env, else /tmp/fk-bench/...]
 #   BENCH_PAYLOADS      distinct payloads cycled through, the same for all clients [1]
 #   BENCH_PARTITIONS    partitions of each fresh topic [6]
@@ -276,26 +278,35 @@ check_quiet() {
   fi
 }
 
-# For a Rust client: the bench binary's --client, its bootstrap and its environment (the
-# security settings of ferrokafka-sasl_ssl, from the broker's security.env).
+# For a Rust client: the bench binary's --client, its bootstrap, its environment (the
+# security settings of ferrokafka-sasl_ssl, from the broker's security.env) and its extra
+# --prop options (those of rdkafka-sasl_ssl: the same listener, mechanism, user and CA).
 SASL_SSL_BOOTSTRAP=""
 SECURITY_VARS=()
+RDKAFKA_SECURITY_PROPS=()
 load_security_env() {
-  [[ " $BENCH_CLIENTS " == *" ferrokafka-sasl_ssl "* ]] || return 0
+  [[ " $BENCH_CLIENTS " == *"-sasl_ssl "* ]] || return 0
   local f="${BENCH_SECURITY_ENV:-${FERROKAFKA_RUN_DIR:-/tmp/fk-bench}/single/security.env}"
-  [[ -f "$f" ]] || die "ferrokafka-sasl_ssl needs the broker's security.env (BENCH_SECURITY_ENV), not found at $f"
+  [[ -f "$f" ]] || die "the *-sasl_ssl clients need the broker's security.env (BENCH_SECURITY_ENV), not found at $f"
   # shellcheck disable=SC1090
   . "$f"
   SASL_SSL_BOOTSTRAP="${FERROKAFKA_SASL_SSL_BOOTSTRAP:?no FERROKAFKA_SASL_SSL_BOOTSTRAP in $f}"
   SECURITY_VARS=(FERRO_SECURITY=sasl_ssl "FERRO_CA_PEM=$FERROKAFKA_CA_PEM" FERRO_SASL_MECHANISM=SCRAM-SHA-512
                  "FERRO_SASL_USER=$FERROKAFKA_SASL_USER" "FERRO_SASL_PASSWORD=$FERROKAFKA_SASL_PASSWORD")
-  say "ferrokafka-sasl_ssl connects to $SASL_SSL_BOOTSTRAP (CA $FERROKAFKA_CA_PEM)"
+  # librdkafka verifies the broker's hostname by default (ssl.endpoint.identification.algorithm
+  # =https); kafka-local.sh's server cert has 127.0.0.1 and localhost in its SAN.
+  RDKAFKA_SECURITY_PROPS=(--prop security.protocol=SASL_SSL --prop sasl.mechanisms=SCRAM-SHA-512
+                          --prop "sasl.username=$FERROKAFKA_SASL_USER" --prop "sasl.password=$FERROKAFKA_SASL_PASSWORD"
+                          --prop "ssl.ca.location=$FERROKAFKA_CA_PEM")
+  say "the *-sasl_ssl clients connect to $SASL_SSL_BOOTSTRAP (CA $FERROKAFKA_CA_PEM)"
 }
-# rust_client CLIENT -> sets RC_CLIENT, RC_BOOTSTRAP, RC_ENV
+# rust_client CLIENT -> sets RC_CLIENT, RC_BOOTSTRAP, RC_ENV, RC_PROPS
 rust_client() {
-  RC_CLIENT="$1"; RC_BOOTSTRAP="$BOOTSTRAP"; RC_ENV=(FERRO_SECURITY=plaintext)
+  RC_CLIENT="$1"; RC_BOOTSTRAP="$BOOTSTRAP"; RC_ENV=(FERRO_SECURITY=plaintext); RC_PROPS=()
   if [[ "$1" == ferrokafka-sasl_ssl ]]; then
     RC_CLIENT=ferrokafka; RC_BOOTSTRAP="$SASL_SSL_BOOTSTRAP"; RC_ENV=("${SECURITY_VARS[@]}")
+  elif [[ "$1" == rdkafka-sasl_ssl ]]; then
+    RC_CLIENT=rdkafka; RC_BOOTSTRAP="$SASL_SSL_BOOTSTRAP"; RC_PROPS=("${RDKAFKA_SECURITY_PROPS[@]}")
   fi
 }
 
@@ -312,16 +323,16 @@ run_client() {
   # BENCH_BATCH_BYTES: the same batch.size for every client (default: each client's own).
   local rd_batch=() java_batch=()
   if [[ -n "${BENCH_BATCH_BYTES:-}" ]]; then
-    [[ "$client" == rdkafka ]] && rd_batch=(--prop "batch.size=$BENCH_BATCH_BYTES")
+    [[ "$client" == rdkafka* ]] && rd_batch=(--prop "batch.size=$BENCH_BATCH_BYTES")
     java_batch=("batch.size=$BENCH_BATCH_BYTES")
   fi
   case "$client" in
-    ferrokafka | rdkafka | ferrokafka-sasl_ssl)
+    ferrokafka | rdkafka | ferrokafka-sasl_ssl | rdkafka-sasl_ssl)
       rust_client "$client"
       env "${RC_ENV[@]}" FERRO_BATCH_SIZE="${BENCH_BATCH_BYTES:-}" "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
         "$BIN" produce --client "$RC_CLIENT" --bootstrap "$RC_BOOTSTRAP" --topic "$topic" \
         --records "$records" --size "$size" --compression "$comp" --acks all --idempotence true \
-        --linger-ms "$BENCH_LINGER_MS" --payloads "$BENCH_PAYLOADS" "${rd_batch[@]}" >"$log" 2>&1 || rc=$?
+        --linger-ms "$BENCH_LINGER_MS" --payloads "$BENCH_PAYLOADS" "${rd_batch[@]}" "${RC_PROPS[@]}" >"$log" 2>&1 || rc=$?
       ;;
     java)
       # One warm-up record, like the Rust clients (--warmup-records exists from Kafka 4.0;
@@ -387,7 +398,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 
 fmt_int() { awk -v x="$1" 'BEGIN { if (x == "-") print "-"; else printf "%.0f", x }'; }
 fmt_mib() { awk -v x="$1" 'BEGIN { if (x == "-") print "-"; else printf "%.0f", x / 1024 }'; }
 
-label() { case "$1" in ferrokafka) echo ferrokafka ;; ferrokafka-sasl_ssl) echo "ferrokafka SASL_SSL (TLS + SCRAM-SHA-512)" ;; rdkafka) echo "librdkafka $RDKAFKA_VERSION" ;; java) echo "Java $BROKER_VERSION" ;; esac; }
+label() { case "$1" in ferrokafka) echo ferrokafka ;; ferrokafka-sasl_ssl) echo "ferrokafka SASL_SSL (TLS + SCRAM-SHA-512)" ;; rdkafka) echo "librdkafka $RDKAFKA_VERSION" ;; rdkafka-sasl_ssl) echo "librdkafka $RDKAFKA_VERSION SASL_SSL (TLS + SCRAM-SHA-512)" ;; java) echo "Java $BROKER_VERSION" ;; esac; }
 
 report() {
   local out="$1" row size records comp client
@@ -437,6 +448,36 @@ report() {
         done
       done
     done
+    if [[ " $BENCH_CLIENTS " == *"-sasl_ssl "* ]]; then
+      echo
+      echo "Cost of SASL_SSL (TLS + SCRAM-SHA-512) per client (medians): TLS cost = plaintext / SASL_SSL throughput (> 1: TLS is slower by that factor) and SASL_SSL / plaintext client CPU per record (> 1: TLS costs that much more CPU)."
+      echo
+      echo "| size | compression | client | plaintext records/s | SASL_SSL records/s | TLS cost: throughput | plaintext CPU s / M | SASL_SSL CPU s / M | TLS cost: CPU per record |"
+      echo "|---:|---|---|---:|---:|---:|---:|---:|---:|"
+      local base
+      for row in $BENCH_ROWS; do
+        size="${row%%:*}"
+        for comp in $BENCH_COMPRESSIONS; do
+          for base in ferrokafka rdkafka; do
+            [[ " $BENCH_CLIENTS " == *" $base "* && " $BENCH_CLIENTS " == *" $base-sasl_ssl "* ]] || continue
+            echo "| $size B | $comp | $(label "$base") | $(fmt_int "$(median "$base" "$size" "$comp" 7)") | $(fmt_int "$(median "$base-sasl_ssl" "$size" "$comp" 7)") | $(ratio "$(median "$base" "$size" "$comp" 7)" "$(median "$base-sasl_ssl" "$size" "$comp" 7)") | $(median "$base" "$size" "$comp" 10) | $(median "$base-sasl_ssl" "$size" "$comp" 10) | $(ratio "$(median "$base-sasl_ssl" "$size" "$comp" 10)" "$(median "$base" "$size" "$comp" 10)") |"
+          done
+        done
+      done
+      if [[ " $BENCH_CLIENTS " == *" ferrokafka-sasl_ssl "* && " $BENCH_CLIENTS " == *" rdkafka-sasl_ssl "* ]]; then
+        echo
+        echo "ferrokafka / librdkafka, both over SASL_SSL (medians): throughput > 1 and CPU < 1 favour ferrokafka."
+        echo
+        echo "| size | compression | throughput | CPU per record | peak RSS |"
+        echo "|---:|---|---:|---:|---:|"
+        for row in $BENCH_ROWS; do
+          size="${row%%:*}"
+          for comp in $BENCH_COMPRESSIONS; do
+            echo "| $size B | $comp | $(ratio "$(median ferrokafka-sasl_ssl "$size" "$comp" 7)" "$(median rdkafka-sasl_ssl "$size" "$comp" 7)") | $(ratio "$(median ferrokafka-sasl_ssl "$size" "$comp" 10)" "$(median rdkafka-sasl_ssl "$size" "$comp" 10)") | $(ratio "$(median ferrokafka-sasl_ssl "$size" "$comp" 11)" "$(median rdkafka-sasl_ssl "$size" "$comp" 11)") |"
+          done
+        done
+      fi
+    fi
     echo
     echo "<details><summary>Raw runs</summary>"
     echo
@@ -537,12 +578,12 @@ run_consumer() {
   sleep "$BENCH_PAUSE"
   local rc=0
   case "$client" in
-    ferrokafka | rdkafka | ferrokafka-sasl_ssl)
+    ferrokafka | rdkafka | ferrokafka-sasl_ssl | rdkafka-sasl_ssl)
       rust_client "$client"
       env "${RC_ENV[@]}" "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
         "$BIN" consume --client "$RC_CLIENT" --bootstrap "$RC_BOOTSTRAP" --topic "$topic" \
         --records "$records" --partitions "$BENCH_PARTITIONS" --size "$size" --compression "$comp" \
-        --timeout-s "$BENCH_CONSUME_TIMEOUT" >"$log" 2>&1 || rc=$?
+        --timeout-s "$BENCH_CONSUME_TIMEOUT" "${RC_PROPS[@]}" >"$log" 2>&1 || rc=$?
       ;;
     java)
       # ConsumerPerformance subscribes (a fresh group each run, so it starts at offset 0 by
