@@ -124,19 +124,32 @@ impl TlsConnector {
             })?,
         };
         self.inner.connect(name, tcp).await.map_err(|e| {
-            tls_error(broker, &e).unwrap_or_else(|| Error::Tls {
-                broker: broker.to_owned(),
-                detail: if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
-                ) {
-                    "the broker closed the connection during the TLS handshake: this port is \
-                     probably a plaintext listener (use security_protocol Plaintext or SaslPlaintext)"
-                        .to_owned()
-                } else {
-                    format!("TLS handshake failed: {e}")
-                },
-            })
+            if let Some(tls) = tls_error(broker, &e) {
+                return tls;
+            }
+            // The peer hung up mid-handshake. A plaintext listener does that (it reads the
+            // ClientHello as an absurd request), but so does a broker that is still starting
+            // or shutting down, so this stays a retriable connection error that names the
+            // likely misconfiguration rather than a final TLS error.
+            let kind = e.kind();
+            if matches!(
+                kind,
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ) {
+                return Error::Connection {
+                    broker: broker.to_owned(),
+                    cause: std::sync::Arc::new(std::io::Error::new(
+                        kind,
+                        "the broker closed the connection during the TLS handshake: this port is \
+                         probably a plaintext listener (use security_protocol Plaintext or SaslPlaintext), \
+                         unless the broker is starting or stopping",
+                    )),
+                };
+            }
+            Error::Tls { broker: broker.to_owned(), detail: format!("TLS handshake failed: {e}") }
         })
     }
 }

@@ -336,7 +336,9 @@ async fn a_plaintext_client_at_a_tls_port_is_told_the_port_expects_tls() {
 #[tokio::test]
 async fn a_tls_client_at_a_plaintext_port_is_told_the_port_is_plaintext() {
     let (e, _) = connect_err(config(single_bootstrap(), SecurityProtocol::Ssl, Some(trusting_ca()), None)).await;
-    assert!(tls_detail(&e).contains("plaintext listener"), "{e}");
+    // A connection error (retriable: a restarting broker hangs up mid-handshake the same
+    // way) whose text names the likely cause.
+    assert!(e.to_string().contains("plaintext listener"), "{e}");
 }
 
 #[tokio::test]
