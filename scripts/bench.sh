@@ -32,7 +32,9 @@
 #                                       [500000], BENCH_TXN_SIZE [100], BENCH_TXN_PER_TXN [1000],
 #                                       BENCH_EOS_RECORDS [500000], BENCH_EOS_MAX_POLL (records per
 #                                       poll, so per transaction, of the pipeline) [500],
-#                                       BENCH_TXN_JAVA_OPTS [-Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20]
+#                                       BENCH_TXN_JAVA_OPTS [-Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20],
+#                                       BENCH_TXN_JAVA_WARMUP (records in Java's untimed warm-up
+#                                       transaction; the Rust clients send 1) [1]
 #   bash scripts/bench.sh build         build bench/ (target dir bench/target) only
 #   bash scripts/bench.sh fetch-java    resolve the kafka-tools jars only
 #
@@ -817,6 +819,7 @@ BENCH_TXN_PER_TXN="${BENCH_TXN_PER_TXN:-1000}"
 BENCH_EOS_RECORDS="${BENCH_EOS_RECORDS:-500000}"
 BENCH_EOS_MAX_POLL="${BENCH_EOS_MAX_POLL:-500}"
 BENCH_TXN_JAVA_OPTS="${BENCH_TXN_JAVA_OPTS:--Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}"
+BENCH_TXN_JAVA_WARMUP="${BENCH_TXN_JAVA_WARMUP:-1}"   # records of Java's untimed warm-up transaction
 
 # txn_cpu TFILE RECORDS -> "cpu cpu_per_m rss"
 txn_cpu() {
@@ -844,7 +847,7 @@ run_txn() {
     java)
       # linger.ms=5 is fixed in KafkaTool txn-bench (BENCH_LINGER_MS's default).
       JAVA_TOOL_JVM_OPTS="$BENCH_TXN_JAVA_OPTS" KAFKA_VERSION="$BROKER_VERSION" "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
-        "$SCRIPT_DIR/java-tool.sh" txn-bench "$BOOTSTRAP" "$topic" "$records" "$BENCH_TXN_PER_TXN" "$size" >"$log" 2>&1 || rc=$?
+        "$SCRIPT_DIR/java-tool.sh" txn-bench "$BOOTSTRAP" "$topic" "$records" "$BENCH_TXN_PER_TXN" "$size" "$BENCH_TXN_JAVA_WARMUP" >"$log" 2>&1 || rc=$?
       ;;
     *) die "txn: unknown client $client" ;;
   esac
@@ -900,7 +903,7 @@ report_txn() {
     echo "- librdkafka $RDKAFKA_VERSION (rdkafka crate $RDKAFKA_CRATE), Java client $BROKER_VERSION (tests/java/KafkaTool.java txn-bench, JVM: $BENCH_TXN_JAVA_OPTS) on $(java -version 2>&1 | head -1)"
     echo "- broker: Kafka $BROKER_VERSION, single node at $BOOTSTRAP, $BENCH_PARTITIONS partitions, RF 1, a fresh topic per run"
     echo "- machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr); broker and client share the cores"
-    echo "- transactional produce: $BENCH_TXN_RECORDS records of $BENCH_TXN_SIZE B (one payload of random A-Z letters, the same bytes for all three), no key, $BENCH_TXN_PER_TXN records per transaction, acks=all, idempotent, linger.ms=$BENCH_LINGER_MS, unique transactional.id, other settings at each client's defaults; outside the clock: init_transactions and one warm-up transaction of 1 record; clock from the first begin to the last commit's return"
+    echo "- transactional produce: $BENCH_TXN_RECORDS records of $BENCH_TXN_SIZE B (one payload of random A-Z letters, the same bytes for all three), no key, $BENCH_TXN_PER_TXN records per transaction, acks=all, idempotent, linger.ms=$BENCH_LINGER_MS, unique transactional.id, other settings at each client's defaults; outside the clock: init_transactions and one warm-up transaction of 1 record (Java: $BENCH_TXN_JAVA_WARMUP); clock from the first begin to the last commit's return"
     echo "- exactly-once copy: one txn::ExactlyOncePipeline (group consumer, read_committed, max_poll_records=$BENCH_EOS_MAX_POLL; transactional producer, linger.ms=$BENCH_LINGER_MS) copies a pre-filled topic of $BENCH_EOS_RECORDS records of $BENCH_TXN_SIZE B to another (same partition, key and value), one transaction per run_once with the input offsets in it; clock from the first run_once (group join included) to the commit that covers the last record"
     echo "- medians of $BENCH_RUNS run(s), client order rotated per run; CPU = user + sys seconds of the whole client process (GNU time; setup, JVM start-up and warm-up included), per million records; RSS = peak resident set"
     echo
