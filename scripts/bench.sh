@@ -892,14 +892,17 @@ run_eos() {
 txn_label() { case "$1" in ferrokafka) echo ferrokafka ;; rdkafka) echo "librdkafka $RDKAFKA_VERSION" ;; java) echo "Java $BROKER_VERSION" ;; *) echo "$1" ;; esac; }
 
 report_txn() {
-  local out="$1" client m
+  local out="$1" client m rev
   tm() { gmedian "$TRAW" "$1" "$2"; }
+  # Before the redirect below truncates $out: a results file of today that is tracked would
+  # otherwise count as an uncommitted change.
+  rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
   {
     echo "# Transactional benchmark, $(date -u +'%Y-%m-%d %H:%M UTC')"
     echo
     echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_TXN_RECORDS=$BENCH_TXN_RECORDS BENCH_TXN_SIZE=$BENCH_TXN_SIZE BENCH_TXN_PER_TXN=$BENCH_TXN_PER_TXN BENCH_EOS_RECORDS=$BENCH_EOS_RECORDS BENCH_EOS_MAX_POLL=$BENCH_EOS_MAX_POLL bash scripts/bench.sh txn\`"
     echo
-    echo "- ferrokafka: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+    echo "- ferrokafka: git $rev"
     echo "- librdkafka $RDKAFKA_VERSION (rdkafka crate $RDKAFKA_CRATE), Java client $BROKER_VERSION (tests/java/KafkaTool.java txn-bench, JVM: $BENCH_TXN_JAVA_OPTS) on $(java -version 2>&1 | head -1)"
     echo "- broker: Kafka $BROKER_VERSION, single node at $BOOTSTRAP, $BENCH_PARTITIONS partitions, RF 1, a fresh topic per run"
     echo "- machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr); broker and client share the cores"
