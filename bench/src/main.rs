@@ -131,7 +131,11 @@ const USAGE: &str = "usage:
                            [--kill-delay-ms 0]
                            [--timeout-s 120] [--events FILE] [--session-timeout-ms 10000]
                            [--heartbeat-ms 1000] [--auto-commit-ms 5000] [--prop key=value]...
-  ferrokafka-bench group-member ...   (a child process of group-failover)";
+  ferrokafka-bench group-member ...   (a child process of group-failover)
+  ferrokafka-bench txn-produce --client ferrokafka|rdkafka --bootstrap B --topic T --records N
+                           --size S [--per-txn 1000] [--linger-ms 5]
+  ferrokafka-bench eos-copy --bootstrap B --input T --output T2 --records N
+                           [--max-poll-records 500] [--linger-ms 5] [--timeout-s 300]";
 
 fn run(args: Vec<String>) -> Res<()> {
     let Some((cmd, rest)) = args.split_first() else {
@@ -1311,6 +1315,9 @@ fn eos_copy(o: &Opts) -> Res<()> {
         let pipeline = ExactlyOncePipeline::new(consumer, producer).await?;
         let deadline = Instant::now() + Duration::from_secs(timeout_s);
         let (mut copied, mut txns, mut aborted) = (0u64, 0u64, 0u64);
+        // Value bytes handed to the producer (aborted batches are re-read and counted again;
+        // only used for the RESULT line's size and MiB/s).
+        let (mut bytes, mut seen) = (0u64, 0u64);
         let start = Instant::now();
         while copied < records {
             if Instant::now() > deadline {
@@ -1318,6 +1325,8 @@ fn eos_copy(o: &Opts) -> Res<()> {
             }
             let out = pipeline
                 .run_once(|r| {
+                    bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
+                    seen += 1;
                     vec![ProducerRecord {
                         topic: output.clone(),
                         partition: Some(r.partition),
@@ -1340,8 +1349,10 @@ fn eos_copy(o: &Opts) -> Res<()> {
             return Err(format!("eos-copy: {copied} records committed, expected exactly {records}").into());
         }
         println!(
-            "RESULT client=ferrokafka-eos records={records} size=0 compression=none seconds={secs:.3} records_per_sec={:.1} transactions={txns} aborted={aborted} records_per_txn={:.1}",
+            "RESULT client=ferrokafka-eos records={records} size={} compression=none seconds={secs:.3} records_per_sec={:.1} mb_per_sec={:.2} transactions={txns} aborted={aborted} records_per_txn={:.1}",
+            bytes / seen.max(1),
             records as f64 / secs,
+            bytes as f64 / (1024.0 * 1024.0) / secs,
             records as f64 / txns.max(1) as f64,
         );
         Ok(())
