@@ -19,6 +19,22 @@
 #                                       (FERROKAFKA_RUN_DIR=/tmp/fk-benchgrp, KAFKA_PORT_OFFSET=300,
 #                                       i.e. 127.0.0.1:9392) unless BENCH_BOOTSTRAP or
 #                                       KAFKA_PORT_OFFSET is set
+#   bash scripts/bench.sh txn           transactions: (1) transactional produce throughput and CPU
+#                                       of ferrokafka, librdkafka and Java (KafkaTool txn-bench),
+#                                       BENCH_TXN_RECORDS records of BENCH_TXN_SIZE B in
+#                                       transactions of BENCH_TXN_PER_TXN; (2) the exactly-once
+#                                       copy throughput of ferrokafka's txn::ExactlyOncePipeline
+#                                       (ferrokafka-bench eos-copy) over a pre-filled topic;
+#                                       writes bench/results/<date>-txn.md. Uses its own broker
+#                                       (FERROKAFKA_RUN_DIR=/tmp/fk-txnbench, KAFKA_PORT_OFFSET=1100,
+#                                       i.e. 127.0.0.1:10192) unless BENCH_BOOTSTRAP or
+#                                       KAFKA_PORT_OFFSET is set. Settings: BENCH_TXN_RECORDS
+#                                       [500000], BENCH_TXN_SIZE [100], BENCH_TXN_PER_TXN [1000],
+#                                       BENCH_EOS_RECORDS [500000], BENCH_EOS_MAX_POLL (records per
+#                                       poll, so per transaction, of the pipeline) [500],
+#                                       BENCH_TXN_JAVA_OPTS [-Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20],
+#                                       BENCH_TXN_JAVA_WARMUP (records in Java's untimed warm-up
+#                                       transaction; the Rust clients send 1) [1]
 #   bash scripts/bench.sh build         build bench/ (target dir bench/target) only
 #   bash scripts/bench.sh fetch-java    resolve the kafka-tools jars only
 #
@@ -834,6 +850,174 @@ cmd_group() {
   cat "$out"
 }
 
+# ---------------------------------------------------------------------------------------
+# txn: transactional produce (ferrokafka, librdkafka, Java) and the exactly-once copy helper
+# ---------------------------------------------------------------------------------------
+
+BENCH_TXN_RECORDS="${BENCH_TXN_RECORDS:-500000}"
+BENCH_TXN_SIZE="${BENCH_TXN_SIZE:-100}"
+BENCH_TXN_PER_TXN="${BENCH_TXN_PER_TXN:-1000}"
+BENCH_EOS_RECORDS="${BENCH_EOS_RECORDS:-500000}"
+BENCH_EOS_MAX_POLL="${BENCH_EOS_MAX_POLL:-500}"
+BENCH_TXN_JAVA_OPTS="${BENCH_TXN_JAVA_OPTS:--Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}"
+BENCH_TXN_JAVA_WARMUP="${BENCH_TXN_JAVA_WARMUP:-1}"   # records of Java's untimed warm-up transaction
+
+# txn_cpu TFILE RECORDS -> "cpu cpu_per_m rss"
+txn_cpu() {
+  local user sys rss
+  read -r user sys rss <"$1" || die "no timing output in $1"
+  awk -v u="$user" -v s="$sys" -v n="$2" -v r="$rss" 'BEGIN { printf "%.2f %.3f %s", u + s, (u + s) / n * 1000000, r }'
+}
+
+# run_txn CLIENT RUN  -> appends one line to $TRAW (a fresh topic per run)
+run_txn() {
+  local client="$1" run="$2" records="$BENCH_TXN_RECORDS" size="$BENCH_TXN_SIZE"
+  local topic="bench-txn-$client-r$run-$(date +%s%N | cut -c1-13)"
+  local log="$RUN_DIR/txn-$client-r$run.log" tfile="$RUN_DIR/txn-$client-r$run.time"
+  "$BIN" create-topic --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$BENCH_PARTITIONS" --replication-factor 1 \
+    || die "could not create topic $topic"
+  TOPICS_CREATED+=("$topic")
+  sleep "$BENCH_PAUSE"
+  local rc=0
+  case "$client" in
+    ferrokafka | rdkafka)
+      "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
+        "$BIN" txn-produce --client "$client" --bootstrap "$BOOTSTRAP" --topic "$topic" --records "$records" \
+        --size "$size" --per-txn "$BENCH_TXN_PER_TXN" --linger-ms "$BENCH_LINGER_MS" >"$log" 2>&1 || rc=$?
+      ;;
+    java)
+      # linger.ms=5 is fixed in KafkaTool txn-bench (BENCH_LINGER_MS's default).
+      JAVA_TOOL_JVM_OPTS="$BENCH_TXN_JAVA_OPTS" KAFKA_VERSION="$BROKER_VERSION" "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
+        "$SCRIPT_DIR/java-tool.sh" txn-bench "$BOOTSTRAP" "$topic" "$records" "$BENCH_TXN_PER_TXN" "$size" "$BENCH_TXN_JAVA_WARMUP" >"$log" 2>&1 || rc=$?
+      ;;
+    *) die "txn: unknown client $client" ;;
+  esac
+  [[ $rc -eq 0 ]] || { tail -20 "$log" >&2; die "$client txn run failed (exit $rc), log: $log"; }
+  local line secs rps cpu cpu_per_m rss
+  line="$(grep '^RESULT ' "$log" | tail -1 || true)"
+  [[ -n "$line" ]] || { tail -20 "$log" >&2; die "no RESULT line, log: $log"; }
+  secs="$(sed -E 's/.* seconds=([0-9.]+).*/\1/' <<<"$line")"
+  rps="$(sed -E 's/.* records_per_sec=([0-9.]+).*/\1/' <<<"$line")"
+  read -r cpu cpu_per_m rss <<<"$(txn_cpu "$tfile" "$records")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$client" "$run" "$records" "$secs" "$rps" "$cpu" "$cpu_per_m" "$rss" "-" >>"$TRAW"
+  say "  txn $client run=$run: $rps rec/s (${secs}s), cpu ${cpu}s, rss ${rss} KiB"
+}
+
+# run_eos RUN  -> appends one line to $TRAW (client ferrokafka-eos; a fresh input and
+# output topic per run, the input filled by ferrokafka's non-transactional producer)
+run_eos() {
+  local run="$1" records="$BENCH_EOS_RECORDS"
+  fill_topic "$BENCH_TXN_SIZE" "$records" none
+  local input="$FILLED_TOPIC" output="bench-eos-out-r$run-$(date +%s%N | cut -c1-13)"
+  "$BIN" create-topic --bootstrap "$BOOTSTRAP" --topic "$output" --partitions "$BENCH_PARTITIONS" --replication-factor 1 \
+    || die "could not create topic $output"
+  TOPICS_CREATED+=("$output")
+  local log="$RUN_DIR/eos-r$run.log" tfile="$RUN_DIR/eos-r$run.time"
+  sleep "$BENCH_PAUSE"
+  local rc=0
+  "$TIME_BIN" -f '%U %S %M' -o "$tfile" \
+    "$BIN" eos-copy --bootstrap "$BOOTSTRAP" --input "$input" --output "$output" --records "$records" \
+    --max-poll-records "$BENCH_EOS_MAX_POLL" --linger-ms "$BENCH_LINGER_MS" --timeout-s "$BENCH_CONSUME_TIMEOUT" >"$log" 2>&1 || rc=$?
+  [[ $rc -eq 0 ]] || { tail -20 "$log" >&2; die "eos-copy run failed (exit $rc), log: $log"; }
+  local line secs rps txns cpu cpu_per_m rss
+  line="$(grep '^RESULT ' "$log" | tail -1 || true)"
+  [[ -n "$line" ]] || { tail -20 "$log" >&2; die "no RESULT line, log: $log"; }
+  secs="$(sed -E 's/.* seconds=([0-9.]+).*/\1/' <<<"$line")"
+  rps="$(sed -E 's/.* records_per_sec=([0-9.]+).*/\1/' <<<"$line")"
+  txns="$(sed -E 's/.* transactions=([0-9]+).*/\1/' <<<"$line")"
+  read -r cpu cpu_per_m rss <<<"$(txn_cpu "$tfile" "$records")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' ferrokafka-eos "$run" "$records" "$secs" "$rps" "$cpu" "$cpu_per_m" "$rss" "$txns" >>"$TRAW"
+  say "  eos-copy run=$run: $rps rec/s (${secs}s, $txns transactions), cpu ${cpu}s, rss ${rss} KiB"
+}
+
+txn_label() { case "$1" in ferrokafka) echo ferrokafka ;; rdkafka) echo "librdkafka $RDKAFKA_VERSION" ;; java) echo "Java $BROKER_VERSION" ;; *) echo "$1" ;; esac; }
+
+report_txn() {
+  local out="$1" client m rev
+  tm() { gmedian "$TRAW" "$1" "$2"; }
+  # Before the redirect below truncates $out: a results file of today that is tracked would
+  # otherwise count as an uncommitted change.
+  rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+  {
+    echo "# Transactional benchmark, $(date -u +'%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Command: \`BENCH_RUNS=$BENCH_RUNS BENCH_TXN_RECORDS=$BENCH_TXN_RECORDS BENCH_TXN_SIZE=$BENCH_TXN_SIZE BENCH_TXN_PER_TXN=$BENCH_TXN_PER_TXN BENCH_EOS_RECORDS=$BENCH_EOS_RECORDS BENCH_EOS_MAX_POLL=$BENCH_EOS_MAX_POLL bash scripts/bench.sh txn\`"
+    echo
+    echo "- ferrokafka: git $rev"
+    echo "- librdkafka $RDKAFKA_VERSION (rdkafka crate $RDKAFKA_CRATE), Java client $BROKER_VERSION (tests/java/KafkaTool.java txn-bench, JVM: $BENCH_TXN_JAVA_OPTS) on $(java -version 2>&1 | head -1)"
+    echo "- broker: Kafka $BROKER_VERSION, single node at $BOOTSTRAP, $BENCH_PARTITIONS partitions, RF 1, a fresh topic per run"
+    echo "- machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr); broker and client share the cores"
+    echo "- transactional produce: $BENCH_TXN_RECORDS records of $BENCH_TXN_SIZE B (one payload of random A-Z letters, the same bytes for all three), no key, $BENCH_TXN_PER_TXN records per transaction, acks=all, idempotent, linger.ms=$BENCH_LINGER_MS, unique transactional.id, other settings at each client's defaults; outside the clock: init_transactions and one warm-up transaction of 1 record (Java: $BENCH_TXN_JAVA_WARMUP); clock from the first begin to the last commit's return"
+    echo "- exactly-once copy: one txn::ExactlyOncePipeline (group consumer, read_committed, max_poll_records=$BENCH_EOS_MAX_POLL; transactional producer, linger.ms=$BENCH_LINGER_MS) copies a pre-filled topic of $BENCH_EOS_RECORDS records of $BENCH_TXN_SIZE B to another (same partition, key and value), one transaction per run_once with the input offsets in it; clock from the first run_once (group join included) to the commit that covers the last record"
+    echo "- medians of $BENCH_RUNS run(s), client order rotated per run; CPU = user + sys seconds of the whole client process (GNU time; setup, JVM start-up and warm-up included), per million records; RSS = peak resident set"
+    echo
+    echo "| benchmark | client | records/s | CPU s / M records | peak RSS MiB | transactions |"
+    echo "|---|---|---:|---:|---:|---:|"
+    for client in $BENCH_CLIENTS; do
+      echo "| txn produce, $BENCH_TXN_SIZE B, $BENCH_TXN_PER_TXN/txn | $(txn_label "$client") | $(fmt_int "$(tm "$client" 5)") | $(tm "$client" 7) | $(fmt_mib "$(tm "$client" 8)") | $((BENCH_TXN_RECORDS / BENCH_TXN_PER_TXN)) |"
+    done
+    echo "| EOS copy (ExactlyOncePipeline), $BENCH_TXN_SIZE B | ferrokafka | $(fmt_int "$(tm ferrokafka-eos 5)") | $(tm ferrokafka-eos 7) | $(fmt_mib "$(tm ferrokafka-eos 8)") | $(fmt_int "$(tm ferrokafka-eos 9)") |"
+    echo
+    echo "Ratios ferrokafka / other (medians): throughput > 1 and CPU < 1 favour ferrokafka."
+    echo
+    echo "| vs | throughput | CPU per record | peak RSS |"
+    echo "|---|---:|---:|---:|"
+    for client in rdkafka java; do
+      [[ " $BENCH_CLIENTS " == *" $client "* && " $BENCH_CLIENTS " == *" ferrokafka "* ]] || continue
+      echo "| $(txn_label "$client") | $(ratio "$(tm ferrokafka 5)" "$(tm "$client" 5)") | $(ratio "$(tm ferrokafka 7)" "$(tm "$client" 7)") | $(ratio "$(tm ferrokafka 8)" "$(tm "$client" 8)") |"
+    done
+    echo
+    echo "<details><summary>Raw runs</summary>"
+    echo
+    echo "| client | run | records | seconds | records/s | CPU s | CPU s / M | peak RSS KiB | transactions |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$TRAW"
+    echo
+    echo "</details>"
+  } >"$out"
+}
+
+cmd_txn() {
+  MODE=txn
+  if [[ -z "${BENCH_BOOTSTRAP:-}" && -z "$OWN_PORT_OFFSET" ]]; then
+    OWN_PORT_OFFSET=1100
+    OWN_RUN_DIR="${FERROKAFKA_RUN_DIR:-/tmp/fk-txnbench}"
+  fi
+  local c
+  for c in $BENCH_CLIENTS; do
+    [[ "$c" == ferrokafka || "$c" == rdkafka || "$c" == java ]] || die "txn mode measures ferrokafka, rdkafka and java only (BENCH_CLIENTS)"
+  done
+  # setup_common without the kafka-tools jars (txn-bench runs on the broker's kafka-clients).
+  local clients_all="$BENCH_CLIENTS"
+  BENCH_CLIENTS="${BENCH_CLIENTS//java/}"
+  setup_common
+  BENCH_CLIENTS="$clients_all"
+  RUN_DIR="$(mktemp -d /tmp/fk-bench-txn.XXXXXX)"
+  TRAW="$RUN_DIR/txn.tsv"
+  : >"$TRAW"
+  if [[ " $BENCH_CLIENTS " == *" java "* ]]; then
+    # Compile KafkaTool now, outside any measurement.
+    KAFKA_VERSION="$BROKER_VERSION" "$SCRIPT_DIR/java-tool.sh" help >/dev/null 2>&1 || die "scripts/java-tool.sh could not build KafkaTool"
+  fi
+  local run i n clients
+  read -r -a clients <<<"$BENCH_CLIENTS"
+  n=${#clients[@]}
+  say "runs=$BENCH_RUNS clients=[$BENCH_CLIENTS] txn: $BENCH_TXN_RECORDS x $BENCH_TXN_SIZE B, $BENCH_TXN_PER_TXN/txn; eos: $BENCH_EOS_RECORDS; logs in $RUN_DIR"
+  for ((run = 1; run <= BENCH_RUNS; run++)); do
+    check_quiet
+    for ((i = 0; i < n; i++)); do
+      run_txn "${clients[$(((i + run - 1) % n))]}" "$run"
+    done
+    run_eos "$run"
+  done
+  local out="${BENCH_OUT:-$BENCH_DIR/results/$(date +%Y-%m-%d)-txn.md}"
+  mkdir -p "$(dirname "$out")"
+  report_txn "$out"
+  cp "$TRAW" "${out%.md}.tsv"
+  say "results: $out (raw: ${out%.md}.tsv; logs: $RUN_DIR)"
+  cat "$out"
+}
+
 main() {
   local cmd="${1:-}"
   case "$cmd" in
@@ -842,6 +1026,7 @@ main() {
     fetch-java) fetch_java_tools "${KAFKA_VERSION:-4.4.0}" ;;
     consume) cmd_consume ;;
     group) cmd_group ;;
+    txn) cmd_txn ;;
     -h | --help | help | "") sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" ;;
     *) die "unknown command '$cmd' (try --help)" ;;
   esac

@@ -99,7 +99,10 @@ fi
 flock -u 8
 exec 8>&-
 
-exec java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+# JAVA_TOOL_JVM_OPTS: replaces the JVM flags below (scripts/bench.sh txn sets benchmark
+# flags: full JIT, G1, a larger heap); the defaults suit short test runs.
+read -r -a JVM_OPTS <<<"${JAVA_TOOL_JVM_OPTS:--Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
+exec java "${JVM_OPTS[@]}" \
   "-Dlog4j2.configurationFile=$LOG4J2" \
   "-Dlog4j.configuration=file:$LOG4J1" \
   -cp "$CLASSES:$LIBS/*" \

@@ -11,6 +11,8 @@
 //! ferrokafka-bench payload-file --size S [--payloads K] --out FILE
 //! ferrokafka-bench txn-produce --client ferrokafka|rdkafka --bootstrap B --topic T
 //!                          --records N --size S [--per-txn 1000] [--linger-ms 5]   (see txn_produce)
+//! ferrokafka-bench eos-copy --bootstrap B --input T --output T2 --records N
+//!                          [--max-poll-records 500] [--linger-ms 5] [--timeout-s 300]  (see eos_copy)
 //! ferrokafka-bench consume --client ferrokafka|rdkafka --bootstrap B --topic T --records N
 //!                          [--partitions 6] [--size S] [--compression none|lz4] [--timeout-s 300]
 //!                          [--runtime multi|current]                            (ferrokafka)
@@ -129,7 +131,11 @@ const USAGE: &str = "usage:
                            [--kill-delay-ms 0]
                            [--timeout-s 120] [--events FILE] [--session-timeout-ms 10000]
                            [--heartbeat-ms 1000] [--auto-commit-ms 5000] [--prop key=value]...
-  ferrokafka-bench group-member ...   (a child process of group-failover)";
+  ferrokafka-bench group-member ...   (a child process of group-failover)
+  ferrokafka-bench txn-produce --client ferrokafka|rdkafka --bootstrap B --topic T --records N
+                           --size S [--per-txn 1000] [--linger-ms 5]
+  ferrokafka-bench eos-copy --bootstrap B --input T --output T2 --records N
+                           [--max-poll-records 500] [--linger-ms 5] [--timeout-s 300]";
 
 fn run(args: Vec<String>) -> Res<()> {
     let Some((cmd, rest)) = args.split_first() else {
@@ -143,6 +149,7 @@ fn run(args: Vec<String>) -> Res<()> {
         "payload-file" => payload_file(&opts),
         "consume" => consume(ConsumeArgs::from_opts(&opts)?),
         "txn-produce" => txn_produce(&opts),
+        "eos-copy" => eos_copy(&opts),
         "group" => group::group(&opts),
         "group-failover" => group::group_failover(&opts),
         "group-member" => group::group_member(&opts),
@@ -1255,4 +1262,99 @@ fn txn_produce_rdkafka(
         sent += n;
     }
     Ok(start.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------
+// eos-copy: end-to-end exactly-once copy throughput of txn::ExactlyOncePipeline
+// ---------------------------------------------------------------------------------------
+//
+// ferrokafka-bench eos-copy --bootstrap B --input T --output T2 --records N
+//                           [--max-poll-records 500] [--linger-ms 5] [--timeout-s 300]
+//
+// T holds exactly N records (scripts/bench.sh fills it with `produce` beforehand). ONE
+// ExactlyOncePipeline (a group consumer with a fresh group id, read_committed, no
+// auto-commit, earliest; a transactional producer) copies every record unchanged (key,
+// value, same partition) to T2: one transaction per `run_once` (one poll, at most
+// --max-poll-records records), the input offsets committed in it. The clock runs from the
+// first run_once (so it includes the group join and the first fetch) to the return of the
+// run_once whose commit brings the committed count to N. Prints a RESULT line with the
+// number of committed transactions (and aborted ones, expected 0).
+
+fn eos_copy(o: &Opts) -> Res<()> {
+    o.check_known(&["bootstrap", "input", "output", "records", "max-poll-records", "linger-ms", "timeout-s"])?;
+    let bootstrap = o.req("bootstrap")?.to_string();
+    let (input, output) = (o.req("input")?.to_string(), o.req("output")?.to_string());
+    let records: u64 = o.num("records", None)?;
+    let max_poll: usize = o.num("max-poll-records", Some(500))?;
+    let linger_ms: u64 = o.num("linger-ms", Some(5))?;
+    let timeout_s: u64 = o.num("timeout-s", Some(300))?;
+    if records == 0 || max_poll == 0 {
+        return Err("--records and --max-poll-records must be at least 1".into());
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async move {
+        use ferrokafka::consumer::{Consumer, ConsumerConfig, IsolationLevel, OffsetReset};
+        use ferrokafka::producer::{Producer, ProducerConfig, ProducerRecord};
+        use ferrokafka::txn::ExactlyOncePipeline;
+        let pid = std::process::id();
+        let consumer = Consumer::new(
+            ConsumerConfig::from_client(ferro_client(&bootstrap)?)
+                .group_id(format!("ferrokafka-bench-eos-{pid}"))
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .enable_auto_commit(false)
+                .auto_offset_reset(OffsetReset::Earliest)
+                .max_poll_records(max_poll),
+        )
+        .await?;
+        consumer.subscribe([input.as_str()]).await?;
+        let producer = Producer::new(
+            ProducerConfig::from_client(ferro_client(&bootstrap)?)
+                .transactional_id(format!("ferrokafka-bench-eos-{pid}"))
+                .linger(Duration::from_millis(linger_ms)),
+        )
+        .await?;
+        let pipeline = ExactlyOncePipeline::new(consumer, producer).await?;
+        let deadline = Instant::now() + Duration::from_secs(timeout_s);
+        let (mut copied, mut txns, mut aborted) = (0u64, 0u64, 0u64);
+        // Value bytes handed to the producer (aborted batches are re-read and counted again;
+        // only used for the RESULT line's size and MiB/s).
+        let (mut bytes, mut seen) = (0u64, 0u64);
+        let start = Instant::now();
+        while copied < records {
+            if Instant::now() > deadline {
+                return Err(format!("eos-copy: only {copied} of {records} records committed in {timeout_s} s").into());
+            }
+            let out = pipeline
+                .run_once(|r| {
+                    bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
+                    seen += 1;
+                    vec![ProducerRecord {
+                        topic: output.clone(),
+                        partition: Some(r.partition),
+                        key: r.key.clone(),
+                        value: r.value.clone(),
+                        ..Default::default()
+                    }]
+                })
+                .await?;
+            if out.committed {
+                copied += out.consumed as u64;
+                txns += 1;
+            } else if out.consumed > 0 {
+                aborted += 1;
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        pipeline.close().await?;
+        if copied != records {
+            return Err(format!("eos-copy: {copied} records committed, expected exactly {records}").into());
+        }
+        println!(
+            "RESULT client=ferrokafka-eos records={records} size={} compression=none seconds={secs:.3} records_per_sec={:.1} mb_per_sec={:.2} transactions={txns} aborted={aborted} records_per_txn={:.1}",
+            bytes / seen.max(1),
+            records as f64 / secs,
+            bytes as f64 / (1024.0 * 1024.0) / secs,
+            records as f64 / txns.max(1) as f64,
+        );
+        Ok(())
+    })
 }

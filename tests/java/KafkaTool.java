@@ -71,6 +71,22 @@
 //       when stdin reaches EOF, max-seconds pass, or stop-after-records records arrived.
 //       Drive it from a test with a piped stdin; drop the pipe to make it leave.
 //
+//   txn-bench <bootstrap> <topic> <records> <per-txn> <size> [<warmup-records>=1]
+//       Transactional produce throughput, the Java side of `scripts/bench.sh txn` (mirrors
+//       ferrokafka-bench txn-produce). One producer with a unique transactional.id
+//       ("ferrokafka-bench-java-txn-<pid>-<nanotime>"), acks=all, linger.ms=5, otherwise
+//       the client's defaults; every record has key null and the same value: <size> random
+//       upper-case letters from splitmix64 with ferrokafka-bench's fixed seed (byte for byte
+//       the payload of ferrokafka-bench's `make_payloads(size, 1)`). initTransactions, then
+//       one warm-up transaction of <warmup-records> records, both outside the clock; then
+//       <records> records in transactions of <per-txn> (beginTransaction, send each,
+//       commitTransaction, which flushes and fails if any send failed). The clock runs from
+//       the first timed beginTransaction to the last commitTransaction's return. Prints
+//       "RESULT client=java records=N size=S compression=none seconds=.. records_per_sec=..
+//       mb_per_sec=.. per_txn=P" (the format of ferrokafka-bench's RESULT lines).
+//       JVM flags: run it with JAVA_TOOL_JVM_OPTS set (scripts/java-tool.sh's defaults are
+//       tuned for short test runs: C1 only, serial GC).
+//
 // Exit codes: 0 ok, 1 error (message on stderr), 2 consume timeout, 3 consume extra records,
 // 64 usage error.
 
@@ -138,7 +154,8 @@ public final class KafkaTool {
             "  consume       <bootstrap> <topic> <expected-count> <read_committed|read_uncommitted> [<timeout-seconds>=60]",
             "  txn-produce   <bootstrap> <topic> <transactional-id> <plan: c<N>|a<N>|o<N>,...> [<transaction-timeout-ms>]",
             "  protocol-vectors <out-dir>",
-            "  group-consume <bootstrap> <group-id> <topic> <range|roundrobin|sticky|cooperative-sticky> <max-seconds> [<stop-after-records>]");
+            "  group-consume <bootstrap> <group-id> <topic> <range|roundrobin|sticky|cooperative-sticky> <max-seconds> [<stop-after-records>]",
+            "  txn-bench     <bootstrap> <topic> <records> <per-txn> <size> [<warmup-records>=1]");
 
     public static void main(String[] args) {
         int code;
@@ -155,6 +172,7 @@ public final class KafkaTool {
                 case "txn-produce" -> txnProduce(rest);
                 case "protocol-vectors" -> protocolVectors(rest);
                 case "group-consume" -> groupConsume(rest);
+                case "txn-bench" -> txnBench(rest);
                 case "-h", "--help", "help" -> System.out.println(USAGE);
                 default -> throw usage("unknown subcommand '" + args[0] + "'");
             }
@@ -850,5 +868,69 @@ public final class KafkaTool {
             consumer.close(Duration.ofSeconds(30));
         }
         out("CLOSED");
+    }
+
+    // ------------------------------------------------------------------ txn-bench
+
+    /** ferrokafka-bench's make_payloads(size, 1): splitmix64 from its fixed seed, 'A' + next % 26. */
+    static byte[] benchPayload(int size) {
+        long state = 0x5EEDF00DCAFEBABEL;
+        byte[] out = new byte[size];
+        for (int i = 0; i < size; i++) {
+            state += 0x9E3779B97F4A7C15L;
+            long z = state;
+            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+            z = z ^ (z >>> 31);
+            out[i] = (byte) ('A' + Long.remainderUnsigned(z, 26));
+        }
+        return out;
+    }
+
+    static void txnBench(String[] args) throws Exception {
+        expectArgs(args, 5, 6, "txn-bench");
+        String bootstrap = args[0];
+        String topic = args[1];
+        long records = Long.parseLong(args[2]);
+        int perTxn = parseInt("per-txn", args[3]);
+        int size = parseInt("size", args[4]);
+        int warmup = args.length > 5 ? parseInt("warmup-records", args[5]) : 1;
+        if (records < 1 || perTxn < 1 || size < 1 || warmup < 0) {
+            throw usage("txn-bench: records, per-txn and size must be at least 1, warmup-records at least 0");
+        }
+        byte[] payload = benchPayload(size);
+        System.err.println("txn-bench: payload starts " + new String(payload, 0, Math.min(16, size), StandardCharsets.US_ASCII));
+        Properties p = producerProps(bootstrap);
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG,
+                "ferrokafka-bench-java-txn-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "120000");
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "60000");
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            producer.initTransactions();
+            if (warmup > 0) {
+                producer.beginTransaction();
+                for (int i = 0; i < warmup; i++) {
+                    producer.send(new ProducerRecord<>(topic, null, payload));
+                }
+                producer.commitTransaction();
+            }
+            long start = System.nanoTime();
+            long sent = 0;
+            while (sent < records) {
+                producer.beginTransaction();
+                long n = Math.min(perTxn, records - sent);
+                for (long i = 0; i < n; i++) {
+                    producer.send(new ProducerRecord<>(topic, null, payload));
+                }
+                producer.commitTransaction();
+                sent += n;
+            }
+            double secs = (System.nanoTime() - start) / 1e9;
+            System.out.printf(java.util.Locale.ROOT,
+                    "RESULT client=java records=%d size=%d compression=none seconds=%.3f records_per_sec=%.1f mb_per_sec=%.2f per_txn=%d%n",
+                    records, size, secs, records / secs, records * (double) size / (1024.0 * 1024.0) / secs, perTxn);
+        }
     }
 }
