@@ -49,6 +49,18 @@ pub async fn single_admin() -> AdminClient {
         .unwrap_or_else(|e| panic!("no Kafka at {} ({e}); run scripts/test.sh", single_bootstrap()))
 }
 
+/// A new topic on the single node (`prefix` + a unique suffix), replication factor 1.
+pub async fn single_topic(prefix: &str, partitions: i32) -> String {
+    let name = unique(prefix);
+    single_admin().await.create_topic(ferrokafka::admin::NewTopic::new(&name, partitions, 1)).await.unwrap();
+    name
+}
+
+/// Partitions `0..n` of `topic`.
+pub fn tps(topic: &str, n: i32) -> Vec<ferrokafka::consumer::TopicPartition> {
+    (0..n).map(|p| ferrokafka::consumer::TopicPartition::new(topic, p)).collect()
+}
+
 /// An admin client on the 3-node cluster.
 pub async fn cluster_admin() -> AdminClient {
     AdminClient::connect(AdminConfig::new(cluster_bootstrap()).default_api_timeout(Duration::from_secs(30)))

@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrokafka::admin::NewTopic;
 use ferrokafka::consumer::{
     Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, OffsetAndMetadata, OffsetReset, TimestampType,
     TopicPartition,
@@ -19,19 +18,13 @@ use ferrokafka::Error;
 use crate::common::*;
 
 async fn topic(partitions: i32) -> String {
-    let admin = single_admin().await;
-    let name = unique("consumer");
-    admin.create_topic(NewTopic::new(&name, partitions, 1)).await.unwrap();
-    name
+    single_topic("consumer", partitions).await
 }
 
 fn config() -> ConsumerConfig {
     ConsumerConfig::new(single_bootstrap()).auto_offset_reset(OffsetReset::Earliest)
 }
 
-fn tps(topic: &str, n: i32) -> Vec<TopicPartition> {
-    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
-}
 
 /// Polls until exactly `n` records arrived (failing after 20 s), then checks for 300 ms that
 /// no more arrive.

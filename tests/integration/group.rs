@@ -17,12 +17,10 @@ use ferrokafka::Error;
 use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 
-use crate::common::{eventually, single_admin, single_bootstrap, unique};
+use crate::common::{eventually, single_admin, single_bootstrap, single_topic, unique};
 
 async fn topic(partitions: i32) -> String {
-    let name = unique("group");
-    single_admin().await.create_topic(NewTopic::new(&name, partitions, 1)).await.unwrap();
-    name
+    single_topic("group", partitions).await
 }
 
 async fn produce(topic: &str, partitions: i32, per_partition: usize) {
@@ -190,6 +188,44 @@ async fn settled(members: &[&Member], n: usize, sizes: &[usize]) -> Vec<Vec<Topi
     .await
 }
 
+/// Offsets `range` of partitions `0..partitions`, as (partition, offset).
+fn offsets(partitions: i32, range: std::ops::Range<i64>) -> BTreeSet<(i32, i64)> {
+    (0..partitions).flat_map(|p| range.clone().map(move |o| (p, o))).collect()
+}
+
+/// Waits until the members together have processed exactly `expected` (duplicates
+/// allowed; `extra` adds what another consumer, e.g. the Java member, processed).
+async fn all_processed(what: &str, members: &[&Member], extra: impl Fn() -> BTreeSet<(i32, i64)>, expected: &BTreeSet<(i32, i64)>) {
+    eventually(what, Duration::from_secs(30), || async {
+        let mut all = extra();
+        for m in members {
+            all.extend(m.seen_set());
+        }
+        (all == *expected).then_some(())
+    })
+    .await;
+}
+
+/// Range on one topic: every member's partitions are one contiguous block.
+fn assert_range_blocks(parts: &[Vec<TopicPartition>], label: &str) {
+    for p in parts {
+        let v: Vec<i32> = p.iter().map(|tp| tp.partition).collect::<BTreeSet<i32>>().into_iter().collect();
+        assert!(v.windows(2).all(|w| w[1] == w[0] + 1), "{label} {v:?}");
+    }
+}
+
+/// A clean restart after everything was committed: five new records per partition after
+/// offset 80, and a new member processes exactly those.
+async fn restart_processes_only_new(cfg: ConsumerConfig, topic: &str, what: &str) {
+    produce(topic, 6, 5).await;
+    let d = Member::start(cfg, Sub::Topics(vec![topic.to_owned()])).await;
+    let new = offsets(6, 80..85);
+    eventually(what, Duration::from_secs(30), || async { (d.seen_set() == new).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(d.seen_set(), new, "a committed record was processed again");
+    d.stop().await;
+}
+
 fn strategy(name: &str) -> Vec<Arc<dyn PartitionAssignor>> {
     let a: Arc<dyn PartitionAssignor> = match name {
         "range" => Arc::new(RangeAssignor),
@@ -214,20 +250,10 @@ async fn three_members_twelve_partitions(assignor: &str) {
     let gens: BTreeSet<i32> = [&a, &b, &c].iter().map(|m| *m.generation.lock().unwrap()).collect();
     assert_eq!(gens.len(), 1, "members in different generations: {gens:?}");
     // Every record consumed by someone.
-    let expected: BTreeSet<(i32, i64)> = (0..12).flat_map(|p| (0..50).map(move |o| (p, o))).collect();
-    eventually("all 600 records consumed", Duration::from_secs(30), || async {
-        let mut all = a.seen_set();
-        all.extend(b.seen_set());
-        all.extend(c.seen_set());
-        (all == expected).then_some(())
-    })
-    .await;
+    all_processed("all 600 records consumed", &[&a, &b, &c], BTreeSet::new, &offsets(12, 0..50)).await;
     // range on one topic: contiguous blocks of 4.
     if assignor == "range" {
-        for p in &parts {
-            let ns: Vec<i32> = p.iter().map(|tp| tp.partition).collect();
-            assert!(ns.windows(2).all(|w| w[1] == w[0] + 1), "range gave {ns:?}");
-        }
+        assert_range_blocks(&parts, "range gave");
     }
     for m in [a, b, c] {
         m.stop().await;
@@ -273,29 +299,13 @@ async fn group_killed_member_partitions_move_and_commits_hold() {
     assert!(moved_in < Duration::from_secs(20), "partitions moved after {moved_in:?}");
     assert!(killed_parts.iter().all(|tp| after.iter().flatten().any(|x| x == tp)));
     produce(&topic, 6, 40).await;
-    let expected: BTreeSet<(i32, i64)> = (0..6).flat_map(|p| (0..80).map(move |o| (p, o))).collect();
-    eventually("every record processed at least once", Duration::from_secs(30), || async {
-        let mut all = a.seen_set();
-        all.extend(b.seen_set());
-        all.extend(c.seen_set());
-        (all == expected).then_some(())
-    })
-    .await;
+    all_processed("every record processed at least once", &[&a, &b, &c], BTreeSet::new, &offsets(6, 0..80)).await;
     let a = a.stop().await;
     let b = b.stop().await;
     assert!(a.events.lock().unwrap().iter().any(|(_, e)| matches!(e, Event::Revoked(_))));
     drop(b);
     // A clean restart processes nothing that was committed: only the new records.
-    produce(&topic, 6, 5).await;
-    let d = Member::start(cfg(), Sub::Topics(vec![topic.clone()])).await;
-    let new: BTreeSet<(i32, i64)> = (0..6).flat_map(|p| (80..85).map(move |o| (p, o))).collect();
-    eventually("the restarted member gets the new records", Duration::from_secs(30), || async {
-        (d.seen_set() == new).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(d.seen_set(), new, "a committed record was processed again");
-    d.stop().await;
+    restart_processes_only_new(cfg(), &topic, "the restarted member gets the new records").await;
 }
 
 #[tokio::test]
@@ -530,19 +540,9 @@ async fn kip848_three_members_balanced_or_clear_error_on_3x() {
         let b = Member::start(cfg(), Sub::Topics(vec![topic.clone()])).await;
         let c = Member::start(cfg(), Sub::Topics(vec![topic.clone()])).await;
         let parts = settled(&[&a, &b, &c], 12, &[4, 4, 4]).await;
-        let expected: BTreeSet<(i32, i64)> = (0..12).flat_map(|p| (0..50).map(move |o| (p, o))).collect();
-        eventually("all 600 records consumed", Duration::from_secs(30), || async {
-            let mut all = a.seen_set();
-            all.extend(b.seen_set());
-            all.extend(c.seen_set());
-            (all == expected).then_some(())
-        })
-        .await;
+        all_processed("all 600 records consumed", &[&a, &b, &c], BTreeSet::new, &offsets(12, 0..50)).await;
         if assignor == "range" {
-            for p in &parts {
-                let ns: Vec<i32> = p.iter().map(|tp| tp.partition).collect();
-                assert!(ns.windows(2).all(|w| w[1] == w[0] + 1), "range gave {ns:?}");
-            }
+            assert_range_blocks(&parts, "range gave");
         }
         for m in [a, b, c] {
             m.stop().await;
@@ -568,26 +568,10 @@ async fn kip848_killed_member_partitions_move() {
     settled(&[&a, &b], 6, &[3, 3]).await;
     assert!(t0.elapsed() < Duration::from_secs(25), "partitions moved after {:?}", t0.elapsed());
     produce(&topic, 6, 40).await;
-    let expected: BTreeSet<(i32, i64)> = (0..6).flat_map(|p| (0..80).map(move |o| (p, o))).collect();
-    eventually("every record processed at least once", Duration::from_secs(30), || async {
-        let mut all = a.seen_set();
-        all.extend(b.seen_set());
-        all.extend(c.seen_set());
-        (all == expected).then_some(())
-    })
-    .await;
+    all_processed("every record processed at least once", &[&a, &b, &c], BTreeSet::new, &offsets(6, 0..80)).await;
     a.stop().await;
     b.stop().await;
-    produce(&topic, 6, 5).await;
-    let d = Member::start(cfg(), Sub::Topics(vec![topic.clone()])).await;
-    let new: BTreeSet<(i32, i64)> = (0..6).flat_map(|p| (80..85).map(move |o| (p, o))).collect();
-    eventually("the restarted member gets only the new records", Duration::from_secs(30), || async {
-        (d.seen_set() == new).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(d.seen_set(), new, "a committed record was processed again");
-    d.stop().await;
+    restart_processes_only_new(cfg(), &topic, "the restarted member gets only the new records").await;
 }
 
 #[tokio::test]
@@ -722,20 +706,9 @@ async fn mixed_group(assignor: &str) {
     })
     .await;
     if assignor == "range" {
-        for p in &parts {
-            let ns: BTreeSet<i32> = p.iter().map(|tp| tp.partition).collect();
-            let v: Vec<i32> = ns.into_iter().collect();
-            assert!(v.windows(2).all(|w| w[1] == w[0] + 1), "range block {v:?}");
-        }
+        assert_range_blocks(&parts, "range block");
     }
-    let expected: BTreeSet<(i32, i64)> = (0..12).flat_map(|p| (0..20).map(move |o| (p, o))).collect();
-    eventually("every record consumed by the mixed group", Duration::from_secs(30), || async {
-        let mut all = java.records();
-        all.extend(a.seen_set());
-        all.extend(b.seen_set());
-        (all == expected).then_some(())
-    })
-    .await;
+    all_processed("every record consumed by the mixed group", &[&a, &b], || java.records(), &offsets(12, 0..20)).await;
     // The Java member leaves: the ferrokafka members take over its partitions.
     java.stop();
     settled(&[&a, &b], 12, &[6, 6]).await;

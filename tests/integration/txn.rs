@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ferrokafka::admin::NewTopic;
 use ferrokafka::consumer::{
     Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, IsolationLevel, OffsetAndMetadata, OffsetReset,
     TopicPartition,
@@ -17,10 +16,7 @@ use crate::common::*;
 const T: Duration = Duration::from_secs(20);
 
 async fn topic(partitions: i32) -> String {
-    let admin = single_admin().await;
-    let name = unique("txn");
-    admin.create_topic(NewTopic::new(&name, partitions, 1)).await.unwrap();
-    name
+    single_topic("txn", partitions).await
 }
 
 async fn txn_producer(id: &str) -> Producer {
@@ -35,9 +31,6 @@ fn consumer_config(isolation: IsolationLevel) -> ConsumerConfig {
     ConsumerConfig::new(single_bootstrap()).auto_offset_reset(OffsetReset::Earliest).isolation_level(isolation)
 }
 
-fn tps(topic: &str, n: i32) -> Vec<TopicPartition> {
-    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
-}
 
 /// Polls until `n` records arrived (failing after 20 s), then 500 ms more for extras.
 async fn consume_exactly(c: &Consumer, n: usize) -> Vec<ConsumerRecord> {

@@ -1267,19 +1267,31 @@ async fn heartbeat_loop(weak: Weak<GroupCoordinator>) {
                     failures += 1;
                     handle_heartbeat_error(&g, &e, generation);
                     if e.is_retriable() {
-                        // Retry sooner than the interval.
                         drop(g);
-                        tokio::time::sleep(Duration::from_millis(100 * failures.min(10) as u64)).await;
+                        tokio::time::sleep(heartbeat_retry_delay(failures)).await;
                         continue;
                     }
                 }
             },
         }
         drop(g);
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = wake.notified() => {}
-        }
+        wait_for_heartbeat(interval, &wake).await;
+    }
+}
+
+/// After a retriable heartbeat failure: retry sooner than the interval, 100 ms more per
+/// consecutive failure up to 1 s (both protocols' heartbeat tasks).
+pub(super) fn heartbeat_retry_delay(failures: u32) -> Duration {
+    Duration::from_millis(100 * failures.min(10) as u64)
+}
+
+/// Sleeps until the next heartbeat is due or the task is woken early (joined, left,
+/// an assignment to acknowledge). `notify_one` leaves a permit when nobody waits, so a
+/// wake-up sent before this is not lost.
+pub(super) async fn wait_for_heartbeat(interval: Duration, wake: &Notify) {
+    tokio::select! {
+        _ = tokio::time::sleep(interval) => {}
+        _ = wake.notified() => {}
     }
 }
 

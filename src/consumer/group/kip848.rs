@@ -21,7 +21,7 @@ use rand::RngExt;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::coordinator::{GroupCoordinator, PollSide, State};
+use super::coordinator::{heartbeat_retry_delay, wait_for_heartbeat, GroupCoordinator, PollSide, State};
 use crate::consumer::{Consumer, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::TopicId;
@@ -207,17 +207,14 @@ pub(super) async fn heartbeat_loop(weak: Weak<GroupCoordinator>) {
                     failures += 1;
                     if handle_error(&g, e) {
                         drop(g);
-                        tokio::time::sleep(Duration::from_millis(100 * failures.min(10) as u64)).await;
+                        tokio::time::sleep(heartbeat_retry_delay(failures)).await;
                         continue;
                     }
                 }
             },
         }
         drop(g);
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = wake.notified() => {}
-        }
+        wait_for_heartbeat(interval, &wake).await;
     }
 }
 
