@@ -80,6 +80,23 @@ pub(crate) fn partitions_on_node_0(n: i32) -> Vec<kafka_protocol::messages::meta
         .collect()
 }
 
+/// Metadata naming one broker, node 0 at `host:port` (also the controller), and topic
+/// `topic` with `partitions` partitions it leads ([`partitions_on_node_0`]).
+pub(crate) fn single_node_metadata(host: &str, port: i32, topic: &'static str, partitions: i32) -> kafka_protocol::messages::MetadataResponse {
+    use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
+    use kafka_protocol::messages::{BrokerId, MetadataResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(0))
+            .with_host(StrBytes::from_string(host.to_owned()))
+            .with_port(port)])
+        .with_controller_id(BrokerId(0))
+        .with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str(topic))))
+            .with_partitions(partitions_on_node_0(partitions))])
+}
+
 /// The ranges a Kafka 4.x broker advertises for the APIs the unit tests use.
 pub(crate) const MODERN: &[(i16, i16, i16)] = &[(18, 0, 4), (3, 0, 12), (19, 2, 7), (20, 1, 6)];
 

@@ -51,7 +51,10 @@ enum Outcome {
 /// The completion cell shared by a batch and the delivery futures of its records.
 pub(crate) struct BatchCompletion {
     outcome: OnceLock<Outcome>,
-    wakers: Mutex<Vec<Waker>>,
+    /// The wakers of the futures waiting on this batch, one slot per future: a future
+    /// remembers its slot, so polling it again costs O(1) however many records the batch
+    /// holds (no scan of the list).
+    wakers: Mutex<Vec<Option<Waker>>>,
     topic: Arc<str>,
     partition: i32,
 }
@@ -63,33 +66,39 @@ impl BatchCompletion {
 
     fn complete(&self, outcome: Outcome) {
         if self.outcome.set(outcome).is_ok() {
-            for w in std::mem::take(&mut *self.wakers.lock().unwrap()) {
+            for w in std::mem::take(&mut *self.wakers.lock().unwrap()).into_iter().flatten() {
                 w.wake();
             }
         }
     }
 
-    fn is_done(&self) -> bool {
-        self.outcome.get().is_some()
+    /// The outcome, or `None` after registering `waker` in the caller's slot (`slot`: the
+    /// completion it belongs to, by address, and its index; a fresh slot on first use).
+    fn outcome_or_register(&self, slot: &mut WakerSlot, waker: &Waker) -> Option<&Outcome> {
+        if let Some(o) = self.outcome.get() {
+            return Some(o);
+        }
+        let mut w = self.wakers.lock().unwrap();
+        // Re-check under the lock: `complete` takes the lock after setting.
+        if let Some(o) = self.outcome.get() {
+            return Some(o);
+        }
+        let me = self as *const BatchCompletion as usize;
+        match slot.filter(|(c, _)| *c == me).and_then(|(_, i)| w.get_mut(i)) {
+            Some(Some(old)) if old.will_wake(waker) => {}
+            Some(s) => *s = Some(waker.clone()),
+            None => {
+                w.push(Some(waker.clone()));
+                *slot = Some((me, w.len() - 1));
+            }
+        }
+        None
     }
 
-    /// The metadata of record `index`, or `None` while pending (registering the waker).
-    fn poll_record(&self, index: u32, timestamp: i64, cx: &mut Context<'_>) -> Poll<Result<RecordMetadata>> {
-        let outcome = match self.outcome.get() {
-            Some(o) => o,
-            None => {
-                let mut w = self.wakers.lock().unwrap();
-                // Re-check under the lock: `complete` takes the lock after setting.
-                match self.outcome.get() {
-                    Some(o) => o,
-                    None => {
-                        if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                            w.push(cx.waker().clone());
-                        }
-                        return Poll::Pending;
-                    }
-                }
-            }
+    /// The metadata of record `index`, or `Pending` (its waker registered in `slot`).
+    fn poll_record(&self, index: u32, timestamp: i64, slot: &mut WakerSlot, cx: &mut Context<'_>) -> Poll<Result<RecordMetadata>> {
+        let Some(outcome) = self.outcome_or_register(slot, cx.waker()) else {
+            return Poll::Pending;
         };
         Poll::Ready(match outcome {
             Outcome::Written { base_offset, log_append_time } => Ok(RecordMetadata {
@@ -105,7 +114,7 @@ impl BatchCompletion {
                     .rev()
                     .find(|(start, _)| *start <= index)
                     .expect("split children cover every record");
-                return child.poll_record(index - start, timestamp, cx);
+                return child.poll_record(index - start, timestamp, slot, cx);
             }
         })
     }
@@ -120,7 +129,13 @@ pub struct DeliveryFuture {
     completion: Arc<BatchCompletion>,
     index: u32,
     timestamp: i64,
+    slot: WakerSlot,
 }
+
+/// Where a pending future's waker is registered: (the completion's address, slot index).
+/// The completion stays alive as long as the future (it holds the `Arc`, and a split
+/// parent holds its children).
+type WakerSlot = Option<(usize, usize)>;
 
 impl std::fmt::Debug for DeliveryFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -135,7 +150,8 @@ impl std::fmt::Debug for DeliveryFuture {
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.completion.poll_record(self.index, self.timestamp, cx)
+        let this = self.get_mut();
+        this.completion.poll_record(this.index, this.timestamp, &mut this.slot, cx)
     }
 }
 
@@ -220,10 +236,6 @@ impl PartitionQueue {
         self.ready.insert(pos, batch);
     }
 
-    /// The time the open batch's linger ends, if there is one.
-    fn linger_deadline(&self, linger: Duration) -> Option<Instant> {
-        self.open.as_ref().map(|o| o.created + linger)
-    }
 }
 
 /// Whether sequence `a` comes before `b`: sequences live in 0..=i32::MAX and wrap to 0,
@@ -448,7 +460,7 @@ impl RecordAccumulator {
         let index = open.writer.record_count() as u32;
         open.writer.append(timestamp, key, value, headers);
         open.memory += memory;
-        let fut = DeliveryFuture { completion: open.completion.clone(), index, timestamp };
+        let fut = DeliveryFuture { completion: open.completion.clone(), index, timestamp, slot: None };
         let filled = open.writer.size();
         if self.counted_size(topic, filled) >= self.cfg.batch_size {
             self.close_open(&mut q)?;
@@ -510,17 +522,21 @@ impl RecordAccumulator {
         }
     }
 
-    /// Closes open batches whose linger ended (all of them while flushing or closing) and
-    /// returns the earliest linger deadline still pending.
-    pub(crate) fn close_lingered(&self, q: &mut PartitionQueue, now: Instant) -> Option<Instant> {
-        let hurry = self.flushing.load(Ordering::Acquire) > 0 || self.closing.load(Ordering::Acquire);
-        match q.linger_deadline(self.cfg.linger) {
-            Some(d) if hurry || d <= now => {
-                let _ = self.close_open(q);
-                None
-            }
-            other => other,
-        }
+    /// The state of a partition's open batch for the Sender: `(created, sendable)`, where
+    /// `sendable` means its linger ended (or a flush or close is hurrying it), so the Sender
+    /// closes it as soon as the partition's leader can take a request. Until then it keeps
+    /// taking records (up to `batch_size`), so a busy broker gets fewer, fuller batches.
+    /// `None` without an open batch.
+    pub(crate) fn open_state(&self, q: &PartitionQueue, now: Instant) -> Option<(Instant, bool)> {
+        let created = q.open.as_ref()?.created;
+        Some((created, self.is_hurrying() || created + self.cfg.linger <= now))
+    }
+
+    /// Closes and encodes the partition's open batch (the Sender drains it, or it expired),
+    /// queueing it as ready. False when there was none or its encoding failed (its records
+    /// then failed).
+    pub(crate) fn close_for_send(&self, q: &mut PartitionQueue) -> bool {
+        q.open.is_some() && self.close_open(q).is_ok()
     }
 
     /// Completes a batch as written.
@@ -579,16 +595,10 @@ impl RecordAccumulator {
         self.wake.notify_one();
         let pending: Vec<Arc<BatchCompletion>> = self.incomplete.lock().unwrap().values().cloned().collect();
         for c in pending {
-            std::future::poll_fn(|cx| {
-                if c.is_done() {
-                    return Poll::Ready(());
-                }
-                let mut w = c.wakers.lock().unwrap();
-                if c.is_done() {
-                    return Poll::Ready(());
-                }
-                w.push(cx.waker().clone());
-                Poll::Pending
+            let mut slot = None;
+            std::future::poll_fn(|cx| match c.outcome_or_register(&mut slot, cx.waker()) {
+                Some(_) => Poll::Ready(()),
+                None => Poll::Pending,
             })
             .await;
         }
@@ -791,6 +801,42 @@ mod tests {
         assert!(*counts.last().unwrap() > 3 * counts[0], "{counts:?}");
         assert!(q.ready.iter().all(|b| b.encoded.len() <= 1000 * 2), "compressed batches stay near batch_size");
         assert!(t.ratio() < 0.5);
+    }
+
+    /// A waker that counts its wake-ups.
+    struct CountingWaker(AtomicUsize);
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_future_polled_again_replaces_its_own_waker_slot() {
+        let a = acc(16384, 1000);
+        let t = a.topic("t");
+        let (mut f1, _) = a.append(&t, 0, 1, None, Some(b"x"), &[], 1).unwrap();
+        let (mut f2, _) = a.append(&t, 0, 1, None, Some(b"y"), &[], 1).unwrap();
+        let counters: Vec<Arc<CountingWaker>> = (0..3).map(|_| Arc::new(CountingWaker(AtomicUsize::new(0)))).collect();
+        let wakers: Vec<Waker> = counters.iter().map(|c| Waker::from(c.clone())).collect();
+        // f1 moves from task 0 to task 1 (e.g. polled by another task); f2 stays on task 2.
+        for (which, w) in [(1, 0), (1, 1), (2, 2), (2, 2)] {
+            let f = if which == 1 { &mut f1 } else { &mut f2 };
+            assert!(Pin::new(f).poll(&mut Context::from_waker(&wakers[w])).is_pending());
+        }
+        let completion = f1.completion.clone();
+        assert_eq!(completion.wakers.lock().unwrap().len(), 2, "one slot per future, however often it is polled");
+        let q = t.partition(0);
+        let batch = {
+            let mut q = q.lock().unwrap();
+            a.close_open(&mut q).unwrap();
+            q.ready.pop_front().unwrap()
+        };
+        a.complete_written(batch, 10, -1);
+        let woken: Vec<usize> = counters.iter().map(|c| c.0.load(Ordering::SeqCst)).collect();
+        assert_eq!(woken, vec![0, 1, 1], "the replaced waker is not woken, the current ones are");
+        assert_eq!(f1.await.unwrap().offset, 10);
+        assert_eq!(f2.await.unwrap().offset, 11);
     }
 
     #[tokio::test]

@@ -24,6 +24,8 @@ mod config;
 pub mod partitioner;
 mod request;
 mod sender;
+#[cfg(test)]
+mod scripted_tests;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -170,8 +170,17 @@ impl Sender {
             let parts: Vec<_> = topic.partitions.read().unwrap().clone();
             for queue in parts {
                 let mut q = queue.lock().unwrap();
-                if let Some(d) = self.acc.close_lingered(&mut q, now) {
-                    next = next.min(d);
+                // The open batch stays open (taking records) until this round can send it:
+                // its linger ended and the partition's leader takes a request now.
+                let open = self.acc.open_state(&q, now);
+                if let Some((created, sendable)) = open {
+                    if created + self.cfg.delivery_timeout <= now {
+                        // Its delivery timeout passed while it waited: close it so that it
+                        // expires with the ready batches below.
+                        self.acc.close_for_send(&mut q);
+                    } else if !sendable {
+                        next = next.min(created + self.acc.cfg.linger);
+                    }
                 }
                 // Fail batches whose delivery timeout passed while they waited (never one in
                 // flight: those are in `self.in_flight`, not here).
@@ -187,7 +196,9 @@ impl Sender {
                     }
                     self.fail_batch(b, err);
                 }
-                if q.ready.is_empty() {
+                let open = self.acc.open_state(&q, now);
+                let open_sendable = open.is_some_and(|(_, sendable)| sendable);
+                if q.ready.is_empty() && !open_sendable {
                     continue;
                 }
                 if let Some(txn) = &self.txn {
@@ -196,6 +207,9 @@ impl Sender {
                         Gate::Hold => continue,
                         Gate::Fail(e) => {
                             // Never sent (the partition was never added): nothing in flight.
+                            if open_sendable {
+                                self.acc.close_for_send(&mut q);
+                            }
                             while let Some(b) = q.ready.pop_front() {
                                 self.acc.complete_failed(b, e.clone());
                             }
@@ -203,8 +217,14 @@ impl Sender {
                         }
                     }
                 }
-                let Some(front) = q.ready.front() else { continue };
-                if let Some(at) = front.retry_at {
+                // The candidate: the front ready batch, else the lingered open batch (new:
+                // never sent, no sequence yet).
+                let (attempts, retry_at, created) = match (q.ready.front(), open) {
+                    (Some(front), _) => (front.attempts, front.retry_at, front.created),
+                    (None, Some((created, _))) => (0, None, created),
+                    (None, None) => continue,
+                };
+                if let Some(at) = retry_at {
                     if at > now {
                         next = next.min(at);
                         continue;
@@ -217,7 +237,7 @@ impl Sender {
                 if q.in_flight > 0 && q.in_flight_broker != Some(leader) {
                     continue; // the old leader's requests finish first
                 }
-                if front.attempts > 0 && q.in_flight > 0 {
+                if attempts > 0 && q.in_flight > 0 {
                     continue; // a retry goes alone
                 }
                 if self.cfg.idempotent && q.last_acked.is_none() && q.in_flight > 0 {
@@ -235,14 +255,20 @@ impl Sender {
                     continue;
                 }
                 // Fewer, fuller requests: while the broker is busy with earlier requests, a
-                // partition's only ready batch waits (at most until its linger ends) for the
-                // next response, so it travels with the batches that become ready meanwhile.
-                // A backlog (two or more ready batches) or a flush goes at once.
-                let hold_until = front.created + self.acc.cfg.linger;
+                // partition's only ready batch (one that filled before its linger ended)
+                // waits, at most until its linger ends, for the next response, so it travels
+                // with the batches that become ready meanwhile. A backlog (two or more ready
+                // batches) or a flush goes at once.
+                let hold_until = created + self.acc.cfg.linger;
                 if broker_load > 0 && q.ready.len() < 2 && !self.acc.is_hurrying() && hold_until > now {
                     next = next.min(hold_until);
                     continue;
                 }
+                // Drained now: only here does a lingered open batch close (Java's drain).
+                if q.ready.is_empty() && !self.acc.close_for_send(&mut q) {
+                    continue;
+                }
+                let Some(front) = q.ready.front() else { continue };
                 let (size, batches) = requests.entry(leader).or_default();
                 if !batches.is_empty() && *size + front.encoded.len() > self.cfg.max_request_size {
                     more_ready = true;
@@ -263,7 +289,7 @@ impl Sender {
                 q.in_flight_broker = Some(leader);
                 *size += b.encoded.len();
                 batches.push(b);
-                if !q.ready.is_empty() {
+                if !q.ready.is_empty() || self.acc.open_state(&q, now).is_some_and(|(_, sendable)| sendable) {
                     more_ready = true;
                 }
             }
@@ -506,10 +532,9 @@ impl Sender {
             }
         }
         info!(topic = %b.topic, partition = b.partition, records = records.len(), "batch too large for the broker; split in two");
-        if self.cfg.idempotent && b.base_sequence.is_some() {
+        if let (true, Some(base)) = (self.cfg.idempotent, b.base_sequence) {
             // The halves take the parent's sequence range: first half at its base, second
             // after it, so batches already numbered after the parent stay valid.
-            let base = b.base_sequence.expect("checked");
             let id = self.identity.lock().unwrap().expect("idempotent producer has an id");
             let mut seq = base;
             for (_, c) in children.iter_mut() {

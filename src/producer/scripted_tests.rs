@@ -1,0 +1,107 @@
+//! The producer's batching against a scripted TCP broker that answers produce slowly.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::network::testing::{api_versions, encode_response, single_node_metadata, Received, TcpBroker, TcpReply};
+use crate::producer::{Producer, ProducerConfig, ProducerRecord};
+use crate::record::layout;
+
+/// ApiVersions, Metadata, Produce (v3–v11), InitProducerId.
+const RANGES: &[(i16, i16, i16)] = &[(18, 0, 4), (3, 0, 12), (0, 3, 11), (22, 0, 4)];
+
+/// One batch as the broker received it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    base_sequence: i32,
+    records: i32,
+    bytes: usize,
+}
+
+/// A one-partition broker whose produce answers each take `delay` (the connection reads
+/// the next request only after answering, so requests queue up as on a slow broker).
+/// Offsets are assigned in the order batches arrive.
+async fn slow_broker(delay: Duration, seen: Arc<Mutex<Vec<Seen>>>) -> TcpBroker {
+    TcpBroker::start(move |req: &Received, host, port| {
+        let (corr, v) = (req.header.correlation_id, req.header.request_api_version);
+        match req.header.request_api_key {
+            18 => TcpReply::Frame(encode_response::<ApiVersionsRequest>(corr, v, &api_versions(RANGES))),
+            3 => TcpReply::Frame(encode_response::<MetadataRequest>(corr, v, &single_node_metadata(host, port, "t", 1))),
+            22 => {
+                let resp = InitProducerIdResponse::default().with_producer_id(ProducerId(7)).with_producer_epoch(0);
+                TcpReply::Frame(encode_response::<InitProducerIdRequest>(corr, v, &resp))
+            }
+            0 => {
+                let r = req.decode::<ProduceRequest>();
+                let parts = &r.topic_data[0].partition_data;
+                assert_eq!(parts.len(), 1, "one partition, one batch per request");
+                let records = parts[0].records.clone().unwrap_or_default();
+                let i32_at = |o: usize| i32::from_be_bytes(records[o..o + 4].try_into().unwrap());
+                let batch =
+                    Seen { base_sequence: i32_at(layout::BASE_SEQUENCE), records: i32_at(layout::RECORD_COUNT), bytes: records.len() };
+                let base_offset = {
+                    let mut s = seen.lock().unwrap();
+                    let base: i32 = s.iter().map(|b| b.records).sum();
+                    s.push(batch);
+                    base as i64
+                };
+                let resp = ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_responses(vec![PartitionProduceResponse::default()
+                        .with_index(0)
+                        .with_base_offset(base_offset)
+                        .with_log_append_time_ms(-1)])]);
+                TcpReply::Delayed(delay, encode_response::<ProduceRequest>(corr, v, &resp))
+            }
+            _ => TcpReply::Close,
+        }
+    })
+    .await
+}
+
+/// While produce requests are in flight (a slow broker), the partition's open batch keeps
+/// taking records until the Sender can send it or it reaches `batch_size`: batches grow
+/// instead of one tiny batch per linger queueing up behind the broker.
+#[tokio::test]
+async fn records_join_one_open_batch_up_to_batch_size_while_requests_are_in_flight() {
+    const RECORDS: usize = 400;
+    const BATCH_SIZE: usize = 3000;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let b = slow_broker(Duration::from_millis(150), seen.clone()).await;
+    let cfg = ProducerConfig::new(b.addr()).linger(Duration::from_millis(5)).batch_size(BATCH_SIZE);
+    let p = Producer::new(cfg).await.unwrap();
+    let mut futures = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    for i in 0..RECORDS {
+        tick.tick().await;
+        let value = format!("record-{i:05}-{}", "x".repeat(30));
+        futures.push(p.send(ProducerRecord::new("t").partition(0).key("k").value(value)).await.unwrap());
+    }
+    let offsets: Vec<i64> = futures::future::join_all(futures).await.into_iter().map(|r| r.unwrap().offset).collect();
+    assert_eq!(offsets, (0..RECORDS as i64).collect::<Vec<_>>(), "every record written once, in order");
+    p.close(Duration::from_secs(5)).await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    let counts: Vec<i32> = seen.iter().map(|s| s.records).collect();
+    // Sequences follow each other: no batch lost, duplicated or reordered.
+    let mut next = 0;
+    for s in &seen {
+        assert_eq!(s.base_sequence, next, "{seen:?}");
+        next += s.records;
+    }
+    assert_eq!(next as usize, RECORDS, "{counts:?}");
+    // Never over batch_size (a record of ~60 bytes would not fit in what is left).
+    assert!(seen.iter().all(|s| s.bytes <= BATCH_SIZE), "batches stay within batch_size: {seen:?}");
+    // A record comes every 2 ms and an answer every 150 ms: while requests are in flight the
+    // open batch fills up to batch_size (~45 records) instead of closing at each 5 ms linger
+    // (2-3 records).
+    let full = seen.iter().filter(|s| s.bytes + 100 > BATCH_SIZE).count();
+    assert!(full * 3 >= seen.len(), "a good part of the batches filled to batch_size while the broker was busy: {counts:?}");
+    assert!(seen.len() <= RECORDS / 20, "{} requests for {RECORDS} records: {counts:?}", seen.len());
+}
