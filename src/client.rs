@@ -114,7 +114,10 @@ impl ClientCore {
         self.metadata.fresh().await
     }
 
-    /// A connection to broker `id`, refreshing metadata once if the id is unknown.
+    /// A connection to broker `id`, refreshing metadata once if the id is unknown. A node
+    /// still missing then (a dead leader or coordinator) is BROKER_NOT_AVAILABLE, which is
+    /// retriable: `on_error` invalidates the metadata and `Coordinator::check` forgets a
+    /// cached coordinator, so the retry finds where the work moved.
     pub(crate) async fn broker(&self, id: i32, kind: ConnKind) -> Result<BrokerConnection> {
         let mut cluster = self.cluster().await?;
         if cluster.broker_addr(id).is_none() {

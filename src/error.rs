@@ -248,6 +248,13 @@ pub enum Error {
     #[error("the transaction must be aborted: {0}")]
     TransactionAbortable(Box<Error>),
 
+    /// The client failed for good because of the error inside (for example a
+    /// transactional producer whose coordinator refused `EndTxn(commit)` so that the
+    /// outcome cannot be known, or whose abort could not complete): drop it and build a new
+    /// one. [`Error::is_fatal`] is true; [`Error::code`] is the cause's.
+    #[error("the client failed for good and must be dropped: {0}")]
+    Fatal(Box<Error>),
+
     /// The client was closed or its background tasks are gone.
     #[error("the client is closed")]
     Closed,
@@ -285,12 +292,23 @@ impl Error {
         }
     }
 
+    /// This error as the one a client returns once it failed for good: itself when it is
+    /// already fatal, else wrapped in [`Error::Fatal`], so that every error of a failed
+    /// client says [`Error::is_fatal`].
+    pub(crate) fn into_fatal(self) -> Error {
+        if self.is_fatal() {
+            self
+        } else {
+            Error::Fatal(Box::new(self))
+        }
+    }
+
     /// The Kafka error code, when a broker returned one (for
-    /// [`Error::TransactionAbortable`], its cause's).
+    /// [`Error::TransactionAbortable`] and [`Error::Fatal`], their cause's).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Broker(b) => Some(b.code),
-            Error::TransactionAbortable(cause) => cause.code(),
+            Error::TransactionAbortable(cause) | Error::Fatal(cause) => cause.code(),
             _ => None,
         }
     }
@@ -305,11 +323,15 @@ impl Error {
 
     /// Whether the same operation may succeed when tried again.
     ///
-    /// True for connection failures, timeouts, and the broker error codes the Java client
-    /// classes as retriable (`NOT_LEADER_OR_FOLLOWER`, `REQUEST_TIMED_OUT`, ...).
+    /// True for connection failures, timeouts, the broker error codes the Java client
+    /// classes as retriable (`NOT_LEADER_OR_FOLLOWER`, `REQUEST_TIMED_OUT`, ...), and
+    /// `BROKER_NOT_AVAILABLE`: the client makes that one itself when a leader or
+    /// coordinator it was told about is missing from the cluster metadata (the node died);
+    /// the retry refreshes the metadata and looks the coordinator up again, as the Java
+    /// client does when a coordinator's node is not available.
     pub fn is_retriable(&self) -> bool {
         match self {
-            Error::Broker(b) => b.code.is_retriable(),
+            Error::Broker(b) => b.code.is_retriable() || b.code == ErrorCode::BrokerNotAvailable,
             Error::Connection { .. } | Error::RequestTimeout { .. } | Error::Timeout(_) => true,
             _ => false,
         }
@@ -319,10 +341,12 @@ impl Error {
     /// dropped: it was closed, or a broker fenced or refused it for good
     /// (`PRODUCER_FENCED`, `FENCED_INSTANCE_ID`, `UNRELEASED_INSTANCE_ID`, `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`,
     /// `CLUSTER_AUTHORIZATION_FAILED`, `UNSUPPORTED_VERSION`, and for a transactional
-    /// producer `INVALID_TXN_STATE` from its coordinator).
+    /// producer `INVALID_TXN_STATE` from its coordinator), or it failed for good for
+    /// another reason ([`Error::Fatal`]). Once a producer is in its fatal state, every error
+    /// it returns says so.
     pub fn is_fatal(&self) -> bool {
         match self {
-            Error::Closed => true,
+            Error::Closed | Error::Fatal(_) => true,
             Error::Broker(b) => matches!(
                 b.code,
                 ErrorCode::ProducerFenced

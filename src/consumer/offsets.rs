@@ -162,11 +162,14 @@ impl Coordinator {
         *self.cached.lock().unwrap() = None;
     }
 
-    /// Forgets the coordinator after an error that says it moved.
+    /// Forgets the coordinator after an error that says it moved: NOT_COORDINATOR,
+    /// COORDINATOR_NOT_AVAILABLE, a broken connection, or BROKER_NOT_AVAILABLE (its node
+    /// dropped out of the cluster metadata: `ClientCore::broker`), so the retry looks it up
+    /// again, as the Java client does.
     pub(crate) fn check(&self, e: &Error) {
         if matches!(
             e.code(),
-            Some(ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable)
+            Some(ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable | ErrorCode::BrokerNotAvailable)
         ) || e.is_connection_level()
         {
             *self.cached.lock().unwrap() = None;

@@ -625,9 +625,10 @@ impl RecordAccumulator {
         self.closing.load(Ordering::Acquire)
     }
 
-    /// Marks the producer as failed for good; later sends fail with `err`.
+    /// Marks the producer as failed for good; later sends fail with `err` (made fatal by
+    /// [`Error::into_fatal`] if it is not, so the predicates of what callers see never lie).
     pub(crate) fn set_fatal(&self, err: Error) {
-        let _ = self.fatal.set(err);
+        let _ = self.fatal.set(err.into_fatal());
     }
 
     pub(crate) fn fatal(&self) -> Option<&Error> {

@@ -206,7 +206,10 @@ impl TransactionManager {
         }
     }
 
+    /// Enters the fatal state. The error returned (and every later one) says `is_fatal()`,
+    /// whatever the cause was ([`Error::into_fatal`]).
     fn to_fatal(&self, e: Error) -> Error {
+        let e = e.into_fatal();
         warn!(transactional_id = %self.transactional_id, error = %e, "transactional producer failed fatally");
         let mut i = self.inner.lock().unwrap();
         i.state = State::FatalError;
@@ -638,7 +641,9 @@ impl TransactionManager {
                 State::Committing => {}
                 s => return Err(Self::wrong_state("abort_transaction", s)),
             }
-            let reinit = i.state == State::Committing && i.commit_unknown;
+            // After a commit of unknown outcome, also when this is a retry of an abort that
+            // timed out (state Aborting by then): never EndTxn(abort) for that epoch.
+            let reinit = i.commit_unknown;
             i.state = State::Aborting;
             reinit
         };
@@ -694,6 +699,9 @@ impl TransactionManager {
                 i.pending.clear();
                 Ok(())
             }
+            // Retriable (a timeout, a coordinator that moved or vanished from the
+            // metadata): the state stays Aborting, call abort_transaction again. Anything
+            // else leaves the transaction's end unknowable: fatal.
             Err(e) => match classify(&e) {
                 Kind::Retriable => Err(e),
                 _ => Err(self.to_fatal(e)),

@@ -86,4 +86,6 @@ pub(crate) mod manager;
 mod pipeline;
 pub use pipeline::{BatchOutcome, ExactlyOncePipeline, PipelineConfig};
 #[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
 mod scripted_tests;
