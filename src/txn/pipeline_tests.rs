@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::FinalizedFeatureKey;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData as RespPartition};
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::find_coordinator_response::Coordinator as RespCoordinator;
 use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
 use kafka_protocol::messages::offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic};
@@ -18,7 +19,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic};
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, EndTxnRequest, EndTxnResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
     OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName, TxnOffsetCommitRequest,
     TxnOffsetCommitResponse,
 };
@@ -39,10 +40,10 @@ const N: i64 = 60;
 /// Records per fetch answer (so a copy takes several batches).
 const PER_FETCH: i64 = 10;
 
-/// ApiVersions, Metadata, Fetch, OffsetFetch, FindCoordinator, InitProducerId, Produce
-/// v12, EndTxn v5, TxnOffsetCommit v5 (+ `transaction.version` 2).
+/// ApiVersions, Metadata, Fetch, ListOffsets, OffsetFetch, FindCoordinator, InitProducerId,
+/// Produce v12, EndTxn v5, TxnOffsetCommit v5 (+ `transaction.version` 2).
 const RANGES: &[(i16, i16, i16)] =
-    &[(18, 0, 4), (3, 0, 12), (1, 4, 12), (9, 1, 7), (10, 0, 4), (22, 0, 5), (0, 3, 12), (26, 0, 5), (28, 0, 5)];
+    &[(18, 0, 4), (3, 0, 12), (1, 4, 12), (2, 1, 7), (9, 1, 7), (10, 0, 4), (22, 0, 5), (0, 3, 12), (26, 0, 5), (28, 0, 5)];
 
 #[derive(Default)]
 struct Cluster {
@@ -150,6 +151,23 @@ async fn broker(c: Arc<Mutex<Cluster>>) -> TcpBroker {
                     .collect();
                 frame(encode_response::<OffsetFetchRequest>(corr, v, &OffsetFetchResponse::default().with_topics(topics)))
             }
+            2 => {
+                // The input starts at offset 0 (the pipeline's consumer resets to earliest).
+                let r = req.decode::<ListOffsetsRequest>();
+                let topics = r
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        ListOffsetsTopicResponse::default().with_name(t.name.clone()).with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_offset(0))
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                frame(encode_response::<ListOffsetsRequest>(corr, v, &ListOffsetsResponse::default().with_topics(topics)))
+            }
             1 => {
                 let f = req.decode::<FetchRequest>();
                 let mut topics = Vec::new();
@@ -241,6 +259,7 @@ async fn broker(c: Arc<Mutex<Cluster>>) -> TcpBroker {
 async fn pipeline(b: &TcpBroker, call_timeout: Duration) -> ExactlyOncePipeline {
     let mut cc = ConsumerConfig::new(b.addr())
         .group_id("g")
+        .auto_offset_reset(crate::consumer::OffsetReset::Earliest)
         .isolation_level(IsolationLevel::ReadCommitted)
         .enable_auto_commit(false)
         .fetch_max_wait(Duration::from_millis(50));
@@ -306,7 +325,6 @@ fn assert_exactly_once(c: &Cluster) {
 /// CONCURRENT_TRANSACTIONS (abortable). Calling `run_once` again after each error must
 /// neither skip input nor wedge.
 #[tokio::test]
-#[ignore = "WIP: the scripted broker does not answer ListOffsets yet (needed for the initial reset); see issue 11 report"]
 async fn a_retriable_offset_commit_then_an_abortable_produce_error_skips_no_input() {
     let nr = ErrorCode::NotEnoughReplicas.code();
     let mut produce_errors = vec![nr; 40];
@@ -332,7 +350,6 @@ async fn a_retriable_offset_commit_then_an_abortable_produce_error_skips_no_inpu
 /// A retriable error of the commit leaves the transaction open: the next call retries the
 /// commit and polls nothing meanwhile.
 #[tokio::test]
-#[ignore = "WIP: the scripted broker does not answer ListOffsets yet (needed for the initial reset); see issue 11 report"]
 async fn a_dropped_run_once_is_finished_or_aborted_by_the_next_call_without_loss() {
     let c = Arc::new(Mutex::new(Cluster { produce_errors: vec![ErrorCode::NotEnoughReplicas.code(); 20], ..Default::default() }));
     let b = broker(c.clone()).await;
