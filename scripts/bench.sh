@@ -35,6 +35,16 @@
 #                                       BENCH_TXN_JAVA_OPTS [-Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20],
 #                                       BENCH_TXN_JAVA_WARMUP (records in Java's untimed warm-up
 #                                       transaction; the Rust clients send 1) [1]
+#   bash scripts/bench.sh latency       acknowledgement latency at fixed rates (issue 11): a 3-node
+#                                       cluster of its own (FERROKAFKA_RUN_DIR=/tmp/fk-latbench,
+#                                       KAFKA_PORT_OFFSET=3500 unless set), restarted from empty
+#                                       before each fresh cell; per cell ferrokafka (futures per
+#                                       task, FuturesUnordered, FIFO) and librdkafka FutureProducer
+#                                       run at once, each on its own topic; records per batch read
+#                                       from the broker's segments; writes
+#                                       bench/results/<date>-latency.md. Settings: BENCH_RUNS [3],
+#                                       BENCH_LAT_SECONDS [15], BENCH_LAT_FRESH_RATES [3000 10000],
+#                                       BENCH_LAT_WARM_RATES [1000 3000 10000], BENCH_LAT_PRODUCERS [3]
 #   bash scripts/bench.sh build         build bench/ (target dir bench/target) only
 #   bash scripts/bench.sh fetch-java    resolve the kafka-tools jars only
 #
@@ -1018,6 +1028,139 @@ cmd_txn() {
   cat "$out"
 }
 
+# ---------------------------------------------------------------------------------------
+# latency: acknowledgement latency at fixed rates on a 3-node cluster (issue 11, defect 3)
+# ---------------------------------------------------------------------------------------
+
+BENCH_LAT_SECONDS="${BENCH_LAT_SECONDS:-15}"
+BENCH_LAT_FRESH_RATES="${BENCH_LAT_FRESH_RATES:-3000 10000}"
+BENCH_LAT_WARM_RATES="${BENCH_LAT_WARM_RATES:-1000 3000 10000}"
+BENCH_LAT_PRODUCERS="${BENCH_LAT_PRODUCERS:-3}"
+LAT_CLIENTS="ferrokafka:task ferrokafka:unordered ferrokafka:fifo rdkafka:task"
+
+lat_cluster() { FERROKAFKA_RUN_DIR="$LAT_RUN_DIR" KAFKA_PORT_OFFSET="$LAT_OFFSET" KAFKA_VERSION="$BROKER_VERSION" "$KAFKA_LOCAL" "$@"; }
+
+# A fresh cluster: stopped, its data wiped, started again (the first minute after a start
+# is when the brokers are slow).
+lat_fresh_cluster() {
+  lat_cluster stop cluster >/dev/null 2>&1 || true
+  rm -rf "$LAT_RUN_DIR/cluster"
+  LAT_BOOTSTRAP="$(lat_cluster start cluster)"
+}
+
+# One cell: the four clients at the same time (each its own topic: 6 partitions, RF 3),
+# every client sending `rate` records/s; appends one TSV line per client.
+lat_cell() {
+  local state="$1" rate="$2" run="$3" c client await topic pids=() i=0
+  for c in $LAT_CLIENTS; do
+    topic="lat-$state-$rate-$run-${c/:/-}-$$"
+    "$BIN" create-topic --bootstrap "$LAT_BOOTSTRAP" --topic "$topic" --partitions 6 --replication-factor 3 >/dev/null \
+      || die "create-topic $topic failed"
+  done
+  for c in $LAT_CLIENTS; do
+    client="${c%%:*}" await="${c##*:}"
+    topic="lat-$state-$rate-$run-${c/:/-}-$$"
+    "$BIN" latency --client "$client" --await "$await" --bootstrap "$LAT_BOOTSTRAP" --topic "$topic" \
+      --rate "$rate" --seconds "$BENCH_LAT_SECONDS" --producers "$BENCH_LAT_PRODUCERS" \
+      >"$RUN_DIR/$state-$rate-$run-$client-$await.out" 2>"$RUN_DIR/$state-$rate-$run-$client-$await.err" &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || say "a latency client failed (see $RUN_DIR)"; done
+  for c in $LAT_CLIENTS; do
+    client="${c%%:*}" await="${c##*:}"
+    topic="lat-$state-$rate-$run-${c/:/-}-$$"
+    local res batches
+    res="$(grep '^RESULT' "$RUN_DIR/$state-$rate-$run-$client-$await.out" | tail -1)"
+    batches="$("$BIN" log-batches --dir "$LAT_RUN_DIR/cluster/node1/data" --topic "$topic" | grep '^BATCHES')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$state" "$rate" "$run" "$c" "$res" "$batches" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$LAT_RAW"
+    say "$state $rate/s run $run $c: ${res#RESULT } | ${batches#BATCHES }"
+  done
+}
+
+lat_field() { sed -n "s/.*[ \t]$1=\([^ \t]*\).*/\1/p" <<<"$2"; }
+
+report_latency() {
+  local out="$1" state rate c line v p50 p99 rpb rows
+  {
+    echo "# Producer acknowledgement latency, $(date +%Y-%m-%d)"
+    echo
+    echo "\`bash scripts/bench.sh latency\`: 3-node Kafka $BROKER_VERSION cluster (kafka-local.sh, RF 3, min ISR 2), topics of 6 partitions;"
+    echo "per cell the four clients run at the same time, each with its own topic and $BENCH_LAT_PRODUCERS producers sending keyed,"
+    echo "never-repeating 100-byte records at the given rate (each client that rate) for $BENCH_LAT_SECONDS s; acks=all, idempotence, linger 5 ms."
+    echo "Latency: send to resolution of the delivery future, ms. Median over $BENCH_RUNS runs of each run's p50 / p99 / p99.9;"
+    echo "records per batch: as the broker stored them (median over runs). fresh = a new cluster started just before the cell."
+    echo "librdkafka $RDKAFKA_VERSION. Machine: $(nproc) cores; load average (1 min) during the cells: $(cut -f7 "$LAT_RAW" | cut -d' ' -f1 | sort -n | awk '{a[NR]=$1} END {print a[1] " to " a[NR]}')."
+    echo
+    echo "| cluster | rate/s | client | p50 | p99 | p99.9 | records/batch | acked in window | unacked at end | p50 / p99 vs librdkafka |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for state in fresh warm; do
+      for rate in $(cut -f1,2 "$LAT_RAW" | awk -v s="$state" '$1 == s {print $2}' | sort -un); do
+        local rd50 rd99
+        rd50="$(awk -F'\t' -v s="$state" -v r="$rate" '$1 == s && $2 == r && $4 == "rdkafka:task"' "$LAT_RAW" | sed -n 's/.*p50_ms=\([^ ]*\).*/\1/p' | median)"
+        rd99="$(awk -F'\t' -v s="$state" -v r="$rate" '$1 == s && $2 == r && $4 == "rdkafka:task"' "$LAT_RAW" | sed -n 's/.*p99_ms=\([^ ]*\).*/\1/p' | median)"
+        for c in $LAT_CLIENTS; do
+          rows="$(awk -F'\t' -v s="$state" -v r="$rate" -v c="$c" '$1 == s && $2 == r && $4 == c' "$LAT_RAW")"
+          [[ -n "$rows" ]] || continue
+          p50="$(sed -n 's/.*p50_ms=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
+          p99="$(sed -n 's/.*p99_ms=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
+          v="$(sed -n 's/.*p999_ms=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
+          rpb="$(sed -n 's/.*per_batch=\([^ \t]*\).*/\1/p' <<<"$rows" | median)"
+          local win unacked sent
+          win="$(sed -n 's/.*acked_in_window=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
+          sent="$(sed -n 's/.* sent=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
+          unacked="$(sed -n 's/.*unacked=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
+          local label="$c"
+          case "$c" in
+            ferrokafka:task) label="ferrokafka, future per spawned task" ;;
+            ferrokafka:unordered) label="ferrokafka, FuturesUnordered" ;;
+            ferrokafka:fifo) label="ferrokafka, FIFO" ;;
+            rdkafka:task) label="librdkafka FutureProducer, task per future" ;;
+          esac
+          echo "| $state | $rate | $label | $p50 | $p99 | $v | $rpb | $win of $sent | $unacked | $(ratio "$p50" "$rd50") / $(ratio "$p99" "$rd99") |"
+        done
+      done
+    done
+    echo
+    echo "Ratios are ferrokafka / librdkafka (below 1: ferrokafka faster). Raw lines: ${out%.md}.tsv."
+  } >"$out"
+}
+
+cmd_latency() {
+  MODE=latency
+  BENCH_CLIENTS="ferrokafka rdkafka"
+  [[ -x "$TIME_BIN" ]] || true
+  build
+  BROKER_VERSION="${KAFKA_VERSION:-4.4.0}"
+  LAT_OFFSET="${KAFKA_PORT_OFFSET:-3500}"
+  LAT_RUN_DIR="${FERROKAFKA_RUN_DIR:-/tmp/fk-latbench}"
+  RDKAFKA_VERSION="$(awk '/^name = "rdkafka-sys"$/ { getline; sub(/.*\+/, ""); gsub(/"/, ""); print }' "$BENCH_DIR/Cargo.lock")"
+  RUN_DIR="$(mktemp -d /tmp/fk-bench-latency.XXXXXX)"
+  LAT_RAW="$RUN_DIR/latency.tsv"
+  : >"$LAT_RAW"
+  trap 'lat_cluster stop cluster >/dev/null 2>&1 || true' EXIT
+  say "runs=$BENCH_RUNS fresh=[$BENCH_LAT_FRESH_RATES] warm=[$BENCH_LAT_WARM_RATES] ${BENCH_LAT_SECONDS}s each; cluster run dir $LAT_RUN_DIR, port offset $LAT_OFFSET; logs in $RUN_DIR"
+  local run rate
+  for ((run = 1; run <= BENCH_RUNS; run++)); do
+    check_quiet
+    say "load: $(uptime)"
+    for rate in $BENCH_LAT_FRESH_RATES; do
+      lat_fresh_cluster
+      lat_cell fresh "$rate" "$run"
+    done
+    # Warm: the cluster of the last fresh cell, now past its first minute.
+    [[ -n "${LAT_BOOTSTRAP:-}" ]] || lat_fresh_cluster
+    for rate in $BENCH_LAT_WARM_RATES; do
+      lat_cell warm "$rate" "$run"
+    done
+  done
+  local out="${BENCH_OUT:-$BENCH_DIR/results/$(date +%Y-%m-%d)-latency.md}"
+  mkdir -p "$(dirname "$out")"
+  report_latency "$out"
+  cp "$LAT_RAW" "${out%.md}.tsv"
+  say "results: $out (raw: ${out%.md}.tsv; logs: $RUN_DIR)"
+  cat "$out"
+}
+
 main() {
   local cmd="${1:-}"
   case "$cmd" in
@@ -1027,6 +1170,7 @@ main() {
     consume) cmd_consume ;;
     group) cmd_group ;;
     txn) cmd_txn ;;
+    latency) cmd_latency ;;
     -h | --help | help | "") sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" ;;
     *) die "unknown command '$cmd' (try --help)" ;;
   esac

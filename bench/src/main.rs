@@ -13,6 +13,9 @@
 //!                          --records N --size S [--per-txn 1000] [--linger-ms 5]   (see txn_produce)
 //! ferrokafka-bench eos-copy --bootstrap B --input T --output T2 --records N
 //!                          [--max-poll-records 500] [--linger-ms 5] [--timeout-s 300]  (see eos_copy)
+//! ferrokafka-bench latency --client ferrokafka|rdkafka --bootstrap B --topic T [--rate 3000]
+//!                          [--await task|unordered|fifo] ...   (acknowledgement latency, latency.rs)
+//! ferrokafka-bench log-batches --dir NODE_DATA_DIR --topic T      (records per stored batch)
 //! ferrokafka-bench consume --client ferrokafka|rdkafka --bootstrap B --topic T --records N
 //!                          [--partitions 6] [--size S] [--compression none|lz4] [--timeout-s 300]
 //!                          [--runtime multi|current]                            (ferrokafka)
@@ -68,6 +71,7 @@
 //! mean value size received.
 
 mod group;
+mod latency;
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -135,7 +139,11 @@ const USAGE: &str = "usage:
   ferrokafka-bench txn-produce --client ferrokafka|rdkafka --bootstrap B --topic T --records N
                            --size S [--per-txn 1000] [--linger-ms 5]
   ferrokafka-bench eos-copy --bootstrap B --input T --output T2 --records N
-                           [--max-poll-records 500] [--linger-ms 5] [--timeout-s 300]";
+                           [--max-poll-records 500] [--linger-ms 5] [--timeout-s 300]
+  ferrokafka-bench latency --client ferrokafka|rdkafka --bootstrap B --topic T [--rate 3000]
+                           [--seconds 15] [--producers 3] [--size 100] [--keys 1000]
+                           [--await task|unordered|fifo] [--linger-ms 5] [--drain-s 20]
+  ferrokafka-bench log-batches --dir NODE_DATA_DIR --topic T";
 
 fn run(args: Vec<String>) -> Res<()> {
     let Some((cmd, rest)) = args.split_first() else {
@@ -153,6 +161,8 @@ fn run(args: Vec<String>) -> Res<()> {
         "group" => group::group(&opts),
         "group-failover" => group::group_failover(&opts),
         "group-member" => group::group_member(&opts),
+        "latency" => latency::latency(&opts),
+        "log-batches" => latency::log_batches(&opts),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
