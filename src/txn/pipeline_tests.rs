@@ -13,13 +13,13 @@ use kafka_protocol::messages::api_versions_response::FinalizedFeatureKey;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData as RespPartition};
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::find_coordinator_response::Coordinator as RespCoordinator;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic};
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, EndTxnRequest, EndTxnResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
     OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName, TxnOffsetCommitRequest,
     TxnOffsetCommitResponse,
 };
@@ -28,7 +28,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{ExactlyOncePipeline, PipelineConfig};
 use crate::consumer::{Consumer, ConsumerConfig, IsolationLevel, TopicPartition};
 use crate::error::ErrorCode;
-use crate::network::testing::{api_versions, encode_response, partitions_on_node_0, TcpBroker, TcpReply};
+use crate::network::testing::{api_versions, encode_response, partitions_on_node_0, single_node_metadata, TcpBroker, TcpReply};
 use crate::producer::{Producer, ProducerConfig, ProducerRecord};
 use crate::record::{batches, BatchWriter, Compression};
 
@@ -95,14 +95,8 @@ async fn broker(c: Arc<Mutex<Cluster>>) -> TcpBroker {
                 frame(encode_response::<ApiVersionsRequest>(corr, v, &resp))
             }
             3 => {
-                let topic = |t: &str| MetadataResponseTopic::default().with_name(Some(name(t))).with_partitions(partitions_on_node_0(PARTITIONS));
-                let resp = MetadataResponse::default()
-                    .with_brokers(vec![MetadataResponseBroker::default()
-                        .with_node_id(BrokerId(0))
-                        .with_host(StrBytes::from_string(host.to_owned()))
-                        .with_port(port)])
-                    .with_controller_id(BrokerId(0))
-                    .with_topics(vec![topic(IN), topic(OUT)]);
+                let mut resp = single_node_metadata(host, port, IN, PARTITIONS);
+                resp.topics.push(MetadataResponseTopic::default().with_name(Some(name(OUT))).with_partitions(partitions_on_node_0(PARTITIONS)));
                 frame(encode_response::<MetadataRequest>(corr, v, &resp))
             }
             10 => {
