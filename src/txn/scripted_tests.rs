@@ -398,3 +398,59 @@ async fn a_batch_refused_for_its_epoch_makes_the_abort_bump_the_epoch_kip_588() 
     let last_produce = l.iter().rev().find(|(k, _, _)| *k == 0).unwrap();
     assert_eq!((last_produce.1, last_produce.2.as_str()), (2, "v11 seq=0 transactional=true id=Some(\"tid\")"), "{l:?}");
 }
+
+/// Every error the caller sees after the producer entered its fatal state says fatal and
+/// not retriable: begin, send, commit, abort, send_offsets and flush.
+async fn assert_every_call_is_fatal(p: &Producer, why: &str) {
+    let check = |call: &str, e: Error| assert!(e.is_fatal() && !e.is_retriable(), "{why}: {call} -> {e}");
+    check("begin_transaction", p.begin_transaction().unwrap_err());
+    check("send", p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap_err());
+    check("commit_transaction", p.commit_transaction(T).await.unwrap_err());
+    check("abort_transaction", p.abort_transaction(T).await.unwrap_err());
+    let offsets = std::collections::BTreeMap::new();
+    let group = crate::consumer::ConsumerGroupMetadata { group_id: "g".into(), generation_id: -1, member_id: String::new(), group_instance_id: None };
+    check("send_offsets_to_transaction", p.send_offsets_to_transaction(&offsets, &group, T).await.unwrap_err());
+    if let Err(e) = p.flush().await {
+        check("flush", e);
+    }
+}
+
+/// Table: (EndTxn error code, commit or abort) — the coordinator's fatal answers to EndTxn.
+#[tokio::test]
+async fn every_fatal_end_txn_answer_makes_every_later_call_say_fatal() {
+    let rows = [
+        (ErrorCode::ProducerFenced, true),
+        (ErrorCode::ProducerFenced, false),
+        (ErrorCode::InvalidProducerEpoch, true),
+        (ErrorCode::InvalidProducerEpoch, false),
+        (ErrorCode::TransactionalIdAuthorizationFailed, true),
+        (ErrorCode::TransactionalIdAuthorizationFailed, false),
+        (ErrorCode::InvalidTxnState, true),
+        (ErrorCode::UnsupportedForMessageFormat, true),
+    ];
+    for (code, commit) in rows {
+        let why = format!("EndTxn {code:?} on {}", if commit { "commit" } else { "abort" });
+        let script = Arc::new(Mutex::new(Script { end_errors: vec![code.code()], ..Default::default() }));
+        let b = broker(script.clone()).await;
+        let p = producer(&b).await;
+        p.init_transactions(T).await.unwrap();
+        open_transaction_with_a_record(&p).await;
+        let e = if commit { p.commit_transaction(T).await } else { p.abort_transaction(T).await }.unwrap_err();
+        assert!(e.is_fatal() && !e.is_retriable() && !e.is_abortable(), "{why}: the ending call -> {e}");
+        assert_every_call_is_fatal(&p, &why).await;
+    }
+}
+
+/// Table: InitProducerId's fatal answers.
+#[tokio::test]
+async fn every_fatal_init_producer_id_answer_makes_every_later_call_say_fatal() {
+    for code in [ErrorCode::TransactionalIdAuthorizationFailed, ErrorCode::ProducerFenced, ErrorCode::InvalidProducerEpoch] {
+        let why = format!("InitProducerId {code:?}");
+        let script = Arc::new(Mutex::new(Script { init_errors: vec![code.code()], ..Default::default() }));
+        let b = broker(script.clone()).await;
+        let p = producer(&b).await;
+        let e = p.init_transactions(T).await.unwrap_err();
+        assert!(e.is_fatal() && !e.is_retriable(), "{why}: init_transactions -> {e}");
+        assert_every_call_is_fatal(&p, &why).await;
+    }
+}
