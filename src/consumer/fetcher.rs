@@ -43,7 +43,7 @@ use super::subscription::{FetchPosition, ResetTo};
 use super::{ConsumerRecord, Shared, TimestampType, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::ConnKind;
-use crate::record::{self, BatchIter, ControlRecordType, RecordBatchHeader, RecordIter};
+use crate::record::{self, BatchIter, ControlRecordType, DecodedRecord, RecordBatchHeader};
 
 /// The fetched records of one partition, decoded lazily by `poll`.
 pub(crate) struct CompletedFetch {
@@ -62,8 +62,7 @@ pub(crate) struct CompletedFetch {
     /// Aborted transactions (producer id, first offset) not yet reached, by first offset.
     aborted: VecDeque<(i64, i64)>,
     aborted_producers: HashSet<i64>,
-    /// The batch being handed out, decoded one record at a time.
-    current: Option<(BatchInfo, RecordIter)>,
+    current: Option<(BatchInfo, std::vec::IntoIter<DecodedRecord>)>,
     max_decompressed: usize,
     /// An error found after records were already handed out; returned by the next `take`.
     error: Option<Error>,
@@ -141,13 +140,7 @@ impl CompletedFetch {
             if let Some((info, records)) = &mut self.current {
                 let info = *info;
                 match records.next() {
-                    Some(Err(e)) => {
-                        // A malformed record: the records before it were good and handed
-                        // out; the position stays at the bad one (as the Java client does).
-                        let e = self.corrupt(self.next_offset, e.to_string());
-                        return self.fail(e, out.len() > start);
-                    }
-                    Some(Ok(r)) => {
+                    Some(r) => {
                         if r.offset < self.next_offset {
                             continue; // before the fetch position (a seek into the batch)
                         }
@@ -223,7 +216,7 @@ impl CompletedFetch {
                 leader_epoch: epoch,
                 timestamp_type: if h.log_append_time() { TimestampType::LogAppendTime } else { TimestampType::CreateTime },
             };
-            let records = match raw.records(self.max_decompressed) {
+            let decoded = match raw.decode(self.max_decompressed) {
                 Ok(d) => d,
                 Err(e) => {
                     self.exhausted = true;
@@ -235,14 +228,14 @@ impl CompletedFetch {
             if is_control {
                 // Never returned; an ABORT marker ends the producer's aborted transaction.
                 if self.read_committed
-                    && records.peek_control_type() == Some(ControlRecordType::Abort)
+                    && decoded.records.first().and_then(DecodedRecord::control_type) == Some(ControlRecordType::Abort)
                 {
                     self.aborted_producers.remove(&producer_id);
                 }
                 self.next_offset = self.next_offset.max(batch_next);
                 continue;
             }
-            self.current = Some((info, records));
+            self.current = Some((info, decoded.records.into_iter()));
         }
         Ok(())
     }
