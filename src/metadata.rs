@@ -441,7 +441,8 @@ pub(crate) fn decode_metadata_response(mut frame: bytes::Bytes, version: i16) ->
             skip_tags(r)?;
         }
         let mut resp = MetadataResponse::default().with_throttle_time_ms(i32_(r)?);
-        let n = array_len(r, flexible)?.unwrap_or(0);
+        // node id, host, port, rack (and tags)
+        let n = array_len(r, flexible, if flexible { 11 } else { 12 }, "brokers")?.unwrap_or(0);
         resp.brokers = Vec::with_capacity(n);
         for _ in 0..n {
             let b = MetadataResponseBroker::default()
@@ -456,7 +457,11 @@ pub(crate) fn decode_metadata_response(mut frame: bytes::Bytes, version: i16) ->
         }
         resp.cluster_id = nullable_string(r, flexible)?;
         resp.controller_id = BrokerId(i32_(r)?);
-        let n = array_len(r, flexible)?.unwrap_or(0);
+        // error code, name, (topic id), is_internal, partitions, (authorized operations), (tags)
+        let min_topic = 2 + if flexible { 1 + 1 + 1 } else { 2 + 4 } + 1
+            + if version >= 10 { 16 } else { 0 }
+            + if version >= 8 { 4 } else { 0 };
+        let n = array_len(r, flexible, min_topic, "topics")?.unwrap_or(0);
         resp.topics = Vec::with_capacity(n);
         for _ in 0..n {
             let mut t = MetadataResponseTopic::default().with_error_code(i16_(r)?);
@@ -468,7 +473,11 @@ pub(crate) fn decode_metadata_response(mut frame: bytes::Bytes, version: i16) ->
                 t.topic_id = uuid::Uuid::from_bytes(id);
             }
             t.is_internal = bool_(r)?;
-            let np = array_len(r, flexible)?.unwrap_or(0);
+            // error code, index, leader, (epoch), replica/isr/(offline) arrays, (tags)
+            let arrays = if version >= 5 { 3 } else { 2 };
+            let min_part = 2 + 4 + 4 + if version >= 7 { 4 } else { 0 }
+                + if flexible { arrays + 1 } else { 4 * arrays };
+            let np = array_len(r, flexible, min_part, "partitions")?.unwrap_or(0);
             t.partitions = Vec::with_capacity(np);
             for _ in 0..np {
                 let mut p = MetadataResponsePartition::default()

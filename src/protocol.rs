@@ -87,7 +87,7 @@ pub(crate) fn decode_api_versions_response(
         let flexible = version >= 3;
         i32_(r)?; // correlation id (response header v0 for every version)
         let error_code = i16_(r)?;
-        let n = array_len(r, flexible)?.unwrap_or(0);
+        let n = array_len(r, flexible, if flexible { 7 } else { 6 }, "api keys")?.unwrap_or(0);
         let mut keys = Vec::with_capacity(n);
         for _ in 0..n {
             let k = ApiVersion::default().with_api_key(i16_(r)?).with_min_version(i16_(r)?).with_max_version(i16_(r)?);
@@ -110,7 +110,7 @@ pub(crate) fn decode_api_versions_response(
                 need(r, size)?;
                 let mut field = r.split_to(size);
                 if tag == 2 {
-                    let n = array_len(&mut field, true)?.unwrap_or(0);
+                    let n = array_len(&mut field, true, 6, "finalized features")?.unwrap_or(0);
                     let mut features = Vec::with_capacity(n);
                     for _ in 0..n {
                         let name = string(&mut field, true)?;

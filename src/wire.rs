@@ -1,6 +1,7 @@
 //! Bounded decoding primitives for the responses we decode ourselves (Fetch, Produce,
-//! Metadata): every read checks the bytes left, and an array count larger than the bytes
-//! left (each element takes at least one byte) is an error, never a reservation.
+//! Metadata, ApiVersions, SASL, the consumer protocol): every read checks the bytes left, and
+//! an array count is checked against the smallest encoding of its elements and a hard limit
+//! of [`MAX_ARRAY_LEN`] (see [`array_len`]) before anything is reserved.
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::protocol::StrBytes;
@@ -55,17 +56,32 @@ pub(crate) fn skip_tags(r: &mut Bytes) -> DecodeResult<()> {
     Ok(())
 }
 
-/// An array's element count (`None` for a null array), refused when the remaining bytes
-/// could not hold that many elements of at least one byte.
-pub(crate) fn array_len(r: &mut Bytes, flexible: bool) -> DecodeResult<Option<usize>> {
+/// The most elements an array read off the wire may claim, whatever its bytes: Kafka's own
+/// decoders (4.4) refuse larger arrays before allocating, and so do we.
+pub(crate) const MAX_ARRAY_LEN: usize = 1_000_000;
+
+/// An array's element count (`None` for a null array), refused (with an error naming `what`)
+/// when it exceeds [`MAX_ARRAY_LEN`] or when the remaining bytes could not hold that many
+/// elements of at least `min_size` bytes each — the smallest encoding of one element, so a
+/// `Vec` reserved from the count holds at most `size_of::<T>() / min_size` times the bytes
+/// that are really there.
+pub(crate) fn array_len(r: &mut Bytes, flexible: bool, min_size: usize, what: &str) -> DecodeResult<Option<usize>> {
     let n: i64 = if flexible { uvarint(r)? as i64 - 1 } else { i32_(r)? as i64 };
     if n < 0 {
-        return if n == -1 { Ok(None) } else { Err(format!("negative array length {n}")) };
+        return if n == -1 { Ok(None) } else { Err(format!("{what}: negative array length {n}")) };
     }
-    if n as usize > r.remaining() {
-        return Err(format!("array of {n} elements in {} remaining bytes", r.remaining()));
+    let n = n as usize;
+    if n > MAX_ARRAY_LEN {
+        return Err(format!("{what}: array of {n} elements exceeds the limit of {MAX_ARRAY_LEN}"));
     }
-    Ok(Some(n as usize))
+    if n.saturating_mul(min_size.max(1)) > r.remaining() {
+        return Err(format!(
+            "{what}: array of {n} elements needs at least {} bytes, {} remaining",
+            n.saturating_mul(min_size.max(1)),
+            r.remaining()
+        ));
+    }
+    Ok(Some(n))
 }
 
 pub(crate) fn string(r: &mut Bytes, flexible: bool) -> DecodeResult<StrBytes> {
@@ -105,7 +121,7 @@ pub(crate) fn bool_(r: &mut Bytes) -> DecodeResult<bool> {
 
 /// An array of i32 (broker ids).
 pub(crate) fn i32_array(r: &mut Bytes, flexible: bool) -> DecodeResult<Vec<i32>> {
-    let n = array_len(r, flexible)?.unwrap_or(0);
+    let n = array_len(r, flexible, 4, "int32 array")?.unwrap_or(0);
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {
         v.push(i32_(r)?);

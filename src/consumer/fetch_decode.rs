@@ -29,11 +29,12 @@ pub(crate) fn decode_fetch_response(mut frame: Bytes, version: i16) -> DecodeRes
         resp.error_code = i16_(r)?;
         resp.session_id = i32_(r)?;
     }
-    let topics = array_len(r, flexible)?.unwrap_or(0);
+    // Smallest topic: name, partition count and tags (one byte each when flexible).
+    let topics = array_len(r, flexible, if flexible { 3 } else { 6 }, "topics")?.unwrap_or(0);
     resp.responses = Vec::with_capacity(topics);
     for _ in 0..topics {
         let name = string(r, flexible)?;
-        let partitions = array_len(r, flexible)?.unwrap_or(0);
+        let partitions = array_len(r, flexible, min_partition_size(version), "partitions")?.unwrap_or(0);
         let mut parts = Vec::with_capacity(partitions);
         for _ in 0..partitions {
             parts.push(partition(r, version, flexible)?);
@@ -49,6 +50,20 @@ pub(crate) fn decode_fetch_response(mut frame: Bytes, version: i16) -> DecodeRes
     Ok(resp)
 }
 
+/// The smallest encoding of one partition of a Fetch response of `version`.
+fn min_partition_size(version: i16) -> usize {
+    // index, error code, high watermark, last stable offset
+    let mut n = 4 + 2 + 8 + 8;
+    if version >= 5 {
+        n += 8; // log start offset
+    }
+    if version >= 11 {
+        n += 4; // preferred read replica
+    }
+    // aborted transactions and records lengths, then tagged fields
+    n + if version >= 12 { 1 + 1 + 1 } else { 4 + 4 }
+}
+
 fn partition(r: &mut Bytes, version: i16, flexible: bool) -> DecodeResult<PartitionData> {
     let mut p = PartitionData::default()
         .with_partition_index(i32_(r)?)
@@ -58,7 +73,7 @@ fn partition(r: &mut Bytes, version: i16, flexible: bool) -> DecodeResult<Partit
     if version >= 5 {
         p.log_start_offset = i64_(r)?;
     }
-    p.aborted_transactions = match array_len(r, flexible)? {
+    p.aborted_transactions = match array_len(r, flexible, if flexible { 17 } else { 16 }, "aborted transactions")? {
         None => None,
         Some(n) => {
             let mut v = Vec::with_capacity(n);

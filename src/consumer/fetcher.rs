@@ -43,7 +43,7 @@ use super::subscription::{FetchPosition, ResetTo};
 use super::{ConsumerRecord, Shared, TimestampType, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::ConnKind;
-use crate::record::{self, BatchIter, ControlRecordType, DecodedRecord, RecordBatchHeader};
+use crate::record::{self, BatchIter, ControlRecordType, RecordBatchHeader, RecordIter};
 
 /// The fetched records of one partition, decoded lazily by `poll`.
 pub(crate) struct CompletedFetch {
@@ -62,7 +62,8 @@ pub(crate) struct CompletedFetch {
     /// Aborted transactions (producer id, first offset) not yet reached, by first offset.
     aborted: VecDeque<(i64, i64)>,
     aborted_producers: HashSet<i64>,
-    current: Option<(BatchInfo, std::vec::IntoIter<DecodedRecord>)>,
+    /// The batch being handed out, decoded one record at a time.
+    current: Option<(BatchInfo, RecordIter)>,
     max_decompressed: usize,
     /// An error found after records were already handed out; returned by the next `take`.
     error: Option<Error>,
@@ -140,7 +141,13 @@ impl CompletedFetch {
             if let Some((info, records)) = &mut self.current {
                 let info = *info;
                 match records.next() {
-                    Some(r) => {
+                    Some(Err(e)) => {
+                        // A malformed record: the records before it were good and handed
+                        // out; the position stays at the bad one (as the Java client does).
+                        let e = self.corrupt(self.next_offset, e.to_string());
+                        return self.fail(e, out.len() > start);
+                    }
+                    Some(Ok(r)) => {
                         if r.offset < self.next_offset {
                             continue; // before the fetch position (a seek into the batch)
                         }
@@ -216,7 +223,7 @@ impl CompletedFetch {
                 leader_epoch: epoch,
                 timestamp_type: if h.log_append_time() { TimestampType::LogAppendTime } else { TimestampType::CreateTime },
             };
-            let decoded = match raw.decode(self.max_decompressed) {
+            let records = match raw.records(self.max_decompressed) {
                 Ok(d) => d,
                 Err(e) => {
                     self.exhausted = true;
@@ -228,14 +235,14 @@ impl CompletedFetch {
             if is_control {
                 // Never returned; an ABORT marker ends the producer's aborted transaction.
                 if self.read_committed
-                    && decoded.records.first().and_then(DecodedRecord::control_type) == Some(ControlRecordType::Abort)
+                    && records.peek_control_type() == Some(ControlRecordType::Abort)
                 {
                     self.aborted_producers.remove(&producer_id);
                 }
                 self.next_offset = self.next_offset.max(batch_next);
                 continue;
             }
-            self.current = Some((info, decoded.records.into_iter()));
+            self.current = Some((info, records));
         }
         Ok(())
     }

@@ -29,9 +29,9 @@
 //! position advanced only in a synchronous step after the last await.
 
 mod config;
-mod fetch_decode;
+pub(crate) mod fetch_decode;
 mod fetch_session;
-mod fetcher;
+pub(crate) mod fetcher;
 pub mod group;
 pub(crate) mod offsets;
 #[cfg(test)]
@@ -49,7 +49,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use crate::record::Header;
+pub use crate::record::{Header, Headers, HeadersIter};
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use group::assignor::{Assignment, GroupMember, PartitionAssignor, RebalanceProtocol, Subscription};
 pub use group::range::RangeAssignor;
@@ -143,8 +143,9 @@ pub struct ConsumerRecord {
     pub key: Option<Bytes>,
     /// The value; `None` is null (a tombstone), distinct from empty.
     pub value: Option<Bytes>,
-    /// The headers, in order; keys may repeat.
-    pub headers: Vec<Header>,
+    /// The headers, in order; keys may repeat. Kept as a slice of the fetched bytes and
+    /// decoded as you iterate (see [`Headers`]).
+    pub headers: Headers,
     /// The leader epoch of the broker that appended the record, when known.
     pub leader_epoch: Option<i32>,
 }

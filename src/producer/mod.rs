@@ -22,7 +22,7 @@
 mod accumulator;
 mod config;
 pub mod partitioner;
-mod request;
+pub(crate) mod request;
 mod sender;
 #[cfg(test)]
 mod scripted_tests;

@@ -110,11 +110,16 @@ pub(crate) fn decode_produce_response(mut frame: Bytes, version: i16) -> std::re
     if flexible {
         skip_tags(r)?;
     }
-    let n = array_len(r, flexible)?.unwrap_or(0);
+    let n = array_len(r, flexible, if flexible { 3 } else { 6 }, "topics")?.unwrap_or(0);
     let mut responses = Vec::with_capacity(n);
     for _ in 0..n {
         let name = string(r, flexible)?;
-        let np = array_len(r, flexible)?.unwrap_or(0);
+        // index, error code, base offset, log append time, (log start offset),
+        // (record errors, error message), (tags)
+        let min_part = 4 + 2 + 8 + 8 + if version >= 5 { 8 } else { 0 }
+            + if version >= 8 { if flexible { 2 } else { 6 } } else { 0 }
+            + if flexible { 1 } else { 0 };
+        let np = array_len(r, flexible, min_part, "partitions")?.unwrap_or(0);
         let mut parts = Vec::with_capacity(np);
         for _ in 0..np {
             let mut p = PartitionProduceResponse::default()
@@ -126,7 +131,7 @@ pub(crate) fn decode_produce_response(mut frame: Bytes, version: i16) -> std::re
                 p.log_start_offset = i64_(r)?;
             }
             if version >= 8 {
-                let ne = array_len(r, flexible)?.unwrap_or(0);
+                let ne = array_len(r, flexible, 6, "record errors")?.unwrap_or(0);
                 let mut errs = Vec::with_capacity(ne);
                 for _ in 0..ne {
                     let e = BatchIndexAndErrorMessage::default()

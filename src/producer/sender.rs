@@ -520,7 +520,7 @@ impl Sender {
         for (i, chunk) in records.chunks(half).enumerate() {
             let mut w = BatchWriter::new(compression, chunk[0].timestamp);
             for r in chunk {
-                w.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers);
+                w.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers.to_vec());
             }
             match w.finish() {
                 Ok(encoded) => children.push(((i * half) as u32, self.acc.child_batch(&b, encoded, 0))),

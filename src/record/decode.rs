@@ -1,14 +1,17 @@
 //! Decoding the record batches of a fetch response.
 //!
 //! [`batches`] splits the records bytes of one partition into batches ([`BatchIter`]); each
-//! batch's CRC is verified before anything else in it is trusted. [`RawBatch::decode`] then
-//! decompresses (bounded) and decodes the records. Keys, values and header values are
-//! [`Bytes`] slices of the fetched buffer (uncompressed batches) or of the one decompressed
-//! buffer per batch: no per-field copy.
+//! batch's CRC is verified before anything else in it is trusted. [`RawBatch::records`] then
+//! decompresses (bounded) and returns a [`RecordIter`] that decodes one record per step (the
+//! consumer's path: memory held is the decompressed section, whatever the record count);
+//! [`RawBatch::decode`] collects them. Keys, values and headers are [`Bytes`] slices of the
+//! fetched buffer (uncompressed batches) or of the one decompressed buffer per batch: no
+//! per-field copy, and no per-header allocation (a record's headers stay one slice, a
+//! [`Headers`], decoded when the application iterates them).
 //!
-//! Nothing read off the wire sizes an allocation unless the bytes that are present could hold
-//! it: record and header counts are checked against the remaining bytes (a record takes at
-//! least 7 bytes, a header 2) before any `Vec` is reserved, and decompression stops at the
+//! Nothing read off the wire sizes an allocation: record and header counts are checked
+//! against the remaining bytes (a record takes at least 7 bytes, a header 2), records and
+//! headers are not materialised ahead of their reader, and decompression stops at the
 //! caller's limit.
 //!
 //! Arithmetic on wire values wraps (offsets, timestamps) as in the Java client, so no input
@@ -19,15 +22,16 @@ use std::iter::FusedIterator;
 use bytes::Bytes;
 
 use super::compression::{self, Compression, DecompressError};
-use super::{Header, MAGIC_V2, attr, crc32c, layout};
+use super::{Header, Headers, MAGIC_V2, attr, crc32c, layout};
 
 /// The smallest encoded record: length, attributes, timestamp delta, offset delta, key
 /// length, value length and header count, one byte each.
 const MIN_RECORD_SIZE: usize = 7;
 /// The smallest encoded header: key length and value length, one byte each.
 const MIN_HEADER_SIZE: usize = 2;
-/// Records reserved up front at most; the vector grows past this as records decode.
-const MAX_INITIAL_RECORDS: usize = 16 * 1024;
+/// Records reserved up front at most by [`RawBatch::decode`]; the vector grows past this as
+/// records decode.
+const MAX_INITIAL_RECORDS: usize = 1024;
 
 /// Why a batch could not be decoded. The messages name the batch by its base offset; the
 /// consumer adds the topic and partition.
@@ -270,7 +274,7 @@ pub(crate) struct DecodedRecord {
     /// The value; `None` is null (a tombstone), distinct from empty.
     pub value: Option<Bytes>,
     /// The headers, in order; keys may repeat.
-    pub headers: Vec<Header>,
+    pub headers: Headers,
 }
 
 /// The type of a control record (the key of a record in a control batch).
@@ -325,8 +329,22 @@ pub(crate) struct RawBatch {
 }
 
 impl RawBatch {
-    /// Decompresses (at most `max_decompressed` bytes) and decodes the records.
+    /// Decompresses (at most `max_decompressed` bytes) and decodes every record.
     pub(crate) fn decode(self, max_decompressed: usize) -> Result<DecodedBatch, DecodeError> {
+        let header = self.header.clone();
+        let iter = self.records(max_decompressed)?;
+        let mut records = Vec::with_capacity(iter.len_hint().min(MAX_INITIAL_RECORDS));
+        for r in iter {
+            records.push(r?);
+        }
+        Ok(DecodedBatch { header, records })
+    }
+
+    /// Decompresses (at most `max_decompressed` bytes) and returns the records as an iterator
+    /// that decodes one per step. The record count is checked against the section's size
+    /// first; a malformed record is an error when the iterator reaches it (the records
+    /// before it are good), and so are bytes left after the last record.
+    pub(crate) fn records(self, max_decompressed: usize) -> Result<RecordIter, DecodeError> {
         let h = &self.header;
         let base_offset = h.base_offset;
         if h.record_count < 0 {
@@ -336,7 +354,7 @@ impl RawBatch {
         if h.record_count == 0 {
             // Compaction can leave empty batches (kept for producer state); there is nothing
             // to decompress.
-            return Ok(DecodedBatch { header: self.header, records: Vec::new() });
+            return Ok(RecordIter::new(h, Bytes::new()));
         }
         let section = match codec {
             Compression::None => self.data.slice(layout::HEADER_SIZE..),
@@ -356,10 +374,102 @@ impl RawBatch {
                 }
             }
         };
-        let records = decode_records(h, &section)?;
-        Ok(DecodedBatch { header: self.header, records })
+        if h.record_count as usize > section.len() / MIN_RECORD_SIZE {
+            return Err(DecodeError::RecordCountTooLarge {
+                base_offset,
+                count: h.record_count,
+                available: section.len(),
+            });
+        }
+        Ok(RecordIter::new(h, section))
     }
 }
+
+/// The records of one batch, decoded one per [`Iterator::next`] from the (decompressed)
+/// records section; see [`RawBatch::records`]. Ends after the first error.
+#[derive(Debug)]
+pub(crate) struct RecordIter {
+    section: Bytes,
+    pos: usize,
+    base_offset: i64,
+    base_timestamp: i64,
+    log_append_time: Option<i64>,
+    count: i32,
+    index: i32,
+    done: bool,
+}
+
+impl RecordIter {
+    fn new(h: &RecordBatchHeader, section: Bytes) -> RecordIter {
+        RecordIter {
+            section,
+            pos: 0,
+            base_offset: h.base_offset,
+            base_timestamp: h.base_timestamp,
+            log_append_time: h.log_append_time().then_some(h.max_timestamp),
+            count: h.record_count.max(0),
+            index: 0,
+            done: false,
+        }
+    }
+
+    /// The records not yet returned, as the batch header counts them.
+    pub(crate) fn len_hint(&self) -> usize {
+        (self.count - self.index) as usize
+    }
+
+    /// The first record's control type (see [`DecodedRecord::control_type`]) without
+    /// advancing: a control batch holds one record.
+    pub(crate) fn peek_control_type(&self) -> Option<ControlRecordType> {
+        if self.index != 0 || self.count == 0 {
+            return None;
+        }
+        let mut r = Reader { buf: &self.section, pos: 0 };
+        decode_record(&mut r, &self.section, self.base_offset, self.base_timestamp, self.log_append_time)
+            .ok()?
+            .control_type()
+    }
+}
+
+impl Iterator for RecordIter {
+    type Item = Result<DecodedRecord, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let base_offset = self.base_offset;
+        if self.index == self.count {
+            self.done = true;
+            if self.pos != self.section.len() {
+                return Some(Err(DecodeError::TrailingBytes {
+                    base_offset,
+                    count: self.count,
+                    trailing: self.section.len() - self.pos,
+                }));
+            }
+            return None;
+        }
+        let mut r = Reader { buf: &self.section, pos: self.pos };
+        match decode_record(&mut r, &self.section, base_offset, self.base_timestamp, self.log_append_time) {
+            Ok(record) => {
+                self.pos = r.pos;
+                self.index += 1;
+                Some(Ok(record))
+            }
+            Err(detail) => {
+                self.done = true;
+                Some(Err(DecodeError::MalformedRecord { base_offset, index: self.index, detail }))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.len_hint() + 1))
+    }
+}
+
+impl FusedIterator for RecordIter {}
 
 /// Splits a fetch response's records bytes into batches. A truncated trailing batch (fewer
 /// bytes than its length says — normal in Kafka fetch responses) ends iteration without error
@@ -478,37 +588,13 @@ impl Iterator for BatchIter {
 
 impl FusedIterator for BatchIter {}
 
-/// Decodes the `header.record_count` records of `section`, the (decompressed) records bytes.
-fn decode_records(
-    header: &RecordBatchHeader,
-    section: &Bytes,
-) -> Result<Vec<DecodedRecord>, DecodeError> {
-    let base_offset = header.base_offset;
-    let count = header.record_count;
-    let buf: &[u8] = section;
-    if count as usize > buf.len() / MIN_RECORD_SIZE {
-        return Err(DecodeError::RecordCountTooLarge { base_offset, count, available: buf.len() });
-    }
-    let log_append_time = header.log_append_time().then_some(header.max_timestamp);
-    let mut records = Vec::with_capacity((count as usize).min(MAX_INITIAL_RECORDS));
-    let mut r = Reader { buf, pos: 0 };
-    for index in 0..count {
-        let record = decode_record(&mut r, section, header, log_append_time)
-            .map_err(|detail| DecodeError::MalformedRecord { base_offset, index, detail })?;
-        records.push(record);
-    }
-    if r.pos != buf.len() {
-        return Err(DecodeError::TrailingBytes { base_offset, count, trailing: buf.len() - r.pos });
-    }
-    Ok(records)
-}
-
 /// Decodes one record at `r`'s position, leaving `r` after it.
 #[inline]
 fn decode_record(
     r: &mut Reader<'_>,
     section: &Bytes,
-    header: &RecordBatchHeader,
+    base_offset: i64,
+    base_timestamp: i64,
     log_append_time: Option<i64>,
 ) -> Result<DecodedRecord, String> {
     let length = r.varint().map_err(|e| format!("record length: {e}"))?;
@@ -534,7 +620,8 @@ fn decode_record(
             f.remaining()
         ));
     }
-    let mut headers = Vec::with_capacity(header_count as usize);
+    // Validated here, decoded when the application iterates them (`Headers`).
+    let headers_start = f.pos;
     for i in 0..header_count {
         let key_len = f.varint().map_err(|e| format!("header {i} key length: {e}"))?;
         if key_len < 0 || key_len as usize > f.remaining() {
@@ -543,23 +630,44 @@ fn decode_record(
                 f.remaining()
             ));
         }
-        let key_bytes = f.take(key_len as usize);
-        let key = String::from_utf8_lossy(key_bytes).into_owned();
-        let value = f.bytes_field(section, "header value")?;
-        headers.push(Header { key, value });
+        f.take(key_len as usize);
+        let value_len = f.varint().map_err(|e| format!("header {i} value length: {e}"))?;
+        if value_len < -1 || (value_len > 0 && value_len as usize > f.remaining()) {
+            return Err(format!(
+                "header {i} value length {value_len} with {} bytes left in the record",
+                f.remaining()
+            ));
+        }
+        if value_len > 0 {
+            f.take(value_len as usize);
+        }
     }
+    let headers = Headers::from_validated(section.slice(headers_start..f.pos), header_count as u32);
     if f.pos != end {
         return Err(format!("record length {length} but its fields take {} bytes", f.pos - start));
     }
     r.pos = end;
     Ok(DecodedRecord {
-        offset: header.base_offset.wrapping_add(offset_delta as i64),
-        timestamp: log_append_time
-            .unwrap_or_else(|| header.base_timestamp.wrapping_add(timestamp_delta)),
+        offset: base_offset.wrapping_add(offset_delta as i64),
+        timestamp: log_append_time.unwrap_or_else(|| base_timestamp.wrapping_add(timestamp_delta)),
         key,
         value,
         headers,
     })
+}
+
+/// The header at `*pos` of `raw` (headers that [`decode_record`] or [`Headers::from`]
+/// checked), advancing `pos`; `None` if the bytes are not a header after all.
+pub(crate) fn read_header(raw: &Bytes, pos: &mut usize) -> Option<Header> {
+    let mut r = Reader { buf: raw, pos: *pos };
+    let key_len = r.varint().ok()?;
+    if key_len < 0 || key_len as usize > r.remaining() {
+        return None;
+    }
+    let key = String::from_utf8_lossy(r.take(key_len as usize)).into_owned();
+    let value = r.bytes_field(raw, "header value").ok()?;
+    *pos = r.pos;
+    Some(Header { key, value })
 }
 
 /// A bounds-checked cursor over a byte slice.

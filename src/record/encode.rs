@@ -64,6 +64,15 @@ fn wire_len(n: usize, what: &str) -> i32 {
     }
 }
 
+/// One header as a record carries it: key length varint, key, value length varint (-1 for
+/// null), value.
+#[inline]
+pub(crate) fn put_header(buf: &mut Vec<u8>, h: &Header) {
+    put_varint(buf, wire_len(h.key.len(), "header key"));
+    buf.extend_from_slice(h.key.as_bytes());
+    put_bytes_field(buf, h.value.as_deref(), "header value");
+}
+
 #[inline]
 fn put_bytes_field(buf: &mut Vec<u8>, b: Option<&[u8]>, what: &str) {
     match b {
@@ -158,9 +167,7 @@ impl BatchWriter {
         put_bytes_field(buf, value, "value");
         put_varint(buf, wire_len(headers.len(), "header count"));
         for h in headers {
-            put_varint(buf, wire_len(h.key.len(), "header key"));
-            buf.extend_from_slice(h.key.as_bytes());
-            put_bytes_field(buf, h.value.as_deref(), "header value");
+            put_header(buf, h);
         }
         debug_assert_eq!(buf.len() - start, varint_len(body_len) + body);
         self.count += 1;

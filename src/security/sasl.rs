@@ -157,7 +157,7 @@ fn protocol_error(broker: &str, api: &str, detail: String) -> Error {
 fn decode_handshake(mut r: Bytes) -> DecodeResult<(i16, Vec<String>)> {
     wire::i32_(&mut r)?; // correlation id
     let code = wire::i16_(&mut r)?;
-    let n = wire::array_len(&mut r, false)?.unwrap_or(0);
+    let n = wire::array_len(&mut r, false, 2, "mechanisms")?.unwrap_or(0);
     let mut names = Vec::with_capacity(n.min(64));
     for _ in 0..n {
         names.push(wire::string(&mut r, false)?.to_string());

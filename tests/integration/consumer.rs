@@ -102,9 +102,10 @@ async fn records_from_the_java_producer_decode_with_every_codec() {
             let value = (i % 7 != 6).then(|| Bytes::from(format!("v-{i}")));
             assert_eq!(r.key, key, "{codec} key {i}");
             assert_eq!(r.value, value, "{codec} value {i}");
-            let hs: Vec<(&str, Option<&[u8]>)> = r.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect();
-            let (a, b) = (format!("a{i}"), format!("b{i}"));
-            assert_eq!(hs, vec![("h1", Some(a.as_bytes())), ("h1", Some(b.as_bytes())), ("hnull", None)], "{codec} headers {i}");
+            let hs: Vec<(String, Option<Bytes>)> = r.headers.iter().map(|h| (h.key, h.value)).collect();
+            let (a, b) = (Bytes::from(format!("a{i}")), Bytes::from(format!("b{i}")));
+            let want = vec![("h1".to_string(), Some(a)), ("h1".to_string(), Some(b)), ("hnull".to_string(), None)];
+            assert_eq!(hs, want, "{codec} headers {i}");
         }
         // The same records as the Java consumer sees them.
         let java = java_consume(&single_bootstrap(), &topic, n, "read_uncommitted");

@@ -165,7 +165,7 @@ async fn round_trip(client: ClientConfig, n: usize) {
     }
     assert_eq!(got.len(), n);
     for r in &got {
-        let i = r.headers[0].value.as_deref().map(|h| std::str::from_utf8(&h[1..]).unwrap().parse::<usize>().unwrap()).unwrap();
+        let i = r.headers.iter().next().unwrap().value.as_deref().map(|h| std::str::from_utf8(&h[1..]).unwrap().parse::<usize>().unwrap()).unwrap();
         assert_eq!(r.value, sample(&topic, i).value, "record {i}");
     }
     consumer.close().await.unwrap();

@@ -74,7 +74,7 @@ fn decode_subscription_inner(data: &[u8]) -> wire::DecodeResult<Subscription> {
     if version < 0 {
         return Err(format!("unsupported version {version}"));
     }
-    let n = wire::array_len(&mut r, false).map_err(|e| format!("topics: {e}"))?.unwrap_or(0);
+    let n = wire::array_len(&mut r, false, 2, "topics")?.unwrap_or(0);
     let mut topics = Vec::with_capacity(n);
     for _ in 0..n {
         topics.push(wire::string(&mut r, false).map_err(|e| format!("topic name: {e}"))?.to_string());
@@ -184,7 +184,8 @@ pub(crate) fn put_topic_partitions(b: &mut BytesMut, tps: &[TopicPartition], sor
 
 /// Reads `[topic, [partition]]` into a flat list, in the order written.
 pub(crate) fn topic_partitions(r: &mut Bytes) -> wire::DecodeResult<Vec<TopicPartition>> {
-    let n = wire::array_len(r, false)?.unwrap_or(0);
+    // topic name, partition count
+    let n = wire::array_len(r, false, 6, "topics")?.unwrap_or(0);
     let mut out = Vec::new();
     for _ in 0..n {
         let topic = wire::string(r, false).map_err(|e| format!("topic name: {e}"))?.to_string();
