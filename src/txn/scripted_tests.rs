@@ -636,3 +636,132 @@ async fn every_abortable_add_partitions_add_offsets_or_txn_offset_commit_answer_
         p.commit_transaction(T).await.unwrap_or_else(|e| panic!("{why}: the next transaction's commit -> {e}"));
     }
 }
+
+/// Table: a partition leader's fatal answers to a Produce of the transaction. The record
+/// fails fatal, so does a record sent while it was in flight; later sends fail at once;
+/// commit and abort say fatal. (INVALID_PRODUCER_EPOCH from a leader is abortable with an
+/// epoch bump, KIP-588, as in the Java client:
+/// `a_batch_refused_for_its_epoch_makes_the_abort_bump_the_epoch_kip_588`.)
+#[tokio::test]
+async fn every_fatal_produce_answer_in_a_transaction_fails_its_records_and_makes_every_later_call_say_fatal() {
+    for code in [ErrorCode::ProducerFenced, ErrorCode::TransactionalIdAuthorizationFailed, ErrorCode::ClusterAuthorizationFailed] {
+        let why = format!("Produce {code:?}");
+        let script = Arc::new(Mutex::new(Script {
+            produce_errors: vec![code.code(); 2],
+            produce_delay: Some(Duration::from_millis(100)),
+            ..Default::default()
+        }));
+        let b = broker(script.clone()).await;
+        let p = producer(&b).await;
+        p.init_transactions(T).await.unwrap();
+        p.begin_transaction().unwrap();
+        let first = p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap();
+        // The first batch is at the broker, its answer held back: a second record follows.
+        tokio::time::timeout(T, async {
+            while !log(&script).iter().any(|(k, _, _)| *k == 0) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{why}: the first batch was never produced"));
+        let second = p.send(ProducerRecord::new("t").partition(0).value("w")).await;
+        let e = first.await.unwrap_err();
+        assert!(e.is_fatal() && !e.is_retriable() && !e.is_abortable(), "{why}: the record in flight -> {e}");
+        assert_eq!(e.code(), Some(code), "{why}: {e}");
+        // Sent before or after the fatal answer arrived: fails fatal either way.
+        let e = match second {
+            Ok(f) => f.await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(e.is_fatal() && !e.is_retriable() && !e.is_abortable(), "{why}: the record sent while the first was in flight -> {e}");
+        assert_every_call_is_fatal(&p, &why).await;
+    }
+}
+
+/// Calls `call` until it succeeds: no error may say fatal, and every error must say
+/// retriable (and then the next call must make progress: a few attempts at most).
+async fn until_ok<V, Fut: std::future::Future<Output = crate::Result<V>>>(what: &str, mut call: impl FnMut() -> Fut) -> V {
+    for attempt in 1..=3 {
+        match call().await {
+            Ok(v) => return v,
+            Err(e) => assert!(!e.is_fatal() && e.is_retriable(), "{what}: attempt {attempt} -> {e}"),
+        }
+    }
+    panic!("{what}: retriable three times in a row; retrying makes no progress");
+}
+
+fn served(s: &Arc<Mutex<Script>>) -> Vec<(i16, i32)> {
+    s.lock().unwrap().served.clone()
+}
+
+fn txn_lookups(s: &Arc<Mutex<Script>>) -> usize {
+    log(s).iter().filter(|(k, _, x)| *k == 10 && x == "key_type=1").count()
+}
+
+/// Coordinator failover (issue 11): the coordinator, node 1, dies between two transactions
+/// (its open connection closes on the next request, new ones are refused, the metadata
+/// drops it) and the first lookup after that still names it (BROKER_NOT_AVAILABLE inside
+/// the client). The producer looks the coordinator up again until it gets node 0, and the
+/// transaction commits; nothing the caller sees says fatal.
+#[tokio::test]
+async fn a_transaction_survives_its_coordinator_dropping_out_of_the_metadata() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let script = Arc::new(Mutex::new(Script { coordinators: vec![1], ..Default::default() }));
+        let node0 = broker(script.clone()).await;
+        let node1 = broker(script.clone()).await;
+        {
+            let mut s = script.lock().unwrap();
+            s.node0_port = node0.port;
+            s.node1_port = Some(node1.port);
+        }
+        let p = producer(&node0).await;
+        until_ok("init_transactions", || p.init_transactions(T)).await;
+        open_transaction_with_a_record(&p).await;
+        until_ok("commit_transaction", || p.commit_transaction(T)).await;
+        assert_eq!(served(&script), vec![(22, 1), (24, 1), (26, 1)], "node 1 is the coordinator: {:?}", log(&script));
+        let lookups = txn_lookups(&script);
+        {
+            let mut s = script.lock().unwrap();
+            s.node1_gone = true;
+            // A lookup during the failover may still name the dead node.
+            s.coordinators = vec![1, 0];
+        }
+        drop(node1);
+        until_ok("begin_transaction", || std::future::ready(p.begin_transaction())).await;
+        let send = || async { p.send(ProducerRecord::new("t").partition(0).value("v")).await?.await };
+        until_ok("send", send).await;
+        until_ok("commit_transaction", || p.commit_transaction(T)).await;
+        let l = log(&script);
+        assert_eq!(
+            txn_lookups(&script) - lookups,
+            2,
+            "looked up again when node 1 failed (answer: still node 1), and again when node 1 was missing from the metadata (answer: node 0): {l:?}"
+        );
+        let dead_hits = script.lock().unwrap().dead_hits.clone();
+        assert!(dead_hits.contains(&24), "AddPartitionsToTxn went to the dead coordinator first: {dead_hits:?} {l:?}");
+        assert_eq!(served(&script)[3..], [(24, 0), (26, 0)], "AddPartitionsToTxn and EndTxn on node 0: {l:?}");
+        // The next transaction runs on node 0 without another lookup.
+        open_transaction_with_a_record(&p).await;
+        until_ok("commit_transaction", || p.commit_transaction(T)).await;
+        assert_eq!(txn_lookups(&script) - lookups, 2, "{:?}", log(&script));
+    })
+    .await
+    .expect("the transaction did not complete within 10 s");
+}
+
+/// A lookup that names a node the metadata does not list (BROKER_NOT_AVAILABLE inside the
+/// client) is retried with a new lookup, at init_transactions as well.
+#[tokio::test]
+async fn a_coordinator_the_metadata_does_not_list_is_looked_up_again() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let script = Arc::new(Mutex::new(Script { coordinators: vec![7, 0], ..Default::default() }));
+        let b = broker(script.clone()).await;
+        let p = producer(&b).await;
+        until_ok("init_transactions", || p.init_transactions(T)).await;
+        assert_eq!(txn_lookups(&script), 2, "{:?}", log(&script));
+        open_transaction_with_a_record(&p).await;
+        until_ok("commit_transaction", || p.commit_transaction(T)).await;
+    })
+    .await
+    .expect("init_transactions did not complete within 10 s");
+}
