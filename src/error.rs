@@ -368,7 +368,10 @@ impl Error {
     /// `FENCED_INSTANCE_ID`). Never true for a fatal error.
     pub fn is_abortable(&self) -> bool {
         match self {
-            Error::TransactionAbortable(cause) => !cause.is_fatal(),
+            // The variant is only made for a transaction that can be aborted, whatever the
+            // cause says on its own: FENCED_INSTANCE_ID fences a consumer (fatal for it) but
+            // only makes the producer's transaction abortable.
+            Error::TransactionAbortable(_) => true,
             Error::Broker(b) => b.code == ErrorCode::TransactionAbortable,
             _ => false,
         }
@@ -425,6 +428,8 @@ mod tests {
         let abortable = Error::TransactionAbortable(Box::new(e(ErrorCode::TopicAuthorizationFailed)));
         assert!(abortable.is_abortable() && !abortable.is_fatal() && !abortable.is_retriable());
         assert!(e(ErrorCode::TransactionAbortable).is_abortable());
+        let group_fenced = Error::TransactionAbortable(Box::new(e(ErrorCode::FencedInstanceId)));
+        assert!(group_fenced.is_abortable() && !group_fenced.is_fatal() && !group_fenced.is_retriable());
         assert!(!e(ErrorCode::ProducerFenced).is_abortable());
         let state = Error::InvalidTransactionState("send before begin_transaction".into());
         assert!(!state.is_abortable() && !state.is_fatal() && !state.is_retriable());

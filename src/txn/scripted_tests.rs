@@ -14,6 +14,8 @@ use kafka_protocol::messages::{
     MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
 };
 use kafka_protocol::messages::add_partitions_to_txn_response::{AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult};
+use kafka_protocol::messages::txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic};
+use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{Error, ErrorCode};
@@ -51,6 +53,26 @@ struct Script {
     add_errors: Vec<i16>,
     /// Partition error codes to answer Produce with, in order, before succeeding.
     produce_errors: Vec<i16>,
+    /// Delay the first Produce answer by this much (its batch stays in flight meanwhile).
+    produce_delay: Option<Duration>,
+    /// Error codes to answer AddOffsetsToTxn with, in order, before succeeding.
+    add_offsets_errors: Vec<i16>,
+    /// Partition error codes to answer TxnOffsetCommit with, in order, before succeeding.
+    txn_offset_errors: Vec<i16>,
+    /// The nodes a transaction-coordinator lookup names, in order (the last one stays);
+    /// node 0 when empty.
+    coordinators: Vec<i32>,
+    /// The port of a second broker, node 1, listed in the metadata unless `node1_gone`.
+    node1_port: Option<i32>,
+    /// The port of node 0 (set with `node1_port`).
+    node0_port: i32,
+    /// Node 1 died: the metadata no longer lists it and it closes every connection.
+    node1_gone: bool,
+    /// The api keys of the requests node 1 got (and closed the connection on) after it died.
+    dead_hits: Vec<i16>,
+    /// (api key, node) of every coordinator request (InitProducerId, AddPartitionsToTxn,
+    /// AddOffsetsToTxn, EndTxn) that a live node answered.
+    served: Vec<(i16, i32)>,
 }
 
 fn log(s: &Arc<Mutex<Script>>) -> Vec<(i16, i16, String)> {
@@ -62,6 +84,14 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
         let (corr, v) = (req.header.correlation_id, req.header.request_api_version);
         let frame = |b| TcpReply::Frame(b);
         let mut s = script.lock().unwrap();
+        let node = if s.node1_port == Some(port) { 1 } else { 0 };
+        if node == 1 && s.node1_gone {
+            s.dead_hits.push(req.header.request_api_key);
+            return TcpReply::Close;
+        }
+        if matches!(req.header.request_api_key, 22 | 24 | 25 | 26) {
+            s.served.push((req.header.request_api_key, node));
+        }
         match req.header.request_api_key {
             18 => {
                 let resp = if s.v2 {
@@ -77,11 +107,21 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
                 frame(encode_response::<ApiVersionsRequest>(corr, v, &resp))
             }
             3 => {
+                let node0 = if s.node1_port.is_some() { s.node0_port } else { port };
+                let mut brokers = vec![MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(0))
+                    .with_host(StrBytes::from_string(host.to_owned()))
+                    .with_port(node0)];
+                if let (Some(p1), false) = (s.node1_port, s.node1_gone) {
+                    brokers.push(
+                        MetadataResponseBroker::default()
+                            .with_node_id(BrokerId(1))
+                            .with_host(StrBytes::from_string(host.to_owned()))
+                            .with_port(p1),
+                    );
+                }
                 let resp = MetadataResponse::default()
-                    .with_brokers(vec![MetadataResponseBroker::default()
-                        .with_node_id(BrokerId(0))
-                        .with_host(StrBytes::from_string(host.to_owned()))
-                        .with_port(port)])
+                    .with_brokers(brokers)
                     .with_controller_id(BrokerId(0))
                     .with_topics(vec![MetadataResponseTopic::default()
                         .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
@@ -96,18 +136,29 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
             10 => {
                 let r = req.decode::<FindCoordinatorRequest>();
                 s.log.push((10, -1, format!("key_type={}", r.key_type)));
+                let id = match s.coordinators.len() {
+                    _ if r.key_type != 1 => 0,
+                    0 => 0,
+                    1 => s.coordinators[0],
+                    _ => s.coordinators.remove(0),
+                };
+                let at = match (id, s.node1_port) {
+                    (1, Some(p1)) => p1,
+                    (_, Some(_)) => s.node0_port,
+                    _ => port,
+                };
                 let c = RespCoordinator::default()
                     .with_key(r.coordinator_keys.first().cloned().unwrap_or_default())
-                    .with_node_id(BrokerId(0))
+                    .with_node_id(BrokerId(id))
                     .with_host(StrBytes::from_string(host.to_owned()))
-                    .with_port(port);
+                    .with_port(at);
                 let resp = if v >= 4 {
                     FindCoordinatorResponse::default().with_coordinators(vec![c])
                 } else {
                     FindCoordinatorResponse::default()
-                        .with_node_id(BrokerId(0))
+                        .with_node_id(BrokerId(id))
                         .with_host(StrBytes::from_string(host.to_owned()))
-                        .with_port(port)
+                        .with_port(at)
                 };
                 frame(encode_response::<FindCoordinatorRequest>(corr, v, &resp))
             }
@@ -159,7 +210,11 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
                         .with_index(0)
                         .with_base_offset(0)
                         .with_error_code(code)])]);
-                frame(encode_response::<ProduceRequest>(corr, v, &resp))
+                let bytes = encode_response::<ProduceRequest>(corr, v, &resp);
+                match s.produce_delay.take() {
+                    Some(d) => TcpReply::Delayed(d, bytes),
+                    None => frame(bytes),
+                }
             }
             26 => {
                 let r = req.decode::<EndTxnRequest>();
@@ -178,6 +233,30 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
                     Some(d) => TcpReply::Delayed(d, bytes),
                     None => frame(bytes),
                 }
+            }
+            25 => {
+                let r = req.decode::<AddOffsetsToTxnRequest>();
+                s.log.push((25, r.producer_epoch, format!("group={}", r.group_id.0)));
+                let code = if s.add_offsets_errors.is_empty() { 0 } else { s.add_offsets_errors.remove(0) };
+                frame(encode_response::<AddOffsetsToTxnRequest>(corr, v, &AddOffsetsToTxnResponse::default().with_error_code(code)))
+            }
+            28 => {
+                let r = req.decode::<TxnOffsetCommitRequest>();
+                s.log.push((28, r.producer_epoch, format!("group={} generation={}", r.group_id.0, r.generation_id)));
+                let code = if s.txn_offset_errors.is_empty() { 0 } else { s.txn_offset_errors.remove(0) };
+                let topics = r
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| TxnOffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code))
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                frame(encode_response::<TxnOffsetCommitRequest>(corr, v, &TxnOffsetCommitResponse::default().with_topics(topics)))
             }
             _ => TcpReply::Close,
         }
@@ -453,4 +532,236 @@ async fn every_fatal_init_producer_id_answer_makes_every_later_call_say_fatal() 
         assert!(e.is_fatal() && !e.is_retriable(), "{why}: init_transactions -> {e}");
         assert_every_call_is_fatal(&p, &why).await;
     }
+}
+
+/// The coordinator requests that decide whether the transaction can go on.
+#[derive(Debug, Clone, Copy)]
+enum TxnApi {
+    AddPartitionsToTxn,
+    AddOffsetsToTxn,
+    TxnOffsetCommit,
+}
+
+fn script_answering(api: TxnApi, code: ErrorCode) -> Script {
+    let codes = vec![code.code()];
+    match api {
+        TxnApi::AddPartitionsToTxn => Script { add_errors: codes, ..Default::default() },
+        TxnApi::AddOffsetsToTxn => Script { add_offsets_errors: codes, ..Default::default() },
+        TxnApi::TxnOffsetCommit => Script { txn_offset_errors: codes, ..Default::default() },
+    }
+}
+
+fn offsets() -> std::collections::BTreeMap<crate::consumer::TopicPartition, crate::consumer::OffsetAndMetadata> {
+    [(crate::consumer::TopicPartition::new("t", 0), crate::consumer::OffsetAndMetadata::new(5))].into_iter().collect()
+}
+
+fn group() -> crate::consumer::ConsumerGroupMetadata {
+    crate::consumer::ConsumerGroupMetadata { group_id: "g".into(), generation_id: 3, member_id: "m".into(), group_instance_id: None }
+}
+
+/// Begins a transaction and makes the call that sends `api` (whose answer is scripted):
+/// returns the error the caller sees from it. AddPartitionsToTxn runs behind `send`, so
+/// what the caller sees is the held record's delivery.
+async fn the_call_that_sees(p: &Producer, api: TxnApi) -> Error {
+    p.begin_transaction().unwrap();
+    match api {
+        TxnApi::AddPartitionsToTxn => p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap().await.unwrap_err(),
+        TxnApi::AddOffsetsToTxn | TxnApi::TxnOffsetCommit => p.send_offsets_to_transaction(&offsets(), &group(), T).await.unwrap_err(),
+    }
+}
+
+/// Table: the fatal answers of the coordinator requests inside a transaction
+/// (AddPartitionsToTxn, AddOffsetsToTxn, and the group coordinator's TxnOffsetCommit), as the
+/// Java client classes them: the call that saw it and every later call say fatal.
+#[tokio::test]
+async fn every_fatal_add_partitions_add_offsets_or_txn_offset_commit_answer_makes_every_later_call_say_fatal() {
+    use TxnApi::*;
+    let rows = [
+        (AddPartitionsToTxn, ErrorCode::ProducerFenced),
+        (AddPartitionsToTxn, ErrorCode::InvalidProducerEpoch),
+        (AddPartitionsToTxn, ErrorCode::TransactionalIdAuthorizationFailed),
+        (AddPartitionsToTxn, ErrorCode::InvalidTxnState),
+        (AddPartitionsToTxn, ErrorCode::ClusterAuthorizationFailed),
+        (AddOffsetsToTxn, ErrorCode::ProducerFenced),
+        (AddOffsetsToTxn, ErrorCode::InvalidProducerEpoch),
+        (AddOffsetsToTxn, ErrorCode::TransactionalIdAuthorizationFailed),
+        (TxnOffsetCommit, ErrorCode::ProducerFenced),
+        (TxnOffsetCommit, ErrorCode::InvalidProducerEpoch),
+        (TxnOffsetCommit, ErrorCode::TransactionalIdAuthorizationFailed),
+    ];
+    for (api, code) in rows {
+        let why = format!("{api:?} {code:?}");
+        let script = Arc::new(Mutex::new(script_answering(api, code)));
+        let b = broker(script.clone()).await;
+        let p = producer(&b).await;
+        p.init_transactions(T).await.unwrap();
+        let e = the_call_that_sees(&p, api).await;
+        assert!(e.is_fatal() && !e.is_retriable() && !e.is_abortable(), "{why}: the call that saw it -> {e}");
+        let expected = if code == ErrorCode::InvalidProducerEpoch { ErrorCode::ProducerFenced } else { code };
+        assert_eq!(e.code(), Some(expected), "{why}: {e}");
+        assert_every_call_is_fatal(&p, &why).await;
+    }
+}
+
+/// Table: the abortable answers of the same requests: the call that saw it says abortable
+/// (not fatal, not retriable), so does commit; abort succeeds and the next transaction commits.
+#[tokio::test]
+async fn every_abortable_add_partitions_add_offsets_or_txn_offset_commit_answer_leaves_the_producer_abortable() {
+    use TxnApi::*;
+    let rows = [
+        (AddPartitionsToTxn, ErrorCode::TopicAuthorizationFailed),
+        (AddPartitionsToTxn, ErrorCode::UnsupportedForMessageFormat),
+        (AddPartitionsToTxn, ErrorCode::TransactionAbortable),
+        (AddOffsetsToTxn, ErrorCode::GroupAuthorizationFailed),
+        (AddOffsetsToTxn, ErrorCode::TransactionAbortable),
+        (TxnOffsetCommit, ErrorCode::GroupAuthorizationFailed),
+        (TxnOffsetCommit, ErrorCode::UnknownMemberId),
+        (TxnOffsetCommit, ErrorCode::IllegalGeneration),
+        (TxnOffsetCommit, ErrorCode::FencedInstanceId),
+        (TxnOffsetCommit, ErrorCode::TransactionAbortable),
+    ];
+    for (api, code) in rows {
+        let why = format!("{api:?} {code:?}");
+        let script = Arc::new(Mutex::new(script_answering(api, code)));
+        let b = broker(script.clone()).await;
+        let p = producer(&b).await;
+        p.init_transactions(T).await.unwrap();
+        let e = the_call_that_sees(&p, api).await;
+        assert!(e.is_abortable() && !e.is_fatal() && !e.is_retriable(), "{why}: the call that saw it -> {e}");
+        assert_eq!(e.code(), Some(code), "{why}: {e}");
+        let e = p.commit_transaction(T).await.unwrap_err();
+        assert!(e.is_abortable() && !e.is_fatal() && !e.is_retriable(), "{why}: commit_transaction -> {e}");
+        p.abort_transaction(T).await.unwrap_or_else(|e| panic!("{why}: abort_transaction -> {e}"));
+        open_transaction_with_a_record(&p).await;
+        p.commit_transaction(T).await.unwrap_or_else(|e| panic!("{why}: the next transaction's commit -> {e}"));
+    }
+}
+
+/// Table: a partition leader's fatal answers to a Produce of the transaction. The record
+/// fails fatal, so does a record sent while it was in flight; later sends fail at once;
+/// commit and abort say fatal. (INVALID_PRODUCER_EPOCH from a leader is abortable with an
+/// epoch bump, KIP-588, as in the Java client:
+/// `a_batch_refused_for_its_epoch_makes_the_abort_bump_the_epoch_kip_588`.)
+#[tokio::test]
+async fn every_fatal_produce_answer_in_a_transaction_fails_its_records_and_makes_every_later_call_say_fatal() {
+    for code in [ErrorCode::ProducerFenced, ErrorCode::TransactionalIdAuthorizationFailed, ErrorCode::ClusterAuthorizationFailed] {
+        let why = format!("Produce {code:?}");
+        let script = Arc::new(Mutex::new(Script {
+            produce_errors: vec![code.code(); 2],
+            produce_delay: Some(Duration::from_millis(100)),
+            ..Default::default()
+        }));
+        let b = broker(script.clone()).await;
+        let p = producer(&b).await;
+        p.init_transactions(T).await.unwrap();
+        p.begin_transaction().unwrap();
+        let first = p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap();
+        // The first batch is at the broker, its answer held back: a second record follows.
+        tokio::time::timeout(T, async {
+            while !log(&script).iter().any(|(k, _, _)| *k == 0) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{why}: the first batch was never produced"));
+        let second = p.send(ProducerRecord::new("t").partition(0).value("w")).await;
+        let e = first.await.unwrap_err();
+        assert!(e.is_fatal() && !e.is_retriable() && !e.is_abortable(), "{why}: the record in flight -> {e}");
+        assert_eq!(e.code(), Some(code), "{why}: {e}");
+        // Sent before or after the fatal answer arrived: fails fatal either way.
+        let e = match second {
+            Ok(f) => f.await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(e.is_fatal() && !e.is_retriable() && !e.is_abortable(), "{why}: the record sent while the first was in flight -> {e}");
+        assert_every_call_is_fatal(&p, &why).await;
+    }
+}
+
+/// Calls `call` until it succeeds: no error may say fatal, and every error must say
+/// retriable (and then the next call must make progress: a few attempts at most).
+async fn until_ok<V, Fut: std::future::Future<Output = crate::Result<V>>>(what: &str, mut call: impl FnMut() -> Fut) -> V {
+    for attempt in 1..=3 {
+        match call().await {
+            Ok(v) => return v,
+            Err(e) => assert!(!e.is_fatal() && e.is_retriable(), "{what}: attempt {attempt} -> {e}"),
+        }
+    }
+    panic!("{what}: retriable three times in a row; retrying makes no progress");
+}
+
+fn served(s: &Arc<Mutex<Script>>) -> Vec<(i16, i32)> {
+    s.lock().unwrap().served.clone()
+}
+
+fn txn_lookups(s: &Arc<Mutex<Script>>) -> usize {
+    log(s).iter().filter(|(k, _, x)| *k == 10 && x == "key_type=1").count()
+}
+
+/// Coordinator failover (issue 11): the coordinator, node 1, dies between two transactions
+/// (its open connection closes on the next request, new ones are refused, the metadata
+/// drops it) and the first lookup after that still names it (BROKER_NOT_AVAILABLE inside
+/// the client). The producer looks the coordinator up again until it gets node 0, and the
+/// transaction commits; nothing the caller sees says fatal.
+#[tokio::test]
+async fn a_transaction_survives_its_coordinator_dropping_out_of_the_metadata() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let script = Arc::new(Mutex::new(Script { coordinators: vec![1], ..Default::default() }));
+        let node0 = broker(script.clone()).await;
+        let node1 = broker(script.clone()).await;
+        {
+            let mut s = script.lock().unwrap();
+            s.node0_port = node0.port;
+            s.node1_port = Some(node1.port);
+        }
+        let p = producer(&node0).await;
+        until_ok("init_transactions", || p.init_transactions(T)).await;
+        open_transaction_with_a_record(&p).await;
+        until_ok("commit_transaction", || p.commit_transaction(T)).await;
+        assert_eq!(served(&script), vec![(22, 1), (24, 1), (26, 1)], "node 1 is the coordinator: {:?}", log(&script));
+        let lookups = txn_lookups(&script);
+        {
+            let mut s = script.lock().unwrap();
+            s.node1_gone = true;
+            // A lookup during the failover may still name the dead node.
+            s.coordinators = vec![1, 0];
+        }
+        drop(node1);
+        until_ok("begin_transaction", || std::future::ready(p.begin_transaction())).await;
+        let send = || async { p.send(ProducerRecord::new("t").partition(0).value("v")).await?.await };
+        until_ok("send", send).await;
+        until_ok("commit_transaction", || p.commit_transaction(T)).await;
+        let l = log(&script);
+        assert_eq!(
+            txn_lookups(&script) - lookups,
+            2,
+            "looked up again when node 1 failed (answer: still node 1), and again when node 1 was missing from the metadata (answer: node 0): {l:?}"
+        );
+        let dead_hits = script.lock().unwrap().dead_hits.clone();
+        assert!(dead_hits.contains(&24), "AddPartitionsToTxn went to the dead coordinator first: {dead_hits:?} {l:?}");
+        assert_eq!(served(&script)[3..], [(24, 0), (26, 0)], "AddPartitionsToTxn and EndTxn on node 0: {l:?}");
+        // The next transaction runs on node 0 without another lookup.
+        open_transaction_with_a_record(&p).await;
+        until_ok("commit_transaction", || p.commit_transaction(T)).await;
+        assert_eq!(txn_lookups(&script) - lookups, 2, "{:?}", log(&script));
+    })
+    .await
+    .expect("the transaction did not complete within 10 s");
+}
+
+/// A lookup that names a node the metadata does not list (BROKER_NOT_AVAILABLE inside the
+/// client) is retried with a new lookup, at init_transactions as well.
+#[tokio::test]
+async fn a_coordinator_the_metadata_does_not_list_is_looked_up_again() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let script = Arc::new(Mutex::new(Script { coordinators: vec![7, 0], ..Default::default() }));
+        let b = broker(script.clone()).await;
+        let p = producer(&b).await;
+        until_ok("init_transactions", || p.init_transactions(T)).await;
+        assert_eq!(txn_lookups(&script), 2, "{:?}", log(&script));
+        open_transaction_with_a_record(&p).await;
+        until_ok("commit_transaction", || p.commit_transaction(T)).await;
+    })
+    .await
+    .expect("init_transactions did not complete within 10 s");
 }
