@@ -145,6 +145,42 @@ fn partition_errors<'a>(api: &'static str, codes: impl Iterator<Item = (&'a str,
     }
 }
 
+/// The codes the Java client's handler for AddPartitionsToTxn treats as abortable; any
+/// other code that is not retriable is "unexpected" there, and fatal.
+const ADD_PARTITIONS_ABORTABLE: &[ErrorCode] = &[
+    ErrorCode::TopicAuthorizationFailed,
+    ErrorCode::UnknownProducerId,
+    ErrorCode::InvalidProducerIdMapping,
+    ErrorCode::TransactionAbortable,
+];
+/// The same for AddOffsetsToTxn.
+const ADD_OFFSETS_ABORTABLE: &[ErrorCode] = &[
+    ErrorCode::GroupAuthorizationFailed,
+    ErrorCode::UnknownProducerId,
+    ErrorCode::InvalidProducerIdMapping,
+    ErrorCode::TransactionAbortable,
+];
+/// The same for TxnOffsetCommit (the group refused this member's offsets, or the group is
+/// not authorised).
+const TXN_OFFSET_COMMIT_ABORTABLE: &[ErrorCode] = &[
+    ErrorCode::GroupAuthorizationFailed,
+    ErrorCode::FencedInstanceId,
+    ErrorCode::UnknownMemberId,
+    ErrorCode::IllegalGeneration,
+    ErrorCode::TransactionAbortable,
+];
+
+/// A broker's answer to a request inside a transaction, classed as the Java client's
+/// TransactionManager does: retriable codes stay retriable, the `abortable` ones stay
+/// abortable, and every other code ("Unexpected error in ...Response" there) is fatal.
+/// Errors that carry no broker code (timeouts, I/O) are left as they are.
+fn unexpected_is_fatal(e: Error, abortable: &[ErrorCode]) -> Error {
+    match e.code() {
+        Some(code) if !e.is_retriable() && !e.is_fatal() && !abortable.contains(&code) => e.into_fatal(),
+        _ => e,
+    }
+}
+
 fn txn_id(id: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(id.to_owned()))
 }
@@ -341,7 +377,7 @@ impl TransactionManager {
                 i.pending.iter().cloned().collect()
             };
             let deadline = Instant::now() + self.transaction_timeout;
-            let result = self.add_partitions(&batch, deadline).await;
+            let result = self.add_partitions(&batch, deadline).await.map_err(|e| unexpected_is_fatal(e, ADD_PARTITIONS_ABORTABLE));
             let mut i = self.inner.lock().unwrap();
             match result {
                 Ok(()) => {
@@ -528,7 +564,8 @@ impl TransactionManager {
                     let resp = conn.send(&req).await?;
                     Error::check_code(resp.error_code, "AddOffsetsToTxn", None, None, None).map_err(fenced_if_stale)
                 })
-                .await?;
+                .await
+                .map_err(|e| unexpected_is_fatal(e, ADD_OFFSETS_ABORTABLE))?;
             }
             self.inner.lock().unwrap().coordinator_knows = true;
             let group_coordinator = Coordinator::new(group.group_id.clone());
@@ -566,6 +603,7 @@ impl TransactionManager {
                 )
             })
             .await
+            .map_err(|e| unexpected_is_fatal(e, TXN_OFFSET_COMMIT_ABORTABLE))
         }
         .await;
         result.map_err(|e| match e.code() {

@@ -588,6 +588,13 @@ async fn every_fatal_add_partitions_add_offsets_or_txn_offset_commit_answer_make
         (TxnOffsetCommit, ErrorCode::ProducerFenced),
         (TxnOffsetCommit, ErrorCode::InvalidProducerEpoch),
         (TxnOffsetCommit, ErrorCode::TransactionalIdAuthorizationFailed),
+        // Codes the Java handlers do not expect are fatal there ("Unexpected error in ...").
+        (AddPartitionsToTxn, ErrorCode::UnsupportedForMessageFormat),
+        (AddPartitionsToTxn, ErrorCode::InvalidRequest),
+        (AddOffsetsToTxn, ErrorCode::UnsupportedForMessageFormat),
+        (AddOffsetsToTxn, ErrorCode::InvalidRequest),
+        (TxnOffsetCommit, ErrorCode::UnsupportedForMessageFormat),
+        (TxnOffsetCommit, ErrorCode::InvalidRequest),
     ];
     for (api, code) in rows {
         let why = format!("{api:?} {code:?}");
@@ -610,7 +617,6 @@ async fn every_abortable_add_partitions_add_offsets_or_txn_offset_commit_answer_
     use TxnApi::*;
     let rows = [
         (AddPartitionsToTxn, ErrorCode::TopicAuthorizationFailed),
-        (AddPartitionsToTxn, ErrorCode::UnsupportedForMessageFormat),
         (AddPartitionsToTxn, ErrorCode::TransactionAbortable),
         (AddOffsetsToTxn, ErrorCode::GroupAuthorizationFailed),
         (AddOffsetsToTxn, ErrorCode::TransactionAbortable),
