@@ -37,6 +37,11 @@ async fn fill(bootstrap: &str, topic: &str, per_partition: usize) {
 
 /// Everything committed in `topic`, per partition in offset order.
 async fn read_committed(bootstrap: &str, topic: &str, expected: usize) -> BTreeMap<i32, Vec<String>> {
+    read_committed_within(bootstrap, topic, expected, Duration::from_secs(120)).await
+}
+
+/// As `read_committed`, waiting at most `wait` for `expected` records.
+async fn read_committed_within(bootstrap: &str, topic: &str, expected: usize, wait: Duration) -> BTreeMap<i32, Vec<String>> {
     let c = Consumer::new(
         ConsumerConfig::new(bootstrap)
             .auto_offset_reset(OffsetReset::Earliest)
@@ -47,7 +52,7 @@ async fn read_committed(bootstrap: &str, topic: &str, expected: usize) -> BTreeM
     c.assign((0..PARTITIONS).map(|p| TopicPartition::new(topic, p)).collect()).unwrap();
     let mut out: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     let mut n = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + wait;
     while n < expected && std::time::Instant::now() < deadline {
         for r in c.poll(Duration::from_millis(500)).await.unwrap() {
             out.entry(r.partition).or_default().push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
@@ -64,19 +69,37 @@ async fn read_committed(bootstrap: &str, topic: &str, expected: usize) -> BTreeM
 
 /// Exactly once, in order: output partition p holds p's input values, each once, in order.
 fn assert_exactly_once(out: &BTreeMap<i32, Vec<String>>, per_partition: usize) {
+    if let Some(m) = exactly_once_mismatch(out, per_partition) {
+        panic!("{m}");
+    }
+}
+
+/// What breaks "exactly once, in order" in `out` (every partition), or `None`.
+fn exactly_once_mismatch(out: &BTreeMap<i32, Vec<String>>, per_partition: usize) -> Option<String> {
+    let mut problems = Vec::new();
     for p in 0..PARTITIONS {
         let want: Vec<String> = (0..per_partition).map(|i| format!("p{p}-{i}")).collect();
         let got = out.get(&p).cloned().unwrap_or_default();
         if got != want {
             let dup = got.len() as i64 - want.len() as i64;
             let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
-            panic!(
-                "partition {p}: {} records, expected {} ({dup:+}); first difference at {first_diff:?}",
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for v in &got {
+                *counts.entry(v.as_str()).or_default() += 1;
+            }
+            let missing: Vec<&String> = want.iter().filter(|v| !counts.contains_key(v.as_str())).collect();
+            let duplicated = counts.values().filter(|n| **n > 1).count();
+            problems.push(format!(
+                "partition {p}: {} records, expected {} ({dup:+}); first difference at {first_diff:?}; \
+                 {} missing (first {:?}), {duplicated} duplicated",
                 got.len(),
-                want.len()
-            );
+                want.len(),
+                missing.len(),
+                missing.first()
+            ));
         }
     }
+    (!problems.is_empty()).then(|| problems.join("\n"))
 }
 
 struct Instance {
@@ -619,23 +642,38 @@ async fn eos_chaos_one_pipeline_driven_as_documented_survives_leader_coordinator
         }
     };
     let want: BTreeMap<i32, Option<i64>> = input_tps.iter().map(|tp| (tp.partition, Some(ends[tp]))).collect();
+    // Stuck: no change of the committed offsets for 60 s (a rebuild takes at most about a
+    // session timeout, 10 s), or 150 s in all.
     let deadline = std::time::Instant::now() + Duration::from_secs(150);
-    let mut last = None;
-    loop {
+    let (mut last, mut last_change) = (None, std::time::Instant::now());
+    let stuck = loop {
         if let Some(c) = committed_offsets().await {
             if c == want {
-                break;
+                break None;
             }
-            last = Some(c);
+            if last.as_ref() != Some(&c) {
+                (last, last_change) = (Some(c), std::time::Instant::now());
+            }
         }
-        assert!(
-            std::time::Instant::now() < deadline && !driver.is_finished(),
-            "chaos: the pipeline is stuck (seed {seed}): {} s after the last fault the group's committed \
-             offsets are {last:?}, the input ends at {want:?}; {}",
-            150,
-            stats.summary()
-        );
+        if driver.is_finished() {
+            break Some("the driver task ended".to_owned());
+        }
+        if last_change.elapsed() > Duration::from_secs(60) || std::time::Instant::now() > deadline {
+            break Some(format!("no progress for {:.0} s", last_change.elapsed().as_secs_f64()));
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if let Some(why) = stuck {
+        // Say what the output holds, which usually tells why.
+        stop.store(true, Ordering::Release);
+        let _ = tokio::time::timeout(Duration::from_secs(60), driver).await;
+        let out = read_committed_within(&bootstrap, &output, total, Duration::from_secs(10)).await;
+        panic!(
+            "chaos: the pipeline did not finish after the last fault (seed {seed}): {why}; the group's \
+             committed offsets are {last:?}, the input ends at {want:?}; {}\noutput (read_committed): {}",
+            stats.summary(),
+            exactly_once_mismatch(&out, per).unwrap_or_else(|| "exactly once so far".into())
+        );
     }
     stop.store(true, Ordering::Release);
     tokio::time::timeout(Duration::from_secs(120), driver)
