@@ -367,6 +367,8 @@ struct ChaosStats {
     fatal: AtomicUsize,
     /// Failed attempts to build a pipeline (retried).
     build_failures: AtomicUsize,
+    /// The longest `run_once` call, in ms: a fault that hit a transaction in flight shows here.
+    slowest_run_once_ms: std::sync::atomic::AtomicU64,
     /// Every error message seen, with how often.
     messages: std::sync::Mutex<BTreeMap<String, usize>>,
 }
@@ -379,7 +381,8 @@ impl ChaosStats {
     fn summary(&self) -> String {
         let mut s = format!(
             "committed batches {}, committed input records {}, aborted batches {}, \
-             retriable errors {}, other non-fatal errors {}, fatal errors (rebuilds) {}, failed builds {}",
+             retriable errors {}, other non-fatal errors {}, fatal errors (rebuilds) {}, failed builds {}, \
+             slowest run_once {} ms",
             self.committed_batches.load(Ordering::Relaxed),
             self.committed_records.load(Ordering::Relaxed),
             self.aborted_batches.load(Ordering::Relaxed),
@@ -387,6 +390,7 @@ impl ChaosStats {
             self.other.load(Ordering::Relaxed),
             self.fatal.load(Ordering::Relaxed),
             self.build_failures.load(Ordering::Relaxed),
+            self.slowest_run_once_ms.load(Ordering::Relaxed),
         );
         for (m, n) in self.messages.lock().unwrap().iter() {
             s.push_str(&format!("\n    {n:>4} x {m}"));
@@ -522,6 +526,7 @@ async fn eos_chaos_one_pipeline_driven_as_documented_survives_leader_coordinator
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
+                    let call = std::time::Instant::now();
                     let result = pipeline
                         .run_once(|rec| {
                             vec![ProducerRecord {
@@ -533,6 +538,7 @@ async fn eos_chaos_one_pipeline_driven_as_documented_survives_leader_coordinator
                             }]
                         })
                         .await;
+                    stats.slowest_run_once_ms.fetch_max(call.elapsed().as_millis() as u64, Ordering::Relaxed);
                     match result {
                         Ok(o) if o.committed => {
                             stats.committed_batches.fetch_add(1, Ordering::Relaxed);
