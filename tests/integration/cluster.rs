@@ -7,7 +7,7 @@ use ferrokafka::admin::{AdminClient, AdminConfig, NewTopic};
 use crate::common::*;
 
 /// Waits until the cluster lists all three brokers again.
-async fn all_three_up(admin: &AdminClient) {
+pub(crate) async fn all_three_up(admin: &AdminClient) {
     eventually("3 live brokers", Duration::from_secs(60), || async {
         (admin.describe_cluster().await.ok()?.brokers.len() == 3).then_some(())
     })
@@ -17,7 +17,7 @@ async fn all_three_up(admin: &AdminClient) {
 /// Cleanup after a cluster test. Right after a node restart, a DeleteTopics attempt can
 /// time out after the controller already acted; the retry then finds the topic gone
 /// (UNKNOWN_TOPIC_OR_PARTITION), which for cleanup is as good as deleted.
-async fn drop_topic(admin: &AdminClient, topic: &str) {
+pub(crate) async fn drop_topic(admin: &AdminClient, topic: &str) {
     match admin.delete_topic(topic).await {
         Ok(()) => {}
         Err(e) if e.code() == Some(ferrokafka::ErrorCode::UnknownTopicOrPartition) => {}
@@ -27,7 +27,7 @@ async fn drop_topic(admin: &AdminClient, topic: &str) {
 
 /// Creates `topic` with `partitions` partitions on all three nodes and waits until every
 /// partition has a leader and a full ISR.
-async fn replicated_topic(admin: &AdminClient, topic: &str, partitions: i32) {
+pub(crate) async fn replicated_topic(admin: &AdminClient, topic: &str, partitions: i32) {
     admin.create_topic(NewTopic::new(topic, partitions, 3)).await.unwrap();
     eventually("leaders with full ISR", Duration::from_secs(30), || async {
         let d = admin.describe_topics([topic]).await.ok()?.pop()?;
