@@ -1077,6 +1077,11 @@ lat_cell() {
   done
 }
 
+# The median of the numbers on stdin, one per line ("-" when there are none).
+smedian() {
+  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit } if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 lat_field() { sed -n "s/.*[ \t]$1=\([^ \t]*\).*/\1/p" <<<"$2"; }
 
 report_latency() {
@@ -1096,19 +1101,19 @@ report_latency() {
     for state in fresh warm; do
       for rate in $(cut -f1,2 "$LAT_RAW" | awk -v s="$state" '$1 == s {print $2}' | sort -un); do
         local rd50 rd99
-        rd50="$(awk -F'\t' -v s="$state" -v r="$rate" '$1 == s && $2 == r && $4 == "rdkafka:task"' "$LAT_RAW" | sed -n 's/.*p50_ms=\([^ ]*\).*/\1/p' | median)"
-        rd99="$(awk -F'\t' -v s="$state" -v r="$rate" '$1 == s && $2 == r && $4 == "rdkafka:task"' "$LAT_RAW" | sed -n 's/.*p99_ms=\([^ ]*\).*/\1/p' | median)"
+        rd50="$(awk -F'\t' -v s="$state" -v r="$rate" '$1 == s && $2 == r && $4 == "rdkafka:task"' "$LAT_RAW" | sed -n 's/.*p50_ms=\([^ ]*\).*/\1/p' | smedian)"
+        rd99="$(awk -F'\t' -v s="$state" -v r="$rate" '$1 == s && $2 == r && $4 == "rdkafka:task"' "$LAT_RAW" | sed -n 's/.*p99_ms=\([^ ]*\).*/\1/p' | smedian)"
         for c in $LAT_CLIENTS; do
           rows="$(awk -F'\t' -v s="$state" -v r="$rate" -v c="$c" '$1 == s && $2 == r && $4 == c' "$LAT_RAW")"
           [[ -n "$rows" ]] || continue
-          p50="$(sed -n 's/.*p50_ms=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
-          p99="$(sed -n 's/.*p99_ms=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
-          v="$(sed -n 's/.*p999_ms=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
-          rpb="$(sed -n 's/.*per_batch=\([^ \t]*\).*/\1/p' <<<"$rows" | median)"
+          p50="$(sed -n 's/.*p50_ms=\([^ ]*\).*/\1/p' <<<"$rows" | smedian)"
+          p99="$(sed -n 's/.*p99_ms=\([^ ]*\).*/\1/p' <<<"$rows" | smedian)"
+          v="$(sed -n 's/.*p999_ms=\([^ ]*\).*/\1/p' <<<"$rows" | smedian)"
+          rpb="$(sed -n 's/.*per_batch=\([^ \t]*\).*/\1/p' <<<"$rows" | smedian)"
           local win unacked sent
-          win="$(sed -n 's/.*acked_in_window=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
-          sent="$(sed -n 's/.* sent=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
-          unacked="$(sed -n 's/.*unacked=\([^ ]*\).*/\1/p' <<<"$rows" | median)"
+          win="$(sed -n 's/.*acked_in_window=\([^ ]*\).*/\1/p' <<<"$rows" | smedian)"
+          sent="$(sed -n 's/.* sent=\([^ ]*\).*/\1/p' <<<"$rows" | smedian)"
+          unacked="$(sed -n 's/.*unacked=\([^ ]*\).*/\1/p' <<<"$rows" | smedian)"
           local label="$c"
           case "$c" in
             ferrokafka:task) label="ferrokafka, future per spawned task" ;;
