@@ -144,19 +144,31 @@ pub(crate) fn latency(o: &Opts) -> Res<()> {
     let sent = Arc::new(AtomicU64::new(0));
     let (window_acked, unacked) = rt.block_on(async {
         let mut handles = Vec::new();
-        let start = Instant::now() + Duration::from_millis(200);
-        if a.rdkafka {
-            for i in 0..a.producers {
+        // Every producer is built and warmed up before the clock starts, so none starts
+        // late and owes a burst of records at once.
+        let start = if a.rdkafka {
+            let mut ps = Vec::new();
+            for _ in 0..a.producers {
                 let p = rd_producer(&a)?;
                 rd_warm_up(&p, &a).await?;
+                ps.push(p);
+            }
+            let start = Instant::now() + Duration::from_millis(200);
+            for (i, p) in ps.into_iter().enumerate() {
                 handles.push(tokio::spawn(rd_run(p, i, a.clone(), stats.clone(), sent.clone(), start)));
             }
+            start
         } else {
-            for i in 0..a.producers {
-                let p = ferro_producer(&a).await?;
+            let mut ps = Vec::new();
+            for _ in 0..a.producers {
+                ps.push(ferro_producer(&a).await?);
+            }
+            let start = Instant::now() + Duration::from_millis(200);
+            for (i, p) in ps.into_iter().enumerate() {
                 handles.push(tokio::spawn(ferro_run(p, i, a.clone(), stats.clone(), sent.clone(), start)));
             }
-        }
+            start
+        };
         tokio::time::sleep_until((start + Duration::from_secs_f64(a.seconds)).into()).await;
         let window_acked = stats.acked.load(Ordering::Relaxed);
         let deadline = Instant::now() + a.drain;
