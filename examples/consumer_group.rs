@@ -97,7 +97,7 @@ async fn member(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bootstrap = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9092".into());
-    let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+    let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
     match admin.create_topic(NewTopic::new(TOPIC, 6, 1)).await {
         Ok(()) => println!("created topic {TOPIC} with 6 partitions"),
         Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => {}

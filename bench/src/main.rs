@@ -1081,7 +1081,7 @@ fn create_topic(o: &Opts) -> Res<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+        let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
         admin
             .create_topic(NewTopic::new(topic.as_str(), partitions, rf))
             .await?;
@@ -1123,7 +1123,7 @@ fn delete_topics(o: &Opts) -> Res<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+        let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
         let mut failed = Vec::new();
         for (name, r) in admin.delete_topics(&topics).await? {
             if let Err(e) = r {

@@ -4,7 +4,7 @@
 //! # async fn demo() -> ferrokafka::Result<()> {
 //! use ferrokafka::admin::{AdminClient, AdminConfig, NewTopic};
 //!
-//! let admin = AdminClient::connect(AdminConfig::new("127.0.0.1:9092")).await?;
+//! let admin = AdminClient::new(AdminConfig::new("127.0.0.1:9092")).await?;
 //! admin.create_topic(NewTopic::new("orders", 6, 1).config("retention.ms", "3600000")).await?;
 //! println!("{:?}", admin.list_topics(false).await?);
 //! # Ok(()) }
@@ -170,7 +170,7 @@ impl std::fmt::Debug for AdminClient {
 impl AdminClient {
     /// Validates the config and connects: fails with a clear error when the config is
     /// invalid or no bootstrap server answers within the connect and request timeouts.
-    pub async fn connect(config: AdminConfig) -> Result<AdminClient> {
+    pub async fn new(config: AdminConfig) -> Result<AdminClient> {
         config.validate()?;
         let core = ClientCore::connect(config.client).await?;
         Ok(AdminClient { core, timeout: config.default_api_timeout })

@@ -143,14 +143,14 @@ async fn a_dead_first_bootstrap_address_is_skipped() {
     // A port nobody listens on, then the real node.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let bootstrap = format!("{dead},{}", single_bootstrap());
-    let admin = AdminClient::connect(AdminConfig::new(bootstrap)).await.unwrap();
+    let admin = AdminClient::new(AdminConfig::new(bootstrap)).await.unwrap();
     assert_eq!(admin.describe_cluster().await.unwrap().brokers.len(), 1);
 }
 
 #[tokio::test]
 async fn no_reachable_bootstrap_is_a_clear_retriable_error() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let e = AdminClient::connect(AdminConfig::new(dead.to_string())).await.unwrap_err();
+    let e = AdminClient::new(AdminConfig::new(dead.to_string())).await.unwrap_err();
     assert!(e.is_retriable(), "{e}");
     assert!(e.to_string().contains("no broker answered a metadata request"), "{e}");
     assert!(e.to_string().contains(&dead.to_string()), "{e}");
@@ -158,8 +158,8 @@ async fn no_reachable_bootstrap_is_a_clear_retriable_error() {
 
 #[tokio::test]
 async fn invalid_config_fails_at_build() {
-    let e = AdminClient::connect(AdminConfig::new("")).await.unwrap_err();
+    let e = AdminClient::new(AdminConfig::new("")).await.unwrap_err();
     assert!(matches!(e, Error::Config(_)), "{e}");
-    let e = AdminClient::connect(AdminConfig::new("::1:9092")).await.unwrap_err();
+    let e = AdminClient::new(AdminConfig::new("::1:9092")).await.unwrap_err();
     assert!(e.to_string().contains("brackets"), "{e}");
 }
