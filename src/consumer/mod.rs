@@ -116,6 +116,42 @@ pub struct OffsetAndTimestamp {
     pub leader_epoch: Option<i32>,
 }
 
+/// The outcome of a commit started by [`Consumer::commit_async`]: resolves to the commit's
+/// result once the broker answered (or the commit failed for good).
+///
+/// The commit does not depend on this future: it runs in the background and completes even
+/// when the future is dropped unawaited (as Java's `commitAsync` without a callback), so
+/// dropping it only discards the outcome. An error from before the request was sent (closed
+/// consumer, no group id, a fatal member error) is returned by the first poll. Awaiting
+/// again after it resolved panics, as for any future.
+#[derive(Debug)]
+pub struct CommitFuture(CommitState);
+
+#[derive(Debug)]
+enum CommitState {
+    /// The commit could not start; the error is handed out once.
+    Failed(Option<Error>),
+    /// The background commit task.
+    Running(JoinHandle<Result<()>>),
+}
+
+impl std::future::Future for CommitFuture {
+    type Output = Result<()>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<()>> {
+        match &mut self.0 {
+            CommitState::Failed(e) => std::task::Poll::Ready(Err(e.take().expect("CommitFuture polled after it resolved"))),
+            CommitState::Running(task) => std::pin::Pin::new(task).poll(cx).map(|r| match r {
+                Ok(r) => r,
+                // The commit's panic is the caller's to see, as if it had run inline.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: the runtime is shutting down.
+                Err(_) => Err(Error::Closed),
+            }),
+        }
+    }
+}
+
 /// How a record's timestamp was set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampType {
@@ -884,29 +920,38 @@ impl Consumer {
         }
     }
 
-    /// Starts a commit in the background and returns its handle; awaiting the handle gives
-    /// the outcome, dropping it lets the commit finish unobserved. The offsets (`None`: the
-    /// current positions) are taken now.
-    pub fn commit_async(
-        &self,
-        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
-    ) -> Result<JoinHandle<Result<()>>> {
-        self.check_open()?;
-        let c = self.coordinator()?;
-        let member = match &self.group {
-            Some(g) => g.commit_member()?,
-            None => None,
+    /// Starts a commit of `offsets` (`None`: the current positions, taken now) and returns
+    /// a [`CommitFuture`] for its outcome, without waiting for the broker (Java's
+    /// `commitAsync`). The commit runs in the background: it proceeds even if the future is
+    /// dropped, and awaiting the future gives its result, with the same errors and retries
+    /// (up to `default_api_timeout`) as [`commit`](Consumer::commit). A commit that cannot
+    /// start (the consumer is closed, no group id, the member failed fatally) sends nothing,
+    /// and its error comes out of the future too.
+    ///
+    /// Needs a Tokio runtime, as every call of the consumer.
+    pub fn commit_async(&self, offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>) -> CommitFuture {
+        let start = || -> Result<JoinHandle<Result<()>>> {
+            self.check_open()?;
+            let c = self.coordinator()?;
+            let member = match &self.group {
+                Some(g) => g.commit_member()?,
+                None => None,
+            };
+            let offsets = offsets.unwrap_or_else(|| self.positions());
+            let core = self.shared.core.clone();
+            let timeout = self.shared.cfg.default_api_timeout;
+            let group = self.group.clone();
+            Ok(tokio::spawn(async move {
+                match (group, member) {
+                    (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
+                    _ => c.commit(&core, &offsets, None, timeout).await,
+                }
+            }))
         };
-        let offsets = offsets.unwrap_or_else(|| self.positions());
-        let core = self.shared.core.clone();
-        let timeout = self.shared.cfg.default_api_timeout;
-        let group = self.group.clone();
-        Ok(tokio::spawn(async move {
-            match (group, member) {
-                (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
-                _ => c.commit(&core, &offsets, None, timeout).await,
-            }
-        }))
+        CommitFuture(match start() {
+            Ok(task) => CommitState::Running(task),
+            Err(e) => CommitState::Failed(Some(e)),
+        })
     }
 
     /// The group's committed offsets of `tps`; partitions with nothing committed are absent.

@@ -235,7 +235,7 @@ async fn commit_and_committed_round_trip_without_membership() {
 
     let mut explicit = BTreeMap::new();
     explicit.insert(all[0].clone(), OffsetAndMetadata { offset: 2, leader_epoch: None, metadata: "note".into() });
-    consumer.commit_async(Some(explicit)).unwrap().await.unwrap().unwrap();
+    consumer.commit_async(Some(explicit)).await.unwrap();
     let c = consumer.committed(&all).await.unwrap();
     assert_eq!((c[&all[0]].offset, c[&all[0]].metadata.as_str()), (2, "note"));
 

@@ -708,10 +708,10 @@ async fn a_stale_heartbeat_illegal_generation_during_a_join_loses_nothing() {
 async fn a_stale_commit_illegal_generation_during_a_join_loses_nothing() {
     let (log, c, rec, arm, _b) = stale_answer_during_join(COMMIT, ErrorCode::IllegalGeneration).await;
     arm.store(true, Ordering::SeqCst);
-    let commit = c.commit_async(offsets()).unwrap();
+    let commit = c.commit_async(offsets());
     wait_log(&log, "the armed commit", |_| !arm.load(Ordering::SeqCst)).await;
     rejoin_once(&log, &c, &rec, &arm).await;
-    let e = commit.await.unwrap().unwrap_err();
+    let e = commit.await.unwrap_err();
     assert!(matches!(e, Error::CommitFailed(_)), "{e:?}");
 }
 
