@@ -479,7 +479,7 @@ async fn produce_ferrokafka(a: &ProduceArgs) -> Res<()> {
         .acks(match a.acks {
             AcksArg::All => Acks::All,
             AcksArg::Leader => Acks::Leader,
-            AcksArg::Zero => Acks::None,
+            AcksArg::Zero => Acks::Zero,
         })
         .enable_idempotence(a.idempotence)
         .linger(Duration::from_millis(a.linger_ms))

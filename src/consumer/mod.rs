@@ -457,7 +457,7 @@ impl Consumer {
 
     /// Records fetched so far, at most `max_poll_records`, waiting up to `timeout` for the
     /// first. Returns an empty vector on timeout. An error of a partition (out of range with
-    /// `auto_offset_reset` None, a corrupt batch, truncation) is returned once no records are
+    /// `auto_offset_reset` [`OffsetReset::Error`], a corrupt batch, truncation) is returned once no records are
     /// ready; the partition is not fetched again until it is returned or the partition seeked.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         self.poll_up_to(timeout, self.shared.cfg.max_poll_records).await
@@ -659,7 +659,7 @@ impl Consumer {
                     OffsetReset::Latest => {
                         st.request_reset(tp, ResetTo::Latest);
                     }
-                    OffsetReset::None => {
+                    OffsetReset::Error => {
                         return Err(Error::NoOffsetForPartition { topic: tp.topic.clone(), partition: tp.partition });
                     }
                 }

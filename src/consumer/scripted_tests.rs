@@ -544,7 +544,7 @@ async fn truncating_broker() -> TcpBroker {
 #[tokio::test]
 async fn detected_log_truncation_is_reported_when_reset_is_none() {
     let b = truncating_broker().await;
-    let c = consumer(&b, |c| c.auto_offset_reset(super::OffsetReset::None)).await;
+    let c = consumer(&b, |c| c.auto_offset_reset(super::OffsetReset::Error)).await;
     let (got, e) = poll_until_error(&c).await;
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
     match &e {

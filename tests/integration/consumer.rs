@@ -176,7 +176,7 @@ async fn out_of_range_with_reset_none_is_a_clear_error_and_earliest_resets() {
         producer.send(ProducerRecord::new(&topic).value(format!("{i}"))).await.unwrap().await.unwrap();
     }
     let tp = TopicPartition::new(&topic, 0);
-    let none = Consumer::new(ConsumerConfig::new(single_bootstrap()).auto_offset_reset(OffsetReset::None)).await.unwrap();
+    let none = Consumer::new(ConsumerConfig::new(single_bootstrap()).auto_offset_reset(OffsetReset::Error)).await.unwrap();
     none.assign(vec![tp.clone()]).unwrap();
     let e = none.poll(Duration::from_secs(5)).await.unwrap_err();
     assert!(matches!(e, Error::NoOffsetForPartition { partition: 0, .. }), "{e}");
