@@ -1125,9 +1125,9 @@ fn delete_topics(o: &Opts) -> Res<()> {
     rt.block_on(async move {
         let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
         let mut failed = Vec::new();
-        for (name, r) in admin.delete_topics(&topics).await? {
-            if let Err(e) = r {
-                failed.push(format!("{name}: {e}"));
+        for t in admin.delete_topics(&topics).await? {
+            if let Err(e) = t.result {
+                failed.push(format!("{}: {e}", t.name));
             }
         }
         if failed.is_empty() {

@@ -116,7 +116,7 @@ async fn validate_only_creates_nothing() {
         .await
         .unwrap();
     assert_eq!(r.len(), 1);
-    assert!(r[0].1.is_ok(), "{:?}", r[0].1);
+    assert!(r[0].result.is_ok(), "{:?}", r[0].result);
     let e = admin.describe_topics([&name]).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::UnknownTopicOrPartition), "{e}");
 }
@@ -130,12 +130,12 @@ async fn multi_topic_calls_report_each_topic() {
         .create_topics([NewTopic::new(&a, 1, 1), NewTopic::new(&b, 1, 1)], CreateTopicsOptions::default())
         .await
         .unwrap();
-    assert_eq!(r[0].0, a);
-    assert_eq!(r[0].1.as_ref().unwrap_err().code(), Some(ErrorCode::TopicAlreadyExists));
-    assert_eq!(r[1].0, b);
-    assert!(r[1].1.is_ok(), "{:?}", r[1].1);
+    assert_eq!(r[0].name, a);
+    assert_eq!(r[0].result.as_ref().unwrap_err().code(), Some(ErrorCode::TopicAlreadyExists));
+    assert_eq!(r[1].name, b);
+    assert!(r[1].result.is_ok(), "{:?}", r[1].result);
     let r = admin.delete_topics([&a, &b]).await.unwrap();
-    assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
+    assert!(r.iter().all(|t| t.result.is_ok()), "{r:?}");
 }
 
 #[tokio::test]
