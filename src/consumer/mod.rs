@@ -790,8 +790,9 @@ impl Consumer {
     }
 
     /// The KIP-227 fetch session of each broker's fetch task: broker id → (session id, epoch
-    /// of the next request). Brokers fetched without a session are absent. For tests and
-    /// diagnostics; not a stable API.
+    /// of the next request). Brokers fetched without a session are absent. A test hook of
+    /// the unstable `test-hooks` feature, not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn fetch_sessions(&self) -> BTreeMap<i32, (i32, i32)> {
         self.shared.sessions.lock().unwrap().iter().map(|(b, s)| (*b, *s)).collect()

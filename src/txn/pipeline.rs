@@ -176,7 +176,7 @@ impl ExactlyOncePipeline {
                 "exactly-once pipeline: the consumer must have enable_auto_commit false (offsets are committed in the transactions)".into(),
             ));
         }
-        if producer.transaction_protocol_version().is_none() {
+        if producer.txn_protocol().is_none() {
             return Err(Error::Config("exactly-once pipeline: the producer needs a transactional_id".into()));
         }
         producer.init_transactions(cfg.call_timeout).await?;

@@ -349,6 +349,7 @@ async fn an_open_transaction_holds_read_committed_at_the_last_stable_offset() {
 }
 
 /// Sends `n` records `p<partition>-<i>` (i from `from`) to `partition` and waits for them.
+#[cfg(feature = "test-hooks")]
 async fn produce_to(producer: &Producer, topic: &str, partition: i32, from: usize, n: usize) {
     let mut fs = Vec::new();
     for i in from..from + n {
@@ -361,7 +362,10 @@ async fn produce_to(producer: &Producer, topic: &str, partition: i32, from: usiz
 
 /// KIP-227 against the real broker: one session per broker, kept (same id, epoch rising)
 /// while only one partition receives data, partitions paused (forgotten) and resumed
-/// (re-added) and seeked (re-sent) lose and repeat nothing.
+/// (re-added) and seeked (re-sent) lose and repeat nothing. Reads the sessions through
+/// `Consumer::fetch_sessions`, a hook of the unstable `test-hooks` feature (scripts/test.sh
+/// builds the integration tests with it).
+#[cfg(feature = "test-hooks")]
 #[tokio::test]
 async fn incremental_fetch_sessions_keep_every_partition_flowing() {
     let topic = topic(3).await;

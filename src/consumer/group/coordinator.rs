@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::assignor::{Assignment, GroupMember, PartitionAssignor, RebalanceProtocol, Subscription};
-use super::consumer_protocol::{decode_assignment, decode_subscription, encode_assignment, encode_subscription};
+use super::consumer_protocol::{PROTOCOL_TYPE, decode_assignment, decode_subscription, encode_assignment, encode_subscription};
 use super::{ConsumerGroupMetadata, ConsumerRebalanceListener, GroupProtocol, NoopListener};
 use crate::client::ClientCore;
 use crate::consumer::offsets::{Coordinator, MemberIdentity as CommitMember};
@@ -1058,7 +1058,7 @@ async fn join_group(g: Arc<GroupCoordinator>, input: JoinInput) -> Result<JoinOu
             .with_rebalance_timeout_ms(g.s.rebalance_timeout.as_millis() as i32)
             .with_member_id(s(&member_id))
             .with_group_instance_id(instance.clone())
-            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
             .with_protocols(protocols.clone());
         if version >= 8 {
             req = req.with_reason(Some(s(&input.reason)));
@@ -1130,7 +1130,7 @@ async fn join_group(g: Arc<GroupCoordinator>, input: JoinInput) -> Result<JoinOu
             .with_assignments(assignments);
         if sv >= 5 {
             sync = sync
-                .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+                .with_protocol_type(Some(StrBytes::from_static_str(PROTOCOL_TYPE)))
                 .with_protocol_name(Some(s(&protocol)));
         }
         let sresp = match conn.send_at_with_timeout(&sync, sv, timeout).await {

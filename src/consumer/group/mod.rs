@@ -11,7 +11,7 @@
 
 pub mod assignor;
 mod common;
-pub mod consumer_protocol;
+pub(crate) mod consumer_protocol;
 pub(crate) mod coordinator;
 mod kip848;
 pub mod range;
