@@ -69,7 +69,7 @@ async fn member(
             .partition_assignment_strategy(vec![Arc::new(CooperativeStickyAssignor)]),
     )
     .await?;
-    consumer.set_rebalance_listener(Logger(name)).await?;
+    consumer.set_rebalance_listener(Logger(name))?;
     consumer.subscribe([TOPIC]).await?;
     while !*stop.borrow() {
         tokio::select! {

@@ -24,6 +24,19 @@
 //! skips what precedes the position, control batches and aborted transactions, and advances
 //! the partition's position past every record it returns.
 //!
+//! # Sync or async
+//! A method is `async` when it waits for something: a broker's answer (`poll`, `commit`,
+//! `committed`, `position`, `offsets_for_times`, `beginning_offsets` / `end_offsets`) or the
+//! group (`subscribe`, `subscribe_pattern`, `unsubscribe`, `close`). A method that only
+//! records a decision for the fetch tasks and the next `poll` returns at once and is plain
+//! `fn`: `assign`, `seek`, `seek_to_beginning` / `seek_to_end`, `pause` / `resume`,
+//! `set_rebalance_listener`, and `commit_async` (which hands back a [`CommitFuture`] for the
+//! outcome). `subscribe` and `subscribe_pattern` are async, unlike Java's, because they do
+//! wait: under [`GroupProtocol::Consumer`] they ask a broker whether it serves KIP-848 (an
+//! error at the call instead of at some later poll), `subscribe` fetches the subscribed
+//! topics' metadata, and both wait for a poll that is running a rebalance to finish before
+//! they change the subscription.
+//!
 //! # Cancel safety
 //! `poll`, `recv` and the stream are cancel safe: a record is taken from the buffer and the
 //! position advanced only in a synchronous step after the last await.
@@ -337,6 +350,9 @@ impl Consumer {
     /// position; new ones start from the group's committed offset (with a group id) or
     /// `auto_offset_reset`, resolved by the next poll. An error while subscribed (manual
     /// assignment and subscriptions are mutually exclusive, as in Java).
+    ///
+    /// Synchronous (see "Sync or async" in the module docs): it records the assignment and
+    /// wakes the fetch tasks; nothing waits for a broker.
     pub fn assign(&self, partitions: Vec<TopicPartition>) -> Result<()> {
         self.check_open()?;
         if self.group.as_ref().is_some_and(|g| g.is_subscribed()) {
@@ -371,6 +387,10 @@ impl Consumer {
     /// assigns partitions among its members, and `poll` runs the rebalances. Replaces any
     /// earlier subscription (a changed subscription rejoins). Topics that do not exist yet
     /// are assigned once they exist.
+    ///
+    /// Async (see "Sync or async" in the module docs): it fetches the topics' metadata,
+    /// under [`GroupProtocol::Consumer`] checks that the brokers serve KIP-848, and waits
+    /// for a poll that is running a rebalance; the join itself happens in `poll`.
     pub async fn subscribe<I, T>(&self, topics: I) -> Result<()>
     where
         I: IntoIterator<Item = T>,
@@ -395,6 +415,10 @@ impl Consumer {
     /// Java's `Pattern.matches`). Topics created later that match are picked up when the
     /// consumer next refreshes the cluster's topic list (every
     /// `min(metadata_max_age, 30 s)`). Internal topics never match.
+    ///
+    /// Async, as [`subscribe`](Consumer::subscribe): under [`GroupProtocol::Consumer`] it
+    /// checks that the brokers serve KIP-848, and it waits for a poll that is running a
+    /// rebalance; the pattern is resolved and the group joined in `poll`.
     pub async fn subscribe_pattern(&self, pattern: &str) -> Result<()> {
         let g = self.group_for("subscribe_pattern")?;
         let re = regex::Regex::new(&format!("^(?:{pattern})$"))
@@ -403,13 +427,18 @@ impl Consumer {
         g.subscribe(Subscribed::Pattern(re), None).await
     }
 
-    /// Sets the callbacks run around rebalances (see [`ConsumerRebalanceListener`]).
-    /// Takes effect for the next rebalance.
-    pub async fn set_rebalance_listener(&self, listener: impl ConsumerRebalanceListener) -> Result<()> {
+    /// Sets the callbacks run around rebalances (see [`ConsumerRebalanceListener`]),
+    /// replacing any earlier listener. Synchronous (see "Sync or async" in the module docs):
+    /// it only records the listener, which the next `poll` (or `unsubscribe`, `close`)
+    /// installs, so it never waits for a running poll and may be called from a callback.
+    /// A rebalance already under way in a running poll finishes with the old listener.
+    /// Fails only without a group id.
+    pub fn set_rebalance_listener(&self, listener: impl ConsumerRebalanceListener) -> Result<()> {
         let g = self.group.as_ref().ok_or_else(|| {
             Error::InvalidArgument("set_rebalance_listener needs a group id: set ConsumerConfig::group_id".into())
         })?;
-        g.set_listener(Arc::new(listener)).await
+        g.set_listener(Arc::new(listener));
+        Ok(())
     }
 
     /// Leaves the group: revokes the assignment (calling the listener), sends LeaveGroup
