@@ -936,6 +936,15 @@ impl Consumer {
     /// moved on without this member with [`Error::CommitFailed`]. It never waits for a
     /// rebalance to finish.
     pub async fn commit(&self, offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>) -> Result<()> {
+        self.prepare_commit(offsets)?.await
+    }
+
+    /// The commit of `commit` and `commit_async`: the offsets (`None`: the positions) and
+    /// the membership are taken now; the returned future sends the commit and retries it.
+    fn prepare_commit(
+        &self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<impl Future<Output = Result<()>> + Send + 'static> {
         self.check_open()?;
         let c = self.coordinator()?;
         let member = match &self.group {
@@ -943,11 +952,15 @@ impl Consumer {
             None => None,
         };
         let offsets = offsets.unwrap_or_else(|| self.positions());
+        let core = self.shared.core.clone();
         let timeout = self.shared.cfg.default_api_timeout;
-        match (&self.group, member) {
-            (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
-            _ => c.commit(&self.shared.core, &offsets, None, timeout).await,
-        }
+        let group = self.group.clone();
+        Ok(async move {
+            match (group, member) {
+                (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
+                _ => c.commit(&core, &offsets, None, timeout).await,
+            }
+        })
     }
 
     /// Starts a commit of `offsets` (`None`: the current positions, taken now) and returns
@@ -960,26 +973,8 @@ impl Consumer {
     ///
     /// Needs a Tokio runtime, as every call of the consumer.
     pub fn commit_async(&self, offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>) -> CommitFuture {
-        let start = || -> Result<JoinHandle<Result<()>>> {
-            self.check_open()?;
-            let c = self.coordinator()?;
-            let member = match &self.group {
-                Some(g) => g.commit_member()?,
-                None => None,
-            };
-            let offsets = offsets.unwrap_or_else(|| self.positions());
-            let core = self.shared.core.clone();
-            let timeout = self.shared.cfg.default_api_timeout;
-            let group = self.group.clone();
-            Ok(tokio::spawn(async move {
-                match (group, member) {
-                    (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
-                    _ => c.commit(&core, &offsets, None, timeout).await,
-                }
-            }))
-        };
-        CommitFuture(match start() {
-            Ok(task) => CommitState::Running(task),
+        CommitFuture(match self.prepare_commit(offsets) {
+            Ok(commit) => CommitState::Running(tokio::spawn(commit)),
             Err(e) => CommitState::Failed(Some(e)),
         })
     }
