@@ -105,7 +105,7 @@ pub struct BatchOutcome {
 }
 
 /// Consume → transform → produce → send offsets → commit, one transaction per polled
-/// batch, with abort-and-rewind on abortable errors. See the [module docs](self).
+/// batch, with abort-and-rewind on abortable errors. See the [module docs](crate::txn).
 pub struct ExactlyOncePipeline {
     consumer: Consumer,
     producer: Producer,
@@ -201,7 +201,7 @@ impl ExactlyOncePipeline {
     /// When an earlier call left its transaction open (it returned a retriable error, or
     /// its future was dropped), this call polls nothing: it finishes that transaction
     /// (offsets, commit) or aborts and rewinds it, and returns that batch's outcome. See
-    /// the [module docs](self) for what to do after each kind of error.
+    /// the [module docs](crate::txn) for what to do after each kind of error.
     pub async fn run_once<F>(&self, mut transform: F) -> Result<BatchOutcome>
     where
         F: FnMut(&ConsumerRecord) -> Vec<ProducerRecord>,

@@ -105,7 +105,7 @@ impl PartitionAssignor for StickyAssignor {
     }
 
     /// Java's user data: none before the first assignment (no owned partitions and
-    /// generation -1), else `owned` and `generation` as [`encode_sticky_user_data`] writes.
+    /// generation -1), else `owned` and `generation` in Java's `StickyAssignorUserData` v1.
     fn subscription_user_data(&self, _topics: &[String], owned: &[TopicPartition], generation: i32) -> Option<Bytes> {
         if generation < 0 && owned.is_empty() {
             return None;
