@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let topic = args.next().unwrap_or_else(|| "ferrokafka-demo".into());
 
     // Which partitions the topic has.
-    let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+    let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
     let described = admin.describe_topics([topic.as_str()]).await?;
     let partitions: Vec<TopicPartition> =
         described.iter().flat_map(|t| t.partitions.iter().map(|p| TopicPartition::new(&t.name, p.partition))).collect();

@@ -69,7 +69,7 @@ async fn member(
             .partition_assignment_strategy(vec![Arc::new(CooperativeStickyAssignor)]),
     )
     .await?;
-    consumer.set_rebalance_listener(Logger(name)).await?;
+    consumer.set_rebalance_listener(Logger(name))?;
     consumer.subscribe([TOPIC]).await?;
     while !*stop.borrow() {
         tokio::select! {
@@ -97,7 +97,7 @@ async fn member(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bootstrap = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9092".into());
-    let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+    let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
     match admin.create_topic(NewTopic::new(TOPIC, 6, 1)).await {
         Ok(()) => println!("created topic {TOPIC} with 6 partitions"),
         Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => {}

@@ -18,7 +18,7 @@ use ferrokafka::ErrorCode;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bootstrap = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9092".into());
-    let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+    let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
 
     let cluster = admin.describe_cluster().await?;
     println!("connected to cluster {} via {bootstrap}", cluster.cluster_id.as_deref().unwrap_or("?"));

@@ -22,7 +22,7 @@ const RECORDS: usize = 300;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bootstrap = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9092".into());
-    let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+    let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
     for t in [INPUT, OUTPUT] {
         // Fresh topics each run, so the check below is exact.
         match admin.delete_topic(t).await {

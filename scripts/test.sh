@@ -20,13 +20,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VERSIONS="${KAFKA_VERSIONS:-${KAFKA_VERSION:-4.4.0 3.9.2}}"
 KAFKA=scripts/kafka-local.sh
 export FERROKAFKA_RUN_DIR="${FERROKAFKA_RUN_DIR:-/tmp/ferrokafka-test}"
+# The integration tests read a few client internals through the unstable test-hooks feature
+# (Cargo.toml); every build of them here enables it, so no test is compiled out.
+HOOKS=(--features test-hooks)
 started=0
 cleanup() { if [ "$started" = 1 ]; then "$KAFKA" stop all >&2 || true; fi; }
 trap cleanup EXIT
 
 echo "== build (tests and examples)"
-cargo build --all-targets --locked
-cargo test --locked --no-run --quiet
+cargo build --all-targets --locked "${HOOKS[@]}"
+cargo test --locked --no-run --quiet "${HOOKS[@]}"
 
 echo "== unit tests and doc tests"
 cargo test --locked --doc --quiet
@@ -34,7 +37,7 @@ cargo test --locked --lib --quiet
 
 if [ "${FERROKAFKA_EXTERNAL:-0}" = 1 ]; then
   echo "== integration tests against external Kafka at ${FERROKAFKA_BOOTSTRAP:?} / ${FERROKAFKA_CLUSTER_BOOTSTRAP:?}"
-  cargo test --locked --test integration
+  cargo test --locked --test integration "${HOOKS[@]}"
   exit 0
 fi
 
@@ -56,7 +59,7 @@ for v in $VERSIONS; do
   set +a
   export FERROKAFKA_BOOTSTRAP FERROKAFKA_CLUSTER_BOOTSTRAP
   export FERROKAFKA_CLUSTER_CTL="$PWD/$KAFKA"
-  cargo test --locked --test integration
+  cargo test --locked --test integration "${HOOKS[@]}"
   "$KAFKA" stop all >&2
   started=0
 done

@@ -1,6 +1,6 @@
 //! Connection settings shared by every client role.
 //!
-//! Each role (admin now; producer and consumer later) has its own config struct that embeds
+//! Each role (producer, consumer, admin) has its own config struct that embeds
 //! a [`ClientConfig`]. Defaults follow the Java client where it has the same setting.
 
 use std::path::PathBuf;
@@ -297,6 +297,25 @@ impl ClientConfig {
         self
     }
 
+    /// Sets [`ClientConfig::reconnect_backoff`] (default 50 ms; greater than zero and at most
+    /// [`reconnect_backoff_max`](ClientConfig::reconnect_backoff_max)).
+    pub fn reconnect_backoff(mut self, t: Duration) -> Self {
+        self.reconnect_backoff = t;
+        self
+    }
+
+    /// Sets [`ClientConfig::reconnect_backoff_max`] (default 1 s; greater than zero).
+    pub fn reconnect_backoff_max(mut self, t: Duration) -> Self {
+        self.reconnect_backoff_max = t;
+        self
+    }
+
+    /// Sets [`ClientConfig::retry_backoff`] (default 100 ms).
+    pub fn retry_backoff(mut self, t: Duration) -> Self {
+        self.retry_backoff = t;
+        self
+    }
+
     /// Sets [`ClientConfig::metadata_max_age`].
     pub fn metadata_max_age(mut self, t: Duration) -> Self {
         self.metadata_max_age = t;
@@ -442,6 +461,17 @@ mod tests {
         assert!(e.to_string().contains("request_timeout"), "{e}");
         let e = ClientConfig::new("a:1").max_response_size(10).validate().unwrap_err();
         assert!(e.to_string().contains("max_response_size"), "{e}");
+        let c = ClientConfig::new("a:1")
+            .reconnect_backoff(Duration::from_millis(10))
+            .reconnect_backoff_max(Duration::from_millis(20))
+            .retry_backoff(Duration::from_millis(30));
+        assert_eq!(
+            (c.reconnect_backoff, c.reconnect_backoff_max, c.retry_backoff),
+            (Duration::from_millis(10), Duration::from_millis(20), Duration::from_millis(30))
+        );
+        c.validate().unwrap();
+        let e = ClientConfig::new("a:1").reconnect_backoff(Duration::from_secs(2)).validate().unwrap_err();
+        assert!(e.to_string().contains("reconnect_backoff_max"), "{e}");
     }
 
     #[test]

@@ -169,7 +169,7 @@ pub enum Error {
     },
 
     /// The partition's log was truncated below what the consumer already read (KIP-320: an
-    /// unclean leader election, for example), and `auto_offset_reset` is `None`. Seek to
+    /// unclean leader election, for example), and `auto_offset_reset` is `Error`. Seek to
     /// continue.
     #[error(
         "log truncation detected for {topic}-{partition}: position {position} (last fetched \
@@ -192,8 +192,8 @@ pub enum Error {
     },
 
     /// A partition has no position (no committed offset) and `auto_offset_reset` is
-    /// `None`: seek it first.
-    #[error("no offset for {topic}-{partition}: nothing committed and auto_offset_reset is None; seek first")]
+    /// [`OffsetReset::Error`](crate::consumer::OffsetReset::Error): seek it first.
+    #[error("no offset for {topic}-{partition}: nothing committed and auto_offset_reset is Error; seek first")]
     NoOffsetForPartition {
         /// The topic.
         topic: String,

@@ -479,7 +479,7 @@ async fn produce_ferrokafka(a: &ProduceArgs) -> Res<()> {
         .acks(match a.acks {
             AcksArg::All => Acks::All,
             AcksArg::Leader => Acks::Leader,
-            AcksArg::Zero => Acks::None,
+            AcksArg::Zero => Acks::Zero,
         })
         .enable_idempotence(a.idempotence)
         .linger(Duration::from_millis(a.linger_ms))
@@ -1081,7 +1081,7 @@ fn create_topic(o: &Opts) -> Res<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+        let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
         admin
             .create_topic(NewTopic::new(topic.as_str(), partitions, rf))
             .await?;
@@ -1123,11 +1123,11 @@ fn delete_topics(o: &Opts) -> Res<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let admin = AdminClient::connect(AdminConfig::new(&bootstrap)).await?;
+        let admin = AdminClient::new(AdminConfig::new(&bootstrap)).await?;
         let mut failed = Vec::new();
-        for (name, r) in admin.delete_topics(&topics).await? {
-            if let Err(e) = r {
-                failed.push(format!("{name}: {e}"));
+        for t in admin.delete_topics(&topics).await? {
+            if let Err(e) = t.result {
+                failed.push(format!("{}: {e}", t.name));
             }
         }
         if failed.is_empty() {

@@ -4,7 +4,7 @@
 //! # async fn demo() -> ferrokafka::Result<()> {
 //! use ferrokafka::admin::{AdminClient, AdminConfig, NewTopic};
 //!
-//! let admin = AdminClient::connect(AdminConfig::new("127.0.0.1:9092")).await?;
+//! let admin = AdminClient::new(AdminConfig::new("127.0.0.1:9092")).await?;
 //! admin.create_topic(NewTopic::new("orders", 6, 1).config("retention.ms", "3600000")).await?;
 //! println!("{:?}", admin.list_topics(false).await?);
 //! # Ok(()) }
@@ -151,8 +151,16 @@ pub struct ApiSupport {
     pub client_version: Option<i16>,
 }
 
-/// The outcome of one topic in a multi-topic call.
-pub type TopicResult = (String, Result<()>);
+/// The outcome of one topic in a multi-topic call ([`AdminClient::create_topics`],
+/// [`AdminClient::delete_topics`]). The results come in the order the topics were asked for.
+#[derive(Debug)]
+pub struct TopicResult {
+    /// The topic's name, as asked for.
+    pub name: String,
+    /// `Ok` when the broker applied the operation to this topic, else the broker's error for
+    /// it (with its message), or a protocol error when the answer left the topic out.
+    pub result: Result<()>,
+}
 
 /// An admin client. Cheap to clone; background tasks end when the last clone is dropped.
 #[derive(Clone)]
@@ -170,14 +178,14 @@ impl std::fmt::Debug for AdminClient {
 impl AdminClient {
     /// Validates the config and connects: fails with a clear error when the config is
     /// invalid or no bootstrap server answers within the connect and request timeouts.
-    pub async fn connect(config: AdminConfig) -> Result<AdminClient> {
+    pub async fn new(config: AdminConfig) -> Result<AdminClient> {
         config.validate()?;
         let core = ClientCore::connect(config.client).await?;
         Ok(AdminClient { core, timeout: config.default_api_timeout })
     }
 
     /// Creates topics. The outer error is for the call as a whole; each topic has its own
-    /// result (`TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`, `POLICY_VIOLATION`, ...
+    /// [`TopicResult`] (`TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`, `POLICY_VIOLATION`, ...
     /// with the broker's message). Retries when the controller moves.
     pub async fn create_topics(
         &self,
@@ -237,10 +245,10 @@ impl AdminClient {
     /// Creates one topic; `Err` if it could not be created (including when it exists).
     pub async fn create_topic(&self, topic: NewTopic) -> Result<()> {
         let mut r = self.create_topics([topic], CreateTopicsOptions::default()).await?;
-        r.pop().map(|(_, r)| r).unwrap_or(Ok(()))
+        r.pop().map(|t| t.result).unwrap_or(Ok(()))
     }
 
-    /// Deletes topics by name; each topic has its own result (`UNKNOWN_TOPIC_OR_PARTITION`
+    /// Deletes topics by name; each topic has its own [`TopicResult`] (`UNKNOWN_TOPIC_OR_PARTITION`
     /// when it does not exist).
     pub async fn delete_topics<S: AsRef<str>>(&self, names: impl IntoIterator<Item = S>) -> Result<Vec<TopicResult>> {
         let names: Vec<String> = names.into_iter().map(|s| s.as_ref().to_owned()).collect();
@@ -286,7 +294,7 @@ impl AdminClient {
     /// Deletes one topic.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
         let mut r = self.delete_topics([name]).await?;
-        r.pop().map(|(_, r)| r).unwrap_or(Ok(()))
+        r.pop().map(|t| t.result).unwrap_or(Ok(()))
     }
 
     /// The names of all topics, sorted; internal topics only when `include_internal`.
@@ -400,7 +408,7 @@ fn per_topic(
                     detail: format!("{api} response has no result for topic {n}"),
                 }),
             };
-            (n.clone(), r)
+            TopicResult { name: n.clone(), result: r }
         })
         .collect()
 }

@@ -17,8 +17,12 @@ pub enum OffsetReset {
     /// Start at the end of the log (only records written from now on). The default.
     #[default]
     Latest,
-    /// Fail: `poll` returns an error naming the partition until the application seeks.
-    None,
+    /// Java's `none` (librdkafka's `error`): fail instead of choosing a position. `poll`
+    /// returns [`Error::NoOffsetForPartition`](crate::Error::NoOffsetForPartition) (Java's
+    /// `NoOffsetForPartitionException`) for a partition with no committed offset, and
+    /// a broker error `OFFSET_OUT_OF_RANGE` (or [`Error::LogTruncation`](crate::Error::LogTruncation))
+    /// for a position out of range, until the application seeks the partition.
+    Error,
 }
 
 /// `isolation.level`: which records of transactions a consumer sees.

@@ -567,12 +567,12 @@ fn handle_response(shared: &Shared, plan: &[Planned], result: Result<Fetched>) -
                 None => {}
                 Some(ErrorCode::OffsetOutOfRange) => {
                     match shared.cfg.auto_offset_reset {
-                        OffsetReset::None => {
+                        OffsetReset::Error => {
                             s.error = Some(Error::broker(
                                 ErrorCode::OffsetOutOfRange,
                                 "Fetch",
                                 Some(format!(
-                                    "fetch offset {} is out of range (log start {:?}, high watermark {:?}) and auto_offset_reset is None; seek to continue",
+                                    "fetch offset {} is out of range (log start {:?}, high watermark {:?}) and auto_offset_reset is Error; seek to continue",
                                     p.position.offset, s.log_start_offset, s.high_watermark
                                 )),
                                 Some(p.tp.topic.clone()),
@@ -621,7 +621,7 @@ fn handle_response(shared: &Shared, plan: &[Planned], result: Result<Fetched>) -
             if d.epoch >= 0 && d.end_offset >= 0 {
                 let last = p.position.last_fetched_epoch.unwrap_or(-1);
                 if d.end_offset < p.position.offset {
-                    if shared.cfg.auto_offset_reset == OffsetReset::None {
+                    if shared.cfg.auto_offset_reset == OffsetReset::Error {
                         s.error = Some(Error::LogTruncation {
                             topic: p.tp.topic.clone(),
                             partition: p.tp.partition,

@@ -24,6 +24,19 @@
 //! skips what precedes the position, control batches and aborted transactions, and advances
 //! the partition's position past every record it returns.
 //!
+//! # Sync or async
+//! A method is `async` when it waits for something: a broker's answer (`poll`, `commit`,
+//! `committed`, `position`, `offsets_for_times`, `beginning_offsets` / `end_offsets`) or the
+//! group (`subscribe`, `subscribe_pattern`, `unsubscribe`, `close`). A method that only
+//! records a decision for the fetch tasks and the next `poll` returns at once and is plain
+//! `fn`: `assign`, `seek`, `seek_to_beginning` / `seek_to_end`, `pause` / `resume`,
+//! `set_rebalance_listener`, and `commit_async` (which hands back a [`CommitFuture`] for the
+//! outcome). `subscribe` and `subscribe_pattern` are async, unlike Java's, because they do
+//! wait: under [`GroupProtocol::Consumer`] they ask a broker whether it serves KIP-848 (an
+//! error at the call instead of at some later poll), `subscribe` fetches the subscribed
+//! topics' metadata, and both wait for a poll that is running a rebalance to finish before
+//! they change the subscription.
+//!
 //! # Cancel safety
 //! `poll`, `recv` and the stream are cancel safe: a record is taken from the buffer and the
 //! position advanced only in a synchronous step after the last await.
@@ -114,6 +127,42 @@ pub struct OffsetAndTimestamp {
     pub timestamp: i64,
     /// The leader epoch of that record, when the broker reports it.
     pub leader_epoch: Option<i32>,
+}
+
+/// The outcome of a commit started by [`Consumer::commit_async`]: resolves to the commit's
+/// result once the broker answered (or the commit failed for good).
+///
+/// The commit does not depend on this future: it runs in the background and completes even
+/// when the future is dropped unawaited (as Java's `commitAsync` without a callback), so
+/// dropping it only discards the outcome. An error from before the request was sent (closed
+/// consumer, no group id, a fatal member error) is returned by the first poll. Awaiting
+/// again after it resolved panics, as for any future.
+#[derive(Debug)]
+pub struct CommitFuture(CommitState);
+
+#[derive(Debug)]
+enum CommitState {
+    /// The commit could not start; the error is handed out once.
+    Failed(Option<Error>),
+    /// The background commit task.
+    Running(JoinHandle<Result<()>>),
+}
+
+impl std::future::Future for CommitFuture {
+    type Output = Result<()>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<()>> {
+        match &mut self.0 {
+            CommitState::Failed(e) => std::task::Poll::Ready(Err(e.take().expect("CommitFuture polled after it resolved"))),
+            CommitState::Running(task) => std::pin::Pin::new(task).poll(cx).map(|r| match r {
+                Ok(r) => r,
+                // The commit's panic is the caller's to see, as if it had run inline.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: the runtime is shutting down.
+                Err(_) => Err(Error::Closed),
+            }),
+        }
+    }
 }
 
 /// How a record's timestamp was set.
@@ -301,6 +350,9 @@ impl Consumer {
     /// position; new ones start from the group's committed offset (with a group id) or
     /// `auto_offset_reset`, resolved by the next poll. An error while subscribed (manual
     /// assignment and subscriptions are mutually exclusive, as in Java).
+    ///
+    /// Synchronous (see "Sync or async" in the module docs): it records the assignment and
+    /// wakes the fetch tasks; nothing waits for a broker.
     pub fn assign(&self, partitions: Vec<TopicPartition>) -> Result<()> {
         self.check_open()?;
         if self.group.as_ref().is_some_and(|g| g.is_subscribed()) {
@@ -335,6 +387,10 @@ impl Consumer {
     /// assigns partitions among its members, and `poll` runs the rebalances. Replaces any
     /// earlier subscription (a changed subscription rejoins). Topics that do not exist yet
     /// are assigned once they exist.
+    ///
+    /// Async (see "Sync or async" in the module docs): it fetches the topics' metadata,
+    /// under [`GroupProtocol::Consumer`] checks that the brokers serve KIP-848, and waits
+    /// for a poll that is running a rebalance; the join itself happens in `poll`.
     pub async fn subscribe<I, T>(&self, topics: I) -> Result<()>
     where
         I: IntoIterator<Item = T>,
@@ -359,6 +415,10 @@ impl Consumer {
     /// Java's `Pattern.matches`). Topics created later that match are picked up when the
     /// consumer next refreshes the cluster's topic list (every
     /// `min(metadata_max_age, 30 s)`). Internal topics never match.
+    ///
+    /// Async, as [`subscribe`](Consumer::subscribe): under [`GroupProtocol::Consumer`] it
+    /// checks that the brokers serve KIP-848, and it waits for a poll that is running a
+    /// rebalance; the pattern is resolved and the group joined in `poll`.
     pub async fn subscribe_pattern(&self, pattern: &str) -> Result<()> {
         let g = self.group_for("subscribe_pattern")?;
         let re = regex::Regex::new(&format!("^(?:{pattern})$"))
@@ -367,13 +427,18 @@ impl Consumer {
         g.subscribe(Subscribed::Pattern(re), None).await
     }
 
-    /// Sets the callbacks run around rebalances (see [`ConsumerRebalanceListener`]).
-    /// Takes effect for the next rebalance.
-    pub async fn set_rebalance_listener(&self, listener: impl ConsumerRebalanceListener) -> Result<()> {
+    /// Sets the callbacks run around rebalances (see [`ConsumerRebalanceListener`]),
+    /// replacing any earlier listener. Synchronous (see "Sync or async" in the module docs):
+    /// it only records the listener, which the next `poll` (or `unsubscribe`, `close`)
+    /// installs, so it never waits for a running poll and may be called from a callback.
+    /// A rebalance already under way in a running poll finishes with the old listener.
+    /// Fails only without a group id.
+    pub fn set_rebalance_listener(&self, listener: impl ConsumerRebalanceListener) -> Result<()> {
         let g = self.group.as_ref().ok_or_else(|| {
             Error::InvalidArgument("set_rebalance_listener needs a group id: set ConsumerConfig::group_id".into())
         })?;
-        g.set_listener(Arc::new(listener)).await
+        g.set_listener(Arc::new(listener));
+        Ok(())
     }
 
     /// Leaves the group: revokes the assignment (calling the listener), sends LeaveGroup
@@ -421,7 +486,7 @@ impl Consumer {
 
     /// Records fetched so far, at most `max_poll_records`, waiting up to `timeout` for the
     /// first. Returns an empty vector on timeout. An error of a partition (out of range with
-    /// `auto_offset_reset` None, a corrupt batch, truncation) is returned once no records are
+    /// `auto_offset_reset` [`OffsetReset::Error`], a corrupt batch, truncation) is returned once no records are
     /// ready; the partition is not fetched again until it is returned or the partition seeked.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         self.poll_up_to(timeout, self.shared.cfg.max_poll_records).await
@@ -623,7 +688,7 @@ impl Consumer {
                     OffsetReset::Latest => {
                         st.request_reset(tp, ResetTo::Latest);
                     }
-                    OffsetReset::None => {
+                    OffsetReset::Error => {
                         return Err(Error::NoOffsetForPartition { topic: tp.topic.clone(), partition: tp.partition });
                     }
                 }
@@ -754,8 +819,9 @@ impl Consumer {
     }
 
     /// The KIP-227 fetch session of each broker's fetch task: broker id → (session id, epoch
-    /// of the next request). Brokers fetched without a session are absent. For tests and
-    /// diagnostics; not a stable API.
+    /// of the next request). Brokers fetched without a session are absent. A test hook of
+    /// the unstable `test-hooks` feature, not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn fetch_sessions(&self) -> BTreeMap<i32, (i32, i32)> {
         self.shared.sessions.lock().unwrap().iter().map(|(b, s)| (*b, *s)).collect()
@@ -870,27 +936,15 @@ impl Consumer {
     /// moved on without this member with [`Error::CommitFailed`]. It never waits for a
     /// rebalance to finish.
     pub async fn commit(&self, offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>) -> Result<()> {
-        self.check_open()?;
-        let c = self.coordinator()?;
-        let member = match &self.group {
-            Some(g) => g.commit_member()?,
-            None => None,
-        };
-        let offsets = offsets.unwrap_or_else(|| self.positions());
-        let timeout = self.shared.cfg.default_api_timeout;
-        match (&self.group, member) {
-            (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
-            _ => c.commit(&self.shared.core, &offsets, None, timeout).await,
-        }
+        self.prepare_commit(offsets)?.await
     }
 
-    /// Starts a commit in the background and returns its handle; awaiting the handle gives
-    /// the outcome, dropping it lets the commit finish unobserved. The offsets (`None`: the
-    /// current positions) are taken now.
-    pub fn commit_async(
+    /// The commit of `commit` and `commit_async`: the offsets (`None`: the positions) and
+    /// the membership are taken now; the returned future sends the commit and retries it.
+    fn prepare_commit(
         &self,
         offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
-    ) -> Result<JoinHandle<Result<()>>> {
+    ) -> Result<impl Future<Output = Result<()>> + Send + 'static> {
         self.check_open()?;
         let c = self.coordinator()?;
         let member = match &self.group {
@@ -901,12 +955,28 @@ impl Consumer {
         let core = self.shared.core.clone();
         let timeout = self.shared.cfg.default_api_timeout;
         let group = self.group.clone();
-        Ok(tokio::spawn(async move {
+        Ok(async move {
             match (group, member) {
                 (Some(g), Some(m)) => g.commit_as_member(&offsets, m, timeout).await,
                 _ => c.commit(&core, &offsets, None, timeout).await,
             }
-        }))
+        })
+    }
+
+    /// Starts a commit of `offsets` (`None`: the current positions, taken now) and returns
+    /// a [`CommitFuture`] for its outcome, without waiting for the broker (Java's
+    /// `commitAsync`). The commit runs in the background: it proceeds even if the future is
+    /// dropped, and awaiting the future gives its result, with the same errors and retries
+    /// (up to `default_api_timeout`) as [`commit`](Consumer::commit). A commit that cannot
+    /// start (the consumer is closed, no group id, the member failed fatally) sends nothing,
+    /// and its error comes out of the future too.
+    ///
+    /// Needs a Tokio runtime, as every call of the consumer.
+    pub fn commit_async(&self, offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>) -> CommitFuture {
+        CommitFuture(match self.prepare_commit(offsets) {
+            Ok(commit) => CommitState::Running(tokio::spawn(commit)),
+            Err(e) => CommitState::Failed(Some(e)),
+        })
     }
 
     /// The group's committed offsets of `tps`; partitions with nothing committed are absent.

@@ -544,7 +544,7 @@ async fn truncating_broker() -> TcpBroker {
 #[tokio::test]
 async fn detected_log_truncation_is_reported_when_reset_is_none() {
     let b = truncating_broker().await;
-    let c = consumer(&b, |c| c.auto_offset_reset(super::OffsetReset::None)).await;
+    let c = consumer(&b, |c| c.auto_offset_reset(super::OffsetReset::Error)).await;
     let (got, e) = poll_until_error(&c).await;
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
     match &e {
@@ -569,4 +569,15 @@ async fn with_a_reset_policy_truncation_moves_back_to_the_divergence_point_never
     }
     assert_eq!(&got[..5], &[0, 1, 2, 3, 4]);
     assert_eq!(got[5], 2, "consumption resumes at the divergence point: {got:?}");
+}
+
+#[tokio::test]
+async fn commit_async_hands_an_error_from_before_the_request_out_of_its_future() {
+    let b = broker(1, |req, f| answer(req, &f, &Bytes::new())).await;
+    let c = consumer(&b, |c| c).await;
+    // No group id: nothing is sent, and the future (not the call) says why.
+    let e = c.commit_async(None).await.unwrap_err();
+    assert!(e.to_string().contains("group id"), "{e}");
+    c.close().await.unwrap();
+    assert!(matches!(c.commit_async(None).await, Err(Error::Closed)));
 }

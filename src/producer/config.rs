@@ -12,8 +12,9 @@ pub use crate::record::Compression;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Acks {
     /// `acks=0`: the broker sends no response; records complete once written to the socket
-    /// and their offset is reported as -1. Nothing is retried.
-    None,
+    /// and their offset is reported as -1. Nothing is retried. (Named `Zero`, not `None`,
+    /// so it cannot be read as `Option::None`.)
+    Zero,
     /// `acks=1`: the partition leader has written the record.
     Leader,
     /// `acks=all` (the default): every in-sync replica has the record.
@@ -24,7 +25,7 @@ pub enum Acks {
 impl Acks {
     pub(crate) fn wire(self) -> i16 {
         match self {
-            Acks::None => 0,
+            Acks::Zero => 0,
             Acks::Leader => 1,
             Acks::All => -1,
         }

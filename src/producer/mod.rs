@@ -255,10 +255,17 @@ impl Producer {
         self.txn("abort_transaction")?.abort_transaction(timeout).await
     }
 
-    /// Test hook: the transaction protocol version (1 or 2, KIP-890) the current or next
-    /// transaction uses; `None` for a producer without `transactional_id`.
+    /// The transaction protocol version (1 or 2, KIP-890) the current or next transaction
+    /// uses; `None` for a producer without `transactional_id`. A test hook of the unstable
+    /// `test-hooks` feature, not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn transaction_protocol_version(&self) -> Option<u8> {
+        self.txn_protocol()
+    }
+
+    /// The transaction protocol version, for the crate (see `transaction_protocol_version`).
+    pub(crate) fn txn_protocol(&self) -> Option<u8> {
         self.inner.txn.as_ref().map(|t| if t.uses_v2() { 2 } else { 1 })
     }
 

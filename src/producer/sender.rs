@@ -334,7 +334,7 @@ impl Sender {
                     .map(|b| PartitionData { topic: &b.topic, partition: b.partition, records: b.encoded.bytes() })
                     .collect();
                 let frame = encode_produce(version, &core.config.client_id, txn.as_ref().map(|(id, _)| &**id), acks.wire(), timeout_ms, &parts)?;
-                match conn.send_frame(frame, ProduceRequest::KEY, acks != Acks::None).await? {
+                match conn.send_frame(frame, ProduceRequest::KEY, acks != Acks::Zero).await? {
                     None => Ok(None),
                     Some(bytes) => decode_produce_response(bytes, version).map(Some).map_err(|detail| Error::Protocol {
                         broker: format!("broker {broker}"),

@@ -7,7 +7,7 @@
 //!                    write loop before it ends (new requests wait, none is lost)
 //! ```
 //!
-//! [`Security`] is built once per client from the [`ClientConfig`](crate::ClientConfig) (PEM
+//! `Security` is built once per client from the [`ClientConfig`] (PEM
 //! files are read then) and shared by every connection of the client.
 
 use std::sync::Arc;

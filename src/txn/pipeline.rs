@@ -105,7 +105,7 @@ pub struct BatchOutcome {
 }
 
 /// Consume → transform → produce → send offsets → commit, one transaction per polled
-/// batch, with abort-and-rewind on abortable errors. See the [module docs](self).
+/// batch, with abort-and-rewind on abortable errors. See the [module docs](crate::txn).
 pub struct ExactlyOncePipeline {
     consumer: Consumer,
     producer: Producer,
@@ -176,7 +176,7 @@ impl ExactlyOncePipeline {
                 "exactly-once pipeline: the consumer must have enable_auto_commit false (offsets are committed in the transactions)".into(),
             ));
         }
-        if producer.transaction_protocol_version().is_none() {
+        if producer.txn_protocol().is_none() {
             return Err(Error::Config("exactly-once pipeline: the producer needs a transactional_id".into()));
         }
         producer.init_transactions(cfg.call_timeout).await?;
@@ -201,7 +201,7 @@ impl ExactlyOncePipeline {
     /// When an earlier call left its transaction open (it returned a retriable error, or
     /// its future was dropped), this call polls nothing: it finishes that transaction
     /// (offsets, commit) or aborts and rewinds it, and returns that batch's outcome. See
-    /// the [module docs](self) for what to do after each kind of error.
+    /// the [module docs](crate::txn) for what to do after each kind of error.
     pub async fn run_once<F>(&self, mut transform: F) -> Result<BatchOutcome>
     where
         F: FnMut(&ConsumerRecord) -> Vec<ProducerRecord>,

@@ -295,7 +295,7 @@ async fn concurrent_transactions_is_retried_and_not_coordinator_finds_the_coordi
     assert_eq!(finds, 2, "NOT_COORDINATOR looks the coordinator up again (and only it): {l:?}");
     assert!(l.iter().filter(|(k, _, _)| *k == 10).all(|(_, _, x)| x == "key_type=1"), "transaction coordinator lookups: {l:?}");
     assert!(l.iter().any(|(k, _, x)| *k == 22 && x.contains("Some(\"tid\")")), "{l:?}");
-    assert_eq!(p.transaction_protocol_version(), Some(1));
+    assert_eq!(p.txn_protocol(), Some(1));
     // v1: the partition is added before its first batch is produced.
     open_transaction_with_a_record(&p).await;
     p.commit_transaction(T).await.unwrap();
@@ -396,7 +396,7 @@ async fn protocol_v2_adds_partitions_implicitly_and_every_end_txn_brings_a_new_e
     let b = broker(script.clone()).await;
     let p = producer(&b).await;
     p.init_transactions(T).await.unwrap();
-    assert_eq!(p.transaction_protocol_version(), Some(2), "finalized transaction.version 2 chooses protocol v2");
+    assert_eq!(p.txn_protocol(), Some(2), "finalized transaction.version 2 chooses protocol v2");
     open_transaction_with_a_record(&p).await;
     open_transaction_with_a_record_again(&p).await;
     p.commit_transaction(T).await.unwrap();

@@ -76,7 +76,7 @@ async fn a_client_whose_first_bootstrap_node_is_dead_still_connects() {
     let _faults = CLUSTER_FAULTS.lock().await;
     cluster_ctl(&["kill", "1"]);
     // Node 1 is first in the bootstrap list.
-    let result = AdminClient::connect(
+    let result = AdminClient::new(
         AdminConfig::new(cluster_bootstrap()).default_api_timeout(Duration::from_secs(30)),
     )
     .await;

@@ -44,7 +44,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// An admin client on the single node, with a short per-call timeout.
 pub async fn single_admin() -> AdminClient {
-    AdminClient::connect(AdminConfig::new(single_bootstrap()).default_api_timeout(Duration::from_secs(30)))
+    AdminClient::new(AdminConfig::new(single_bootstrap()).default_api_timeout(Duration::from_secs(30)))
         .await
         .unwrap_or_else(|e| panic!("no Kafka at {} ({e}); run scripts/test.sh", single_bootstrap()))
 }
@@ -63,7 +63,7 @@ pub fn tps(topic: &str, n: i32) -> Vec<ferrokafka::consumer::TopicPartition> {
 
 /// An admin client on the 3-node cluster.
 pub async fn cluster_admin() -> AdminClient {
-    AdminClient::connect(AdminConfig::new(cluster_bootstrap()).default_api_timeout(Duration::from_secs(30)))
+    AdminClient::new(AdminConfig::new(cluster_bootstrap()).default_api_timeout(Duration::from_secs(30)))
         .await
         .unwrap_or_else(|e| panic!("no Kafka cluster at {} ({e}); run scripts/test.sh", cluster_bootstrap()))
 }

@@ -116,7 +116,7 @@ async fn validate_only_creates_nothing() {
         .await
         .unwrap();
     assert_eq!(r.len(), 1);
-    assert!(r[0].1.is_ok(), "{:?}", r[0].1);
+    assert!(r[0].result.is_ok(), "{:?}", r[0].result);
     let e = admin.describe_topics([&name]).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::UnknownTopicOrPartition), "{e}");
 }
@@ -130,12 +130,12 @@ async fn multi_topic_calls_report_each_topic() {
         .create_topics([NewTopic::new(&a, 1, 1), NewTopic::new(&b, 1, 1)], CreateTopicsOptions::default())
         .await
         .unwrap();
-    assert_eq!(r[0].0, a);
-    assert_eq!(r[0].1.as_ref().unwrap_err().code(), Some(ErrorCode::TopicAlreadyExists));
-    assert_eq!(r[1].0, b);
-    assert!(r[1].1.is_ok(), "{:?}", r[1].1);
+    assert_eq!(r[0].name, a);
+    assert_eq!(r[0].result.as_ref().unwrap_err().code(), Some(ErrorCode::TopicAlreadyExists));
+    assert_eq!(r[1].name, b);
+    assert!(r[1].result.is_ok(), "{:?}", r[1].result);
     let r = admin.delete_topics([&a, &b]).await.unwrap();
-    assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
+    assert!(r.iter().all(|t| t.result.is_ok()), "{r:?}");
 }
 
 #[tokio::test]
@@ -143,14 +143,14 @@ async fn a_dead_first_bootstrap_address_is_skipped() {
     // A port nobody listens on, then the real node.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let bootstrap = format!("{dead},{}", single_bootstrap());
-    let admin = AdminClient::connect(AdminConfig::new(bootstrap)).await.unwrap();
+    let admin = AdminClient::new(AdminConfig::new(bootstrap)).await.unwrap();
     assert_eq!(admin.describe_cluster().await.unwrap().brokers.len(), 1);
 }
 
 #[tokio::test]
 async fn no_reachable_bootstrap_is_a_clear_retriable_error() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let e = AdminClient::connect(AdminConfig::new(dead.to_string())).await.unwrap_err();
+    let e = AdminClient::new(AdminConfig::new(dead.to_string())).await.unwrap_err();
     assert!(e.is_retriable(), "{e}");
     assert!(e.to_string().contains("no broker answered a metadata request"), "{e}");
     assert!(e.to_string().contains(&dead.to_string()), "{e}");
@@ -158,8 +158,8 @@ async fn no_reachable_bootstrap_is_a_clear_retriable_error() {
 
 #[tokio::test]
 async fn invalid_config_fails_at_build() {
-    let e = AdminClient::connect(AdminConfig::new("")).await.unwrap_err();
+    let e = AdminClient::new(AdminConfig::new("")).await.unwrap_err();
     assert!(matches!(e, Error::Config(_)), "{e}");
-    let e = AdminClient::connect(AdminConfig::new("::1:9092")).await.unwrap_err();
+    let e = AdminClient::new(AdminConfig::new("::1:9092")).await.unwrap_err();
     assert!(e.to_string().contains("brackets"), "{e}");
 }

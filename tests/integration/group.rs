@@ -110,7 +110,7 @@ impl Member {
         let assignment = Arc::new(Mutex::new(Vec::new()));
         let generation = Arc::new(Mutex::new(-1));
         let consumer = Consumer::new(cfg).await.unwrap();
-        consumer.set_rebalance_listener(Recorder { events: events.clone(), commit_on_revoke: true }).await.unwrap();
+        consumer.set_rebalance_listener(Recorder { events: events.clone(), commit_on_revoke: true }).unwrap();
         match sub {
             Sub::Topics(t) => consumer.subscribe(t).await.unwrap(),
             Sub::Pattern(p) => consumer.subscribe_pattern(&p).await.unwrap(),

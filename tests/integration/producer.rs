@@ -88,7 +88,7 @@ async fn keyed_records_land_where_the_java_client_puts_them() {
 
 #[tokio::test]
 async fn acks_zero_one_and_all_all_deliver() {
-    for acks in [Acks::None, Acks::Leader, Acks::All] {
+    for acks in [Acks::Zero, Acks::Leader, Acks::All] {
         let topic = topic(2).await;
         let cfg = config().acks(acks).enable_idempotence(acks == Acks::All);
         let producer = Producer::new(cfg).await.unwrap();
@@ -98,7 +98,7 @@ async fn acks_zero_one_and_all_all_deliver() {
         }
         for f in fs {
             let m = f.await.unwrap();
-            if acks == Acks::None {
+            if acks == Acks::Zero {
                 assert_eq!(m.offset, -1, "acks=0 reports no offset");
             } else {
                 assert!(m.offset >= 0);

@@ -142,7 +142,7 @@ fn config(addr: String, protocol: SecurityProtocol, tls: Option<TlsConfig>, sasl
 /// Creates a topic, produces `n` records and consumes them back, all over `client`'s
 /// listener and security settings (admin, producer and consumer alike).
 async fn round_trip(client: ClientConfig, n: usize) {
-    let admin = AdminClient::connect(AdminConfig::from_client(client.clone())).await.unwrap();
+    let admin = AdminClient::new(AdminConfig::from_client(client.clone())).await.unwrap();
     let topic = unique("security");
     admin.create_topic(NewTopic::new(&topic, 2, 1)).await.unwrap();
     let producer = Producer::new(ProducerConfig::from_client(client.clone())).await.unwrap();
@@ -248,7 +248,7 @@ async fn connect_err(client: ClientConfig) -> (Error, Duration) {
 /// As `connect_err`, for errors that may be retriable.
 async fn connect_err_any(client: ClientConfig) -> (Error, Duration) {
     let t = Instant::now();
-    let res = tokio::time::timeout(CONNECT_TIMEOUT * 3, AdminClient::connect(AdminConfig::from_client(client)))
+    let res = tokio::time::timeout(CONNECT_TIMEOUT * 3, AdminClient::new(AdminConfig::from_client(client)))
         .await
         .expect("connect hung past three connect timeouts");
     let e = res.err().expect("connect must fail");
@@ -321,7 +321,7 @@ async fn a_certificate_for_another_host_name_is_a_tls_error() {
     // Told to expect that name, the same connection verifies.
     let name = var("FERROKAFKA_BADHOST_NAME", || "wrong-host.invalid".into());
     let tls = TlsConfig { server_name: Some(name), ..trusting_ca() };
-    AdminClient::connect(AdminConfig::from_client(config(listener("BADHOST"), SecurityProtocol::Ssl, Some(tls), None)))
+    AdminClient::new(AdminConfig::from_client(config(listener("BADHOST"), SecurityProtocol::Ssl, Some(tls), None)))
         .await
         .unwrap();
 }
@@ -387,7 +387,7 @@ async fn reauthentication_loses_nothing(sasl: SaslConfig) {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let client = config(listener("REAUTH"), SecurityProtocol::SaslPlaintext, None, Some(sasl));
-    let admin = AdminClient::connect(AdminConfig::from_client(client.clone())).await.unwrap();
+    let admin = AdminClient::new(AdminConfig::from_client(client.clone())).await.unwrap();
     let topic = unique("reauth");
     admin.create_topic(NewTopic::new(&topic, 1, 1)).await.unwrap();
     let producer = Producer::new(ProducerConfig::from_client(client.clone()).linger(Duration::from_millis(5))).await.unwrap();

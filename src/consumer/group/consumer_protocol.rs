@@ -25,18 +25,18 @@ use crate::wire;
 use super::assignor::{Assignment, Subscription};
 
 /// The newest Subscription version we know (and the one Java 3.9 / 4.x sends).
-pub const SUBSCRIPTION_LATEST_VERSION: i16 = 3;
+pub(crate) const SUBSCRIPTION_LATEST_VERSION: i16 = 3;
 /// The newest Assignment version we know (and the one Java 3.9 / 4.x sends).
-pub const ASSIGNMENT_LATEST_VERSION: i16 = 3;
+pub(crate) const ASSIGNMENT_LATEST_VERSION: i16 = 3;
 
 /// The protocol type of consumer groups in JoinGroup.
-pub const PROTOCOL_TYPE: &str = "consumer";
+pub(crate) const PROTOCOL_TYPE: &str = "consumer";
 
 /// Encodes `s` as a ConsumerProtocol Subscription at `version` (clamped to 0..=3, as Java
 /// clamps newer versions to its newest). Fields the version lacks are left out. Topics
 /// are written sorted and owned partitions grouped by topic, both in (topic, partition)
 /// order, as Java writes them.
-pub fn encode_subscription(version: i16, s: &Subscription) -> Bytes {
+pub(crate) fn encode_subscription(version: i16, s: &Subscription) -> Bytes {
     let version = version.clamp(0, SUBSCRIPTION_LATEST_VERSION);
     let mut b = BytesMut::with_capacity(64);
     b.put_i16(version);
@@ -64,7 +64,7 @@ pub fn encode_subscription(version: i16, s: &Subscription) -> Bytes {
 
 /// Decodes a ConsumerProtocol Subscription of any version >= 0. Fields the version lacks
 /// take their defaults (no owned partitions, generation -1, no rack).
-pub fn decode_subscription(data: &[u8]) -> Result<Subscription> {
+pub(crate) fn decode_subscription(data: &[u8]) -> Result<Subscription> {
     decode_subscription_inner(data).map_err(|e| malformed("subscription", e))
 }
 
@@ -99,7 +99,7 @@ fn decode_subscription_inner(data: &[u8]) -> wire::DecodeResult<Subscription> {
 /// Encodes `a` as a ConsumerProtocol Assignment at `version` (clamped to 0..=3; every
 /// version has the same layout). Partitions are grouped by topic in the order each topic
 /// first appears, partitions in their given order, as Java writes them.
-pub fn encode_assignment(version: i16, a: &Assignment) -> Bytes {
+pub(crate) fn encode_assignment(version: i16, a: &Assignment) -> Bytes {
     let version = version.clamp(0, ASSIGNMENT_LATEST_VERSION);
     let mut b = BytesMut::with_capacity(64);
     b.put_i16(version);
@@ -110,7 +110,7 @@ pub fn encode_assignment(version: i16, a: &Assignment) -> Bytes {
 
 /// Decodes a ConsumerProtocol Assignment of any version >= 0. An empty byte slice (what a
 /// member gets when the leader assigned it nothing at all) is an empty assignment.
-pub fn decode_assignment(data: &[u8]) -> Result<Assignment> {
+pub(crate) fn decode_assignment(data: &[u8]) -> Result<Assignment> {
     if data.is_empty() {
         return Ok(Assignment::default());
     }

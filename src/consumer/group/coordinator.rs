@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::assignor::{Assignment, GroupMember, PartitionAssignor, RebalanceProtocol, Subscription};
-use super::consumer_protocol::{decode_assignment, decode_subscription, encode_assignment, encode_subscription};
+use super::consumer_protocol::{PROTOCOL_TYPE, decode_assignment, decode_subscription, encode_assignment, encode_subscription};
 use super::{ConsumerGroupMetadata, ConsumerRebalanceListener, GroupProtocol, NoopListener};
 use crate::client::ClientCore;
 use crate::consumer::offsets::{Coordinator, MemberIdentity as CommitMember};
@@ -181,6 +181,9 @@ pub(crate) struct GroupCoordinator {
     pub(super) kind: GroupProtocol,
     pub(super) member: Mutex<Member>,
     poll_side: tokio::sync::Mutex<PollSide>,
+    /// A listener set by `set_rebalance_listener`, installed in `poll_side` by the next
+    /// lock of it ([`GroupCoordinator::side`]): setting one never waits for a running poll.
+    next_listener: Mutex<Option<Arc<dyn ConsumerRebalanceListener>>>,
     /// Bumped when `poll` has group work to do (heartbeat found a rebalance, a fatal error).
     pub(crate) events: watch::Sender<u64>,
     /// Wakes the heartbeat task early (joined, left, closing).
@@ -243,6 +246,7 @@ impl GroupCoordinator {
                 next_pattern_check: now,
                 next_missing_check: now,
             }),
+            next_listener: Mutex::new(None),
             s,
             events: watch::channel(0).0,
             hb_wake: Arc::new(Notify::new()),
@@ -263,7 +267,7 @@ impl GroupCoordinator {
     /// Sets (or replaces) the subscription; the next poll joins or rejoins.
     pub(crate) async fn subscribe(&self, sub: Subscribed, listener: Option<Arc<dyn ConsumerRebalanceListener>>) -> Result<()> {
         not_in_callback("subscribe")?;
-        let mut side = self.poll_side.lock().await;
+        let mut side = self.side().await;
         if let Some(l) = listener {
             side.listener = Arc::new(Guarded(l));
         }
@@ -305,10 +309,18 @@ impl GroupCoordinator {
         }
     }
 
-    pub(crate) async fn set_listener(&self, listener: Arc<dyn ConsumerRebalanceListener>) -> Result<()> {
-        not_in_callback("set_rebalance_listener")?;
-        self.poll_side.lock().await.listener = Arc::new(Guarded(listener));
-        Ok(())
+    /// Sets the listener the next poll (or unsubscribe, close) runs; waits for nothing.
+    pub(crate) fn set_listener(&self, listener: Arc<dyn ConsumerRebalanceListener>) {
+        *self.next_listener.lock().unwrap() = Some(Arc::new(Guarded(listener)));
+    }
+
+    /// Locks the poll side, installing the listener set since the last lock.
+    async fn side(&self) -> tokio::sync::MutexGuard<'_, PollSide> {
+        let mut side = self.poll_side.lock().await;
+        if let Some(l) = self.next_listener.lock().unwrap().take() {
+            side.listener = l;
+        }
+        side
     }
 
     pub(crate) fn is_subscribed(&self) -> bool {
@@ -491,7 +503,7 @@ impl GroupCoordinator {
     /// drives the join until it completes or `deadline` passes.
     pub(crate) async fn poll(self: &Arc<Self>, consumer: &Consumer, deadline: Instant) -> Result<()> {
         not_in_callback("poll")?;
-        let mut side = self.poll_side.lock().await;
+        let mut side = self.side().await;
         let subscribed = {
             let m = self.member.lock().unwrap();
             if let Some(e) = &m.fatal {
@@ -796,7 +808,7 @@ impl GroupCoordinator {
     pub(crate) async fn close(self: &Arc<Self>, consumer: &Consumer, timeout: Duration) -> Result<()> {
         not_in_callback("close")?;
         let deadline = Instant::now() + timeout;
-        let mut side = match tokio::time::timeout_at(deadline, self.poll_side.lock()).await {
+        let mut side = match tokio::time::timeout_at(deadline, self.side()).await {
             Ok(s) => s,
             Err(_) => return Err(Error::Timeout("close: a poll is still running".into())),
         };
@@ -841,7 +853,7 @@ impl GroupCoordinator {
     /// Unsubscribe: revoke everything, leave the group, forget the subscription.
     pub(crate) async fn unsubscribe(self: &Arc<Self>, consumer: &Consumer) -> Result<()> {
         not_in_callback("unsubscribe")?;
-        let mut side = self.poll_side.lock().await;
+        let mut side = self.side().await;
         if let Some(j) = side.join.take() {
             j.abort();
         }
@@ -1058,7 +1070,7 @@ async fn join_group(g: Arc<GroupCoordinator>, input: JoinInput) -> Result<JoinOu
             .with_rebalance_timeout_ms(g.s.rebalance_timeout.as_millis() as i32)
             .with_member_id(s(&member_id))
             .with_group_instance_id(instance.clone())
-            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
             .with_protocols(protocols.clone());
         if version >= 8 {
             req = req.with_reason(Some(s(&input.reason)));
@@ -1130,7 +1142,7 @@ async fn join_group(g: Arc<GroupCoordinator>, input: JoinInput) -> Result<JoinOu
             .with_assignments(assignments);
         if sv >= 5 {
             sync = sync
-                .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+                .with_protocol_type(Some(StrBytes::from_static_str(PROTOCOL_TYPE)))
                 .with_protocol_name(Some(s(&protocol)));
         }
         let sresp = match conn.send_at_with_timeout(&sync, sv, timeout).await {

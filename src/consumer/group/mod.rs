@@ -11,7 +11,7 @@
 
 pub mod assignor;
 mod common;
-pub mod consumer_protocol;
+pub(crate) mod consumer_protocol;
 pub(crate) mod coordinator;
 mod kip848;
 pub mod range;
@@ -62,8 +62,7 @@ pub struct ConsumerGroupMetadata {
 /// never concurrently with each other, and may call the consumer back — typically
 /// [`Consumer::commit`] in `on_partitions_revoked` to commit what was processed. A poll
 /// that runs a callback returns only after it completes. Calls that would wait for that
-/// poll (`poll`, `recv`, `subscribe`, `subscribe_pattern`, `set_rebalance_listener`,
-/// `unsubscribe`, `close`) fail with
+/// poll (`poll`, `recv`, `subscribe`, `subscribe_pattern`, `unsubscribe`, `close`) fail with
 /// [`Error::InvalidArgument`](crate::error::Error::InvalidArgument) from inside a callback.
 /// Every method has an empty default (`on_partitions_lost` defaults to
 /// `on_partitions_revoked`, as in Java).

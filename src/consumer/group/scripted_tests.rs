@@ -570,7 +570,7 @@ async fn heartbeat_rebalance_in_progress_rejoins_with_eager_callbacks() {
     .await;
     let c = consumer(&b, |c| c).await;
     let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.set_rebalance_listener(rec.clone()).unwrap();
     c.subscribe(["t"]).await.unwrap();
     poll_until(&c, "joined", assigned_t).await;
     once.store(true, Ordering::SeqCst);
@@ -586,7 +586,7 @@ async fn kip848_assignment_by_topic_id_is_assigned_then_acknowledged() {
     let (b, log) = broker(with_cgh(), |_, _| None).await;
     let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![])).await;
     let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.set_rebalance_listener(rec.clone()).unwrap();
     c.subscribe(["t"]).await.unwrap();
     poll_until(&c, "assigned", assigned_t).await;
     assert_eq!(rec.events(), ["assigned t-0,t-1"]);
@@ -664,7 +664,7 @@ async fn stale_answer_during_join(key: i16, code: ErrorCode) -> (Arc<Log>, Consu
     .await;
     let c = consumer(&b, |c| c).await;
     let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.set_rebalance_listener(rec.clone()).unwrap();
     c.subscribe(["t"]).await.unwrap();
     poll_until(&c, "joined", assigned_t).await;
     (log, c, rec, arm, b)
@@ -708,10 +708,10 @@ async fn a_stale_heartbeat_illegal_generation_during_a_join_loses_nothing() {
 async fn a_stale_commit_illegal_generation_during_a_join_loses_nothing() {
     let (log, c, rec, arm, _b) = stale_answer_during_join(COMMIT, ErrorCode::IllegalGeneration).await;
     arm.store(true, Ordering::SeqCst);
-    let commit = c.commit_async(offsets()).unwrap();
+    let commit = c.commit_async(offsets());
     wait_log(&log, "the armed commit", |_| !arm.load(Ordering::SeqCst)).await;
     rejoin_once(&log, &c, &rec, &arm).await;
-    let e = commit.await.unwrap().unwrap_err();
+    let e = commit.await.unwrap_err();
     assert!(matches!(e, Error::CommitFailed(_)), "{e:?}");
 }
 
@@ -811,7 +811,7 @@ async fn a_poll_cancelled_in_on_partitions_lost_leaves_the_lost_partitions_unass
     .await;
     let c = consumer(&b, |c| c.group_protocol(GroupProtocol::Consumer).partition_assignment_strategy(vec![])).await;
     let l = Blocker::new("lost");
-    c.set_rebalance_listener(l.clone()).await.unwrap();
+    c.set_rebalance_listener(l.clone()).unwrap();
     c.subscribe(["t"]).await.unwrap();
     poll_until(&c, "assigned", assigned_t).await;
     fence.store(true, Ordering::SeqCst);
@@ -826,7 +826,7 @@ async fn a_poll_cancelled_in_a_cooperative_revocation_completes_it_on_the_next_p
     let (b, log) = broker(CLASSIC.to_vec(), |_, _| None).await;
     let c = consumer(&b, |c| c.partition_assignment_strategy(vec![Arc::new(crate::consumer::CooperativeStickyAssignor)])).await;
     let l = Blocker::new("revoked");
-    c.set_rebalance_listener(l.clone()).await.unwrap();
+    c.set_rebalance_listener(l.clone()).unwrap();
     c.subscribe(["t", "topic-b"]).await.unwrap();
     poll_until(&c, "assigned", |c| c.assignment().len() == 4).await;
     let joins = log.count(JOIN);
@@ -892,7 +892,7 @@ async fn auto_committer(code: ErrorCode, interval: Duration) -> (TcpBroker, Arc<
     .await;
     let c = consumer(&b, |c| c.enable_auto_commit(true).auto_commit_interval(interval)).await;
     let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.set_rebalance_listener(rec.clone()).unwrap();
     c.subscribe(["t"]).await.unwrap();
     poll_until(&c, "joined", assigned_t).await;
     (b, log, c, rec, arm)
@@ -999,7 +999,7 @@ async fn unsubscribe_after_the_membership_was_lost_reports_the_partitions_lost()
     let code = Arc::new(AtomicI16::new(0));
     let (_b, log, c) = joined_with_commit_code(code.clone()).await;
     let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.set_rebalance_listener(rec.clone()).unwrap();
     code.store(ErrorCode::UnknownMemberId.code(), Ordering::SeqCst);
     assert!(matches!(c.commit(offsets()).await.unwrap_err(), Error::CommitFailed(_)));
     c.unsubscribe().await.unwrap();
@@ -1024,7 +1024,7 @@ async fn kip848_answered_once(code: ErrorCode, instance: bool) -> (TcpBroker, Ar
     })
     .await;
     let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.set_rebalance_listener(rec.clone()).unwrap();
     c.subscribe(["t"]).await.unwrap();
     poll_until(&c, "assigned", assigned_t).await;
     fence.store(true, Ordering::SeqCst);
@@ -1135,11 +1135,12 @@ impl ConsumerRebalanceListener for Reentrant {
         Box::pin(async move {
             let r = [
                 c.poll(Duration::from_millis(10)).await.map(|_| ()),
-                c.set_rebalance_listener(super::NoopListener).await,
                 c.subscribe(["t"]).await,
                 c.unsubscribe().await,
                 c.close().await,
                 c.commit(None).await,
+                // Sync: it waits for nothing, so it works from a callback (next poll on).
+                c.set_rebalance_listener(super::NoopListener),
             ];
             *self.0.lock().unwrap() = r.iter().map(|r| format!("{r:?}")).collect();
         })
@@ -1151,14 +1152,15 @@ async fn consumer_calls_from_a_callback_that_would_wait_for_the_poll_fail_instea
     let (b, _log) = broker(CLASSIC.to_vec(), |_, _| None).await;
     let c = consumer(&b, |c| c).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
-    c.set_rebalance_listener(Reentrant(seen.clone())).await.unwrap();
+    c.set_rebalance_listener(Reentrant(seen.clone())).unwrap();
     c.subscribe(["t"]).await.unwrap();
     poll_until(&c, "joined", |_| !seen.lock().unwrap().is_empty()).await;
     let r = seen.lock().unwrap().clone();
-    for call in &r[..5] {
+    for call in &r[..4] {
         assert!(call.contains("rebalance listener callback"), "{r:?}");
     }
-    assert_eq!(r[5], "Ok(())", "commit works from a callback (and the consumer is not closed)");
+    assert_eq!(r[4], "Ok(())", "commit works from a callback (and the consumer is not closed)");
+    assert_eq!(r[5], "Ok(())", "set_rebalance_listener works from a callback");
     assert!(assigned_t(&c));
 }
 
@@ -1201,7 +1203,7 @@ async fn polls_dropped_mid_join_keep_the_one_join_going() {
     .await;
     let c = consumer(&b, |c| c).await;
     let rec = Recorder::default();
-    c.set_rebalance_listener(rec.clone()).await.unwrap();
+    c.set_rebalance_listener(rec.clone()).unwrap();
     c.subscribe(["t"]).await.unwrap();
     let r = tokio::time::timeout(Duration::from_secs(5), async {
         let mut i = 0u64;

@@ -47,7 +47,7 @@ use super::consumer_protocol::{put_topic_partitions, topic_partitions};
 
 /// A member's previous assignment as the sticky core sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StickyMemberData {
+pub(crate) struct StickyMemberData {
     /// The partitions the member claims to own.
     pub partitions: Vec<TopicPartition>,
     /// The generation they were assigned in, when known.
@@ -59,7 +59,7 @@ pub struct StickyMemberData {
 /// then v0). `generation: None` writes version 0. Partitions are grouped by topic in the
 /// order each topic first appears, partitions in their given order (Java groups them in a
 /// hash map, so its topic order is unspecified).
-pub fn encode_sticky_user_data(data: &StickyMemberData) -> Bytes {
+pub(crate) fn encode_sticky_user_data(data: &StickyMemberData) -> Bytes {
     let mut b = BytesMut::with_capacity(32);
     put_topic_partitions(&mut b, &data.partitions, false);
     if let Some(g) = data.generation {
@@ -70,7 +70,7 @@ pub fn encode_sticky_user_data(data: &StickyMemberData) -> Bytes {
 
 /// Decodes Java's `StickyAssignor` user data, version 1 (with the generation) or 0
 /// (without). Bytes after the generation are ignored, as Java ignores them.
-pub fn decode_sticky_user_data(data: &[u8]) -> Result<StickyMemberData> {
+pub(crate) fn decode_sticky_user_data(data: &[u8]) -> Result<StickyMemberData> {
     let mut r = Bytes::copy_from_slice(data);
     let partitions = topic_partitions(&mut r)
         .map_err(|e| Error::InvalidArgument(format!("malformed sticky assignor user data: previous assignment: {e}")))?;
@@ -91,7 +91,7 @@ impl StickyAssignor {
     pub const NAME: &'static str = "sticky";
 
     /// The previous assignment a member's subscription carries, as this assignor reads it.
-    pub fn member_data(s: &Subscription) -> StickyMemberData {
+    pub(crate) fn member_data(s: &Subscription) -> StickyMemberData {
         match &s.user_data {
             Some(u) if !u.is_empty() => decode_sticky_user_data(u).unwrap_or_default(),
             _ => StickyMemberData::default(),
@@ -105,7 +105,7 @@ impl PartitionAssignor for StickyAssignor {
     }
 
     /// Java's user data: none before the first assignment (no owned partitions and
-    /// generation -1), else `owned` and `generation` as [`encode_sticky_user_data`] writes.
+    /// generation -1), else `owned` and `generation` in Java's `StickyAssignorUserData` v1.
     fn subscription_user_data(&self, _topics: &[String], owned: &[TopicPartition], generation: i32) -> Option<Bytes> {
         if generation < 0 && owned.is_empty() {
             return None;
@@ -137,7 +137,7 @@ impl CooperativeStickyAssignor {
     pub const NAME: &'static str = "cooperative-sticky";
 
     /// The previous assignment a member's subscription carries, as this assignor reads it.
-    pub fn member_data(s: &Subscription) -> StickyMemberData {
+    pub(crate) fn member_data(s: &Subscription) -> StickyMemberData {
         let generation = if s.generation_id != -1 {
             Some(s.generation_id)
         } else {
