@@ -192,7 +192,7 @@ fn a_valid_fetch_response_of_minimal_partitions_stays_within_eight_times_its_siz
 fn zstd_batch(section: &[u8], count: i32) -> Bytes {
     use crate::record::{Compression, compression, crc32c};
     let mut compressed = Vec::new();
-    compression::compress(Compression::Zstd, section, &mut compressed).unwrap();
+    compression::compress(Compression::Zstd, compression::Levels::default(), section, &mut compressed).unwrap();
     let mut b = Vec::new();
     b.extend_from_slice(&0i64.to_be_bytes()); // base offset
     b.extend_from_slice(&((49 + compressed.len()) as i32).to_be_bytes());

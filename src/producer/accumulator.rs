@@ -313,6 +313,8 @@ pub(crate) struct AccumulatorConfig {
     pub max_uncompressed: usize,
     pub linger: Duration,
     pub compression: Compression,
+    /// The levels of `compression` (gzip, zstd).
+    pub levels: crate::record::compression::Levels,
     pub buffer_memory: usize,
 }
 
@@ -449,7 +451,8 @@ impl RecordAccumulator {
                     self.cfg.compression,
                     timestamp,
                     q.last_batch_bytes.clamp(4096, self.cfg.batch_size.max(self.cfg.max_uncompressed)) + 256,
-                ),
+                )
+                .with_levels(self.cfg.levels),
                 created: Instant::now(),
                 memory: 0,
                 completion,
@@ -691,6 +694,7 @@ mod tests {
             max_uncompressed: 1 << 20,
             linger: Duration::from_millis(linger_ms),
             compression: Compression::None,
+            levels: Default::default(),
             buffer_memory: 1 << 20,
         })
     }

@@ -59,6 +59,17 @@ pub struct ProducerConfig {
     pub linger: Duration,
     /// `compression.type`. Default [`Compression::None`].
     pub compression: Compression,
+    /// `compression.gzip.level` (KIP-390): 1 (fastest) to 9 (smallest), or -1 for zlib's
+    /// default level, 6. Used when `compression` is gzip. Default -1.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level` (KIP-390). Default 9, the Java client's, which is LZ4's fast
+    /// compressor; the Java client switches to LZ4HC for any other level (1-17), which this
+    /// client does not have (lz4_flex has no HC mode), so any other value is refused at
+    /// build rather than silently ignored.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level` (KIP-390): -131072 (fastest) to 22 (smallest). Used when
+    /// `compression` is zstd. Default 3, as the Java client.
+    pub compression_zstd_level: i32,
     /// `max.request.size`: the largest record (and produce request) this producer sends;
     /// a larger record fails at `send` with a clear error. Default 1048576.
     pub max_request_size: usize,
@@ -104,6 +115,9 @@ impl std::fmt::Debug for ProducerConfig {
             .field("batch_size", &self.batch_size)
             .field("linger", &self.linger)
             .field("compression", &self.compression)
+            .field("compression_gzip_level", &self.compression_gzip_level)
+            .field("compression_lz4_level", &self.compression_lz4_level)
+            .field("compression_zstd_level", &self.compression_zstd_level)
             .field("max_request_size", &self.max_request_size)
             .field("buffer_memory", &self.buffer_memory)
             .field("max_block", &self.max_block)
@@ -133,6 +147,9 @@ impl ProducerConfig {
             batch_size: 1_000_000,
             linger: Duration::from_millis(5),
             compression: Compression::None,
+            compression_gzip_level: crate::record::compression::GZIP_DEFAULT_LEVEL,
+            compression_lz4_level: crate::record::compression::LZ4_DEFAULT_LEVEL,
+            compression_zstd_level: crate::record::compression::ZSTD_DEFAULT_LEVEL,
             max_request_size: 1024 * 1024,
             buffer_memory: 32 * 1024 * 1024,
             max_block: Duration::from_secs(60),
@@ -169,6 +186,21 @@ impl ProducerConfig {
     /// Sets [`ProducerConfig::compression`].
     pub fn compression(mut self, c: Compression) -> Self {
         self.compression = c;
+        self
+    }
+    /// Sets [`ProducerConfig::compression_gzip_level`].
+    pub fn compression_gzip_level(mut self, level: i32) -> Self {
+        self.compression_gzip_level = level;
+        self
+    }
+    /// Sets [`ProducerConfig::compression_lz4_level`].
+    pub fn compression_lz4_level(mut self, level: i32) -> Self {
+        self.compression_lz4_level = level;
+        self
+    }
+    /// Sets [`ProducerConfig::compression_zstd_level`].
+    pub fn compression_zstd_level(mut self, level: i32) -> Self {
+        self.compression_zstd_level = level;
         self
     }
     /// Sets [`ProducerConfig::max_request_size`].
@@ -214,6 +246,11 @@ impl ProducerConfig {
     /// Sets [`ProducerConfig::partitioner`].
     pub fn partitioner(mut self, p: Arc<dyn Partitioner>) -> Self {
         self.partitioner = Some(p);
+        self
+    }
+    /// Sets [`ProducerConfig::partitioner_ignore_keys`].
+    pub fn partitioner_ignore_keys(mut self, ignore: bool) -> Self {
+        self.partitioner_ignore_keys = ignore;
         self
     }
 
@@ -280,6 +317,64 @@ impl ProducerConfig {
         if self.max_block.is_zero() {
             return bad("max_block must be greater than zero".into());
         }
+        if !(self.compression_gzip_level == -1 || (1..=9).contains(&self.compression_gzip_level)) {
+            return bad(format!(
+                "compression_gzip_level must be 1 to 9 or -1 (zlib's default), got {}",
+                self.compression_gzip_level
+            ));
+        }
+        if self.compression_lz4_level != crate::record::compression::LZ4_DEFAULT_LEVEL {
+            return bad(format!(
+                "compression_lz4_level {} is not supported: only the default, 9 (LZ4's fast compressor, as the Java \
+                 client uses at that level), is; other levels need LZ4HC, which this client does not have",
+                self.compression_lz4_level
+            ));
+        }
+        if !(-131072..=22).contains(&self.compression_zstd_level) {
+            return bad(format!(
+                "compression_zstd_level must be -131072 to 22, got {}",
+                self.compression_zstd_level
+            ));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_levels_default_to_java_and_are_validated() {
+        let c = ProducerConfig::new("localhost:9092");
+        assert_eq!((c.compression_gzip_level, c.compression_lz4_level, c.compression_zstd_level), (-1, 9, 3));
+        assert!(c.validate().is_ok());
+        for ok in [
+            ProducerConfig::new("h:1").compression_gzip_level(1),
+            ProducerConfig::new("h:1").compression_gzip_level(9),
+            ProducerConfig::new("h:1").compression_zstd_level(-131072),
+            ProducerConfig::new("h:1").compression_zstd_level(22),
+            ProducerConfig::new("h:1").compression_lz4_level(9),
+        ] {
+            assert!(ok.validate().is_ok(), "{ok:?}");
+        }
+        for (bad, what) in [
+            (ProducerConfig::new("h:1").compression_gzip_level(0), "compression_gzip_level"),
+            (ProducerConfig::new("h:1").compression_gzip_level(10), "compression_gzip_level"),
+            (ProducerConfig::new("h:1").compression_zstd_level(23), "compression_zstd_level"),
+            (ProducerConfig::new("h:1").compression_zstd_level(-131073), "compression_zstd_level"),
+            (ProducerConfig::new("h:1").compression_lz4_level(17), "compression_lz4_level"),
+        ] {
+            match bad.validate() {
+                Err(Error::Config(m)) => assert!(m.contains(what), "{m}"),
+                other => panic!("{what}: expected a config error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn partitioner_ignore_keys_has_a_builder() {
+        assert!(!ProducerConfig::new("h:1").partitioner_ignore_keys);
+        assert!(ProducerConfig::new("h:1").partitioner_ignore_keys(true).partitioner_ignore_keys);
     }
 }

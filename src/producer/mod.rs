@@ -158,6 +158,10 @@ impl Producer {
             max_uncompressed: config.max_request_size,
             linger: config.linger,
             compression: config.compression,
+            levels: crate::record::compression::Levels {
+                gzip: config.compression_gzip_level,
+                zstd: config.compression_zstd_level,
+            },
             buffer_memory: config.buffer_memory,
         }));
         let identity = Arc::new(Mutex::new(identity));

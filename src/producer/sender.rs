@@ -518,7 +518,7 @@ impl Sender {
         let half = records.len().div_ceil(2);
         let mut children = Vec::new();
         for (i, chunk) in records.chunks(half).enumerate() {
-            let mut w = BatchWriter::new(compression, chunk[0].timestamp);
+            let mut w = BatchWriter::new(compression, chunk[0].timestamp).with_levels(self.acc.cfg.levels);
             for r in chunk {
                 w.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers.to_vec());
             }

@@ -3,10 +3,10 @@
 //!
 //! | codec  | id | framing |
 //! |--------|----|---------|
-//! | gzip   | 1  | gzip members (RFC 1952), default level (6); concatenated members are read |
+//! | gzip   | 1  | gzip members (RFC 1952), level `compression_gzip_level` (default 6); concatenated members are read |
 //! | snappy | 2  | xerial framing: `\x82SNAPPY\x00`, version 1, compatible version 1 (both i32 BE), then blocks of `[i32 BE length][raw snappy block]`, 32 KiB of input per block. Raw (unframed) snappy is read too, as some clients write it |
 //! | lz4    | 3  | LZ4 frame format: magic `0x184D2204`, FLG `0x60` (version 1, independent blocks, no checksums, no content size), BD `0x40` (64 KiB blocks), HC; blocks of `[u32 LE size, high bit = stored][data]`; end mark `0u32` |
-//! | zstd   | 4  | zstd frames, level 3 |
+//! | zstd   | 4  | zstd frames, level `compression_zstd_level` (default 3) |
 //!
 //! Decompression is bounded: every codec stops with [`DecompressError::TooLarge`] as soon as
 //! the output would pass the caller's limit, before allocating for it.
@@ -22,13 +22,14 @@ pub enum Compression {
     /// No compression (id 0).
     #[default]
     None,
-    /// gzip (id 1), at the default level (6), as the Java client writes it.
+    /// gzip (id 1), at the producer's `compression_gzip_level` (default 6, as the Java client).
     Gzip,
     /// Snappy (id 2), in the xerial framing the Java client writes.
     Snappy,
     /// LZ4 (id 3), in the LZ4 frame format with 64 KiB independent blocks.
     Lz4,
-    /// Zstandard (id 4), level 3. Brokers accept it from Kafka 2.1 on (Produce v7).
+    /// Zstandard (id 4), at the producer's `compression_zstd_level` (default 3). Brokers
+    /// accept it from Kafka 2.1 on (Produce v7).
     Zstd,
 }
 
@@ -94,8 +95,30 @@ impl From<io::Error> for DecompressError {
 // Compression
 // ---------------------------------------------------------------------------------------------
 
-/// The zstd level the Java client uses by default.
-const ZSTD_LEVEL: i32 = 3;
+/// The compression levels of the codecs that have them (KIP-390: the Java producer's
+/// `compression.gzip.level` and `compression.zstd.level`); the producer validates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Levels {
+    /// gzip: 1 (fastest) to 9 (smallest), or -1 for zlib's default (6).
+    pub gzip: i32,
+    /// zstd: negative levels (fast) to 22.
+    pub zstd: i32,
+}
+
+impl Default for Levels {
+    /// The Java client's defaults: gzip -1 (level 6), zstd 3.
+    fn default() -> Levels {
+        Levels { gzip: GZIP_DEFAULT_LEVEL, zstd: ZSTD_DEFAULT_LEVEL }
+    }
+}
+
+/// `compression.gzip.level`'s default: zlib's default level (6).
+pub(crate) const GZIP_DEFAULT_LEVEL: i32 = -1;
+/// `compression.zstd.level`'s default, the Java client's.
+pub(crate) const ZSTD_DEFAULT_LEVEL: i32 = 3;
+/// `compression.lz4.level`'s default, the Java client's; it means the LZ4 fast compressor
+/// (Java uses LZ4HC only for other levels).
+pub(crate) const LZ4_DEFAULT_LEVEL: i32 = 9;
 /// Input bytes per xerial snappy block (xerial's `SnappyOutputStream` default).
 const SNAPPY_BLOCK: usize = 32 * 1024;
 /// Input bytes per LZ4 frame block (Kafka's `Lz4BlockOutputStream` default).
@@ -116,28 +139,32 @@ pub(crate) const LZ4_FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40
 const LZ4_UNCOMPRESSED: u32 = 0x8000_0000;
 
 thread_local! {
-    /// One zstd compression context per thread: creating one costs more than compressing a
-    /// small batch.
-    static ZSTD_CCTX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    /// One zstd compression context per thread, with its level: creating one costs more
+    /// than compressing a small batch.
+    static ZSTD_CCTX: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
 }
 
-/// Appends `input` compressed with `codec` to `out` (which may already hold a batch header).
-/// `Compression::None` appends `input` as is.
-pub(crate) fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+/// Appends `input` compressed with `codec` (at its level in `levels`) to `out` (which may
+/// already hold a batch header). `Compression::None` appends `input` as is.
+pub(crate) fn compress(codec: Compression, levels: Levels, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     match codec {
         Compression::None => {
             out.extend_from_slice(input);
             Ok(())
         }
         Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            let level = match u32::try_from(levels.gzip) {
+                Ok(l) => flate2::Compression::new(l.min(9)),
+                Err(_) => flate2::Compression::default(),
+            };
+            let mut enc = flate2::write::GzEncoder::new(out, level);
             enc.write_all(input)?;
             enc.finish()?;
             Ok(())
         }
         Compression::Snappy => compress_snappy_xerial(input, out),
         Compression::Lz4 => compress_lz4_frame(input, out),
-        Compression::Zstd => compress_zstd(input, out),
+        Compression::Zstd => compress_zstd(input, levels.zstd, out),
     }
 }
 
@@ -179,14 +206,14 @@ fn compress_lz4_frame(input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
-fn compress_zstd(input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+fn compress_zstd(input: &[u8], level: i32, out: &mut Vec<u8>) -> io::Result<()> {
     out.reserve(zstd::zstd_safe::compress_bound(input.len()));
     ZSTD_CCTX.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let cctx = match &mut *slot {
-            Some(c) => c,
-            None => slot.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
-        };
+        if !matches!(&*slot, Some((l, _)) if *l == level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        let Some((_, cctx)) = slot.as_mut() else { unreachable!("set above") };
         // Compress straight into the spare capacity after what `out` already holds.
         let start = out.len() as u64;
         let mut cursor = io::Cursor::new(&mut *out);

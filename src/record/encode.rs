@@ -23,6 +23,7 @@ pub(crate) struct BatchWriter {
     /// `[61 reserved header bytes][records...]`.
     buf: Vec<u8>,
     compression: Compression,
+    levels: compression::Levels,
     base_timestamp: i64,
     max_timestamp: i64,
     count: i32,
@@ -99,7 +100,21 @@ impl BatchWriter {
     ) -> BatchWriter {
         let mut buf = Vec::with_capacity(capacity.max(layout::HEADER_SIZE));
         buf.resize(layout::HEADER_SIZE, 0);
-        BatchWriter { buf, compression, base_timestamp, max_timestamp: i64::MIN, count: 0 }
+        BatchWriter {
+            buf,
+            compression,
+            levels: compression::Levels::default(),
+            base_timestamp,
+            max_timestamp: i64::MIN,
+            count: 0,
+        }
+    }
+
+    /// Compresses at `levels` instead of the defaults (the producer's
+    /// `compression_gzip_level` / `compression_zstd_level`).
+    pub(crate) fn with_levels(mut self, levels: compression::Levels) -> BatchWriter {
+        self.levels = levels;
+        self
     }
 
     /// The record's body size: everything after its length prefix.
@@ -205,7 +220,7 @@ impl BatchWriter {
                 let records = &self.buf[layout::HEADER_SIZE..];
                 let mut out = Vec::with_capacity(layout::HEADER_SIZE + records.len() / 2 + 64);
                 out.resize(layout::HEADER_SIZE, 0);
-                compression::compress(codec, records, &mut out).map_err(|e| {
+                compression::compress(codec, self.levels, records, &mut out).map_err(|e| {
                     crate::Error::InvalidArgument(format!(
                         "{codec} compression of a record batch failed: {e}"
                     ))

@@ -748,16 +748,16 @@ fn bombs() -> Vec<(Compression, Vec<u8>)> {
     let mut out = Vec::new();
 
     let mut member = Vec::new();
-    compression::compress(Compression::Gzip, &zeros, &mut member).unwrap();
+    compression::compress(Compression::Gzip, compression::Levels::default(), &zeros, &mut member).unwrap();
     out.push((Compression::Gzip, member.repeat(100))); // concatenated gzip members
 
     let mut frame = Vec::new();
-    compression::compress(Compression::Zstd, &zeros, &mut frame).unwrap();
+    compression::compress(Compression::Zstd, compression::Levels::default(), &zeros, &mut frame).unwrap();
     out.push((Compression::Zstd, frame.repeat(100))); // concatenated zstd frames
 
     // One LZ4 frame of 1600 blocks, each 64 KiB of zeros.
     let mut one = Vec::new();
-    compression::compress(Compression::Lz4, &zeros[..64 * 1024], &mut one).unwrap();
+    compression::compress(Compression::Lz4, compression::Levels::default(), &zeros[..64 * 1024], &mut one).unwrap();
     let block = &one[LZ4_FRAME_HEADER.len()..one.len() - 4];
     let mut lz4 = LZ4_FRAME_HEADER.to_vec();
     for _ in 0..1600 {
@@ -768,7 +768,7 @@ fn bombs() -> Vec<(Compression, Vec<u8>)> {
 
     // xerial snappy: 3200 blocks of 32 KiB of zeros.
     let mut one = Vec::new();
-    compression::compress(Compression::Snappy, &zeros[..32 * 1024], &mut one).unwrap();
+    compression::compress(Compression::Snappy, compression::Levels::default(), &zeros[..32 * 1024], &mut one).unwrap();
     let mut snappy = XERIAL_HEADER.to_vec();
     for _ in 0..3200 {
         snappy.extend_from_slice(&one[16..]);
@@ -838,7 +838,7 @@ fn decompression_exactly_at_the_limit_succeeds() {
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 13) as u8).collect();
     for codec in ALL_CODECS {
         let mut c = Vec::new();
-        compression::compress(codec, &data, &mut c).unwrap();
+        compression::compress(codec, compression::Levels::default(), &data, &mut c).unwrap();
         assert_eq!(compression::decompress(codec, &c, data.len()).unwrap(), data, "{codec}");
         assert!(
             matches!(
@@ -870,7 +870,7 @@ fn xerial_framed_and_raw_snappy_both_decode() {
 
     // Our encoder writes exactly that.
     let mut ours = Vec::new();
-    compression::compress(Compression::Snappy, &data, &mut ours).unwrap();
+    compression::compress(Compression::Snappy, compression::Levels::default(), &data, &mut ours).unwrap();
     assert_eq!(ours, framed);
 
     // Two concatenated xerial streams (xerial's reader accepts a header between blocks).
@@ -929,7 +929,7 @@ fn lz4_frames_use_the_descriptor_kafka_writes() {
     let mut rng = Rng(5);
     let data = [rng.bytes(100_000), vec![1u8; 200_000], rng.bytes(10)].concat();
     let mut ours = Vec::new();
-    compression::compress(Compression::Lz4, &data, &mut ours).unwrap();
+    compression::compress(Compression::Lz4, compression::Levels::default(), &data, &mut ours).unwrap();
     assert_eq!(ours[..7], LZ4_FRAME_HEADER);
     let mut pos = 7;
     let (mut stored, mut compressed, mut total) = (0, 0, 0usize);
@@ -1080,7 +1080,7 @@ fn decompressors_survive_garbage() {
     let mut rng = Rng(77);
     for codec in ALL_CODECS {
         let mut c = Vec::new();
-        compression::compress(codec, &b"abcdefgh".repeat(5000), &mut c).unwrap();
+        compression::compress(codec, compression::Levels::default(), &b"abcdefgh".repeat(5000), &mut c).unwrap();
         for _ in 0..300 {
             let mut v = c.clone();
             for _ in 0..1 + rng.below(6) {
@@ -1163,4 +1163,54 @@ fn write_interop_batches() {
         batch.set_producer_state(1234, 5, 678, true);
         std::fs::write(format!("{dir}/rust-{codec}-txn.bin"), batch.bytes()).unwrap();
     }
+}
+
+// --- compression levels (KIP-390) -----------------------------------------------------------
+
+/// Text that compresses but does not repeat: record-like lines with pseudo-random fields.
+fn varied_text(lines: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::new();
+    for i in 0..lines {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(format!("{{\"id\":{i},\"user\":\"u{}\",\"amount\":{}.{:02}}}\n", x % 5000, x % 997, x % 100).as_bytes());
+    }
+    out
+}
+
+#[test]
+fn compression_levels_are_applied_and_every_level_round_trips() {
+    use compression::Levels;
+    let data = varied_text(20_000);
+    let cases = [
+        (Compression::Gzip, Levels { gzip: 1, zstd: 3 }, Levels { gzip: 9, zstd: 3 }),
+        (Compression::Zstd, Levels { gzip: -1, zstd: 1 }, Levels { gzip: -1, zstd: 19 }),
+    ];
+    for (codec, fast, small) in cases {
+        let mut a = Vec::new();
+        compression::compress(codec, fast, &data, &mut a).unwrap();
+        let mut b = Vec::new();
+        compression::compress(codec, small, &data, &mut b).unwrap();
+        assert!(b.len() < a.len(), "{codec}: the higher level gives {} bytes, the lower {}", b.len(), a.len());
+        for out in [&a, &b] {
+            assert_eq!(compression::decompress(codec, out, 10 * MB).unwrap(), data, "{codec} round trip");
+        }
+    }
+    // The defaults are gzip 6 (zlib's default, -1) and zstd 3: level 6 output equals -1's.
+    let mut d = Vec::new();
+    compression::compress(Compression::Gzip, Levels::default(), &data, &mut d).unwrap();
+    let mut six = Vec::new();
+    compression::compress(Compression::Gzip, Levels { gzip: 6, zstd: 3 }, &data, &mut six).unwrap();
+    assert_eq!(d, six);
+    // The thread's cached zstd context follows a change of level.
+    let mut z3 = Vec::new();
+    compression::compress(Compression::Zstd, Levels::default(), &data, &mut z3).unwrap();
+    let mut z19 = Vec::new();
+    compression::compress(Compression::Zstd, Levels { gzip: -1, zstd: 19 }, &data, &mut z19).unwrap();
+    let mut z3_again = Vec::new();
+    compression::compress(Compression::Zstd, Levels::default(), &data, &mut z3_again).unwrap();
+    assert_eq!(z3, z3_again);
+    assert_ne!(z3, z19);
 }
