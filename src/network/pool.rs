@@ -39,6 +39,9 @@ struct Slot {
     retry_at: Option<Instant>,
 }
 
+/// One connection slot, locked while a connection is made for it.
+type SharedSlot = Arc<tokio::sync::Mutex<Slot>>;
+
 /// Makes and keeps broker connections. Cheap to share behind an `Arc`.
 pub(crate) struct ConnectionPool {
     settings: Arc<ConnectionSettings>,
@@ -46,7 +49,7 @@ pub(crate) struct ConnectionPool {
     connect_timeout: Duration,
     backoff: Duration,
     backoff_max: Duration,
-    slots: Mutex<HashMap<(String, ConnKind), Arc<tokio::sync::Mutex<Slot>>>>,
+    slots: Mutex<HashMap<(String, ConnKind), SharedSlot>>,
 }
 
 impl ConnectionPool {

@@ -75,11 +75,14 @@ impl ConsumerRebalanceListener for Recorder {
 
 /// One group member running in its own task: polls, records what it got, commits after
 /// each poll (manual commits, as an at-least-once application does).
+/// (topic, partition, offset, when) of one processed record.
+type Seen = (String, i32, i64, Instant);
+
 struct Member {
     task: JoinHandle<()>,
     stop: Arc<AtomicBool>,
     /// (partition, offset, when) of every record processed.
-    seen: Arc<Mutex<Vec<(String, i32, i64, Instant)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     events: Arc<Mutex<Vec<(Instant, Event)>>>,
     assignment: Arc<Mutex<Vec<TopicPartition>>>,
     generation: Arc<Mutex<i32>>,
@@ -333,7 +336,8 @@ async fn group_cooperative_sticky_keeps_consuming_through_a_rebalance() {
             let mut i = 0u64;
             while running.load(Ordering::Acquire) {
                 for p in 0..6 {
-                    let _ = producer.send(ProducerRecord::new(&topic).partition(p).value(format!("{i}"))).await.unwrap();
+                    // Fire and forget: the delivery is not awaited.
+                    drop(producer.send(ProducerRecord::new(&topic).partition(p).value(format!("{i}"))).await.unwrap());
                 }
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -424,10 +428,7 @@ async fn group_fenced_static_member_gets_a_fatal_error() {
     .await;
     // The first one's heartbeat (or commit) now finds itself fenced: fatal and clear.
     let err = eventually("the first member fenced", Duration::from_secs(20), || async {
-        match first.poll(Duration::from_millis(200)).await {
-            Err(e) => Some(e),
-            Ok(_) => None,
-        }
+        first.poll(Duration::from_millis(200)).await.err()
     })
     .await;
     assert_eq!(err.code(), Some(ferrokafka::ErrorCode::FencedInstanceId), "{err}");

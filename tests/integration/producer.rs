@@ -217,7 +217,7 @@ async fn keyless_records_stick_to_a_partition_per_batch() {
     // several partitions.
     let switches = parts.windows(2).filter(|w| w[0] != w[1]).count();
     let distinct: std::collections::BTreeSet<i32> = parts.iter().copied().collect();
-    assert!(switches >= 10 && switches <= 100, "{switches} switches");
+    assert!((10..=100).contains(&switches), "{switches} switches");
     assert!(distinct.len() >= 4, "{distinct:?}");
 }
 

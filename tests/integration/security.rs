@@ -195,7 +195,7 @@ async fn round_trip(client: ClientConfig, n: usize) {
     let committed = member.committed(&[TopicPartition::new(&topic, 0), TopicPartition::new(&topic, 1)]).await.unwrap();
     assert_eq!(committed.values().map(|o| o.offset).sum::<i64>(), n as i64);
     member.close().await.unwrap();
-    admin.delete_topics(&[topic.clone()]).await.ok();
+    admin.delete_topics(std::slice::from_ref(&topic)).await.ok();
 }
 
 #[tokio::test]
@@ -251,7 +251,7 @@ async fn connect_err_any(client: ClientConfig) -> (Error, Duration) {
     let res = tokio::time::timeout(CONNECT_TIMEOUT * 3, AdminClient::new(AdminConfig::from_client(client)))
         .await
         .expect("connect hung past three connect timeouts");
-    let e = res.err().expect("connect must fail");
+    let Err(e) = res else { panic!("connect must fail") };
     let took = t.elapsed();
     assert!(took < CONNECT_TIMEOUT + Duration::from_secs(2), "took {took:?}: {e}");
     (e, took)

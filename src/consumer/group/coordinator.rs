@@ -64,6 +64,9 @@ pub(super) enum State {
     Stable,
 }
 
+/// KIP-848: a subscription and the owned partitions (by topic id) as last sent in a heartbeat.
+pub(super) type SentState = (BTreeSet<String>, Vec<(TopicId, Vec<i32>)>);
+
 /// Membership state shared by the three parts (a std mutex, never held across an await).
 pub(super) struct Member {
     /// Classic: given by the coordinator. KIP-848: generated here, kept for life.
@@ -97,7 +100,7 @@ pub(super) struct Member {
     pub(super) hb_interval: Duration,
     /// KIP-848: the subscription and owned partitions the coordinator last acknowledged
     /// (`None`: the next heartbeat is a full one).
-    pub(super) sent: Option<(BTreeSet<String>, Vec<(TopicId, Vec<i32>)>)>,
+    pub(super) sent: Option<SentState>,
     /// KIP-848: an assignment was reconciled since joining.
     pub(super) assigned_once: bool,
 }

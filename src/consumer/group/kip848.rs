@@ -308,7 +308,7 @@ async fn heartbeat(g: &GroupCoordinator) -> Result<()> {
                 (TopicId(*tp.topic_id.as_bytes()), ps)
             })
             .collect();
-        target.sort_by(|a, b| a.0.0.cmp(&b.0.0));
+        target.sort_by_key(|a| a.0.0);
         target.retain(|(_, ps)| !ps.is_empty());
         // An answer repeating what is owned (or already waiting) changes nothing.
         if m.target.as_ref() != Some(&target) && (m.target.is_some() || m.owned_ids != target || !m.assigned_once) {
