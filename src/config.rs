@@ -139,6 +139,40 @@ pub struct TlsConfig {
     pub danger_accept_invalid_certs: bool,
 }
 
+impl TlsConfig {
+    /// TLS with every setting at its default: the broker's certificate is checked against
+    /// Mozilla's root set and each broker's own host name.
+    pub fn new() -> TlsConfig {
+        TlsConfig::default()
+    }
+    /// Sets [`TlsConfig::ca`].
+    pub fn ca(mut self, ca: Pem) -> Self {
+        self.ca = Some(ca);
+        self
+    }
+    /// Sets [`TlsConfig::webpki_roots`].
+    pub fn webpki_roots(mut self, also_trust: bool) -> Self {
+        self.webpki_roots = also_trust;
+        self
+    }
+    /// Sets [`TlsConfig::client_cert`] and [`TlsConfig::client_key`] (mutual TLS).
+    pub fn client_auth(mut self, cert: Pem, key: Pem) -> Self {
+        self.client_cert = Some(cert);
+        self.client_key = Some(key);
+        self
+    }
+    /// Sets [`TlsConfig::server_name`].
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+    /// Sets [`TlsConfig::danger_accept_invalid_certs`] (tests only).
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.danger_accept_invalid_certs = accept;
+        self
+    }
+}
+
 impl std::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsConfig")
@@ -502,15 +536,31 @@ mod tests {
     }
 
     #[test]
+    fn tls_builders_set_their_fields() {
+        let t = TlsConfig::new()
+            .ca(Pem::File("/ca.pem".into()))
+            .webpki_roots(true)
+            .client_auth(Pem::File("/c.pem".into()), Pem::Memory("key".into()))
+            .server_name("kafka.example.com")
+            .danger_accept_invalid_certs(true);
+        assert!(matches!(&t.ca, Some(Pem::File(p)) if p.to_str() == Some("/ca.pem")));
+        assert!(t.webpki_roots && t.danger_accept_invalid_certs);
+        assert!(matches!(&t.client_cert, Some(Pem::File(p)) if p.to_str() == Some("/c.pem")));
+        assert!(matches!(&t.client_key, Some(Pem::Memory(k)) if k == "key"));
+        assert_eq!(t.server_name.as_deref(), Some("kafka.example.com"));
+        let d = TlsConfig::new();
+        assert!(d.ca.is_none() && !d.webpki_roots && d.client_cert.is_none() && !d.danger_accept_invalid_certs);
+    }
+
+    #[test]
     fn debug_output_redacts_every_secret() {
         let c = ClientConfig::new("a:1")
             .security_protocol(SecurityProtocol::SaslSsl)
             .sasl(SaslConfig::ScramSha256 { username: "alice".into(), password: "hunter2-pw".into() })
-            .tls(TlsConfig {
-                client_cert: Some(Pem::File("/c.pem".into())),
-                client_key: Some(Pem::Memory("-----BEGIN PRIVATE KEY-----\nS3CR3TKEY\n".into())),
-                ..TlsConfig::default()
-            });
+            .tls(TlsConfig::new().client_auth(
+                Pem::File("/c.pem".into()),
+                Pem::Memory("-----BEGIN PRIVATE KEY-----\nS3CR3TKEY\n".into()),
+            ));
         let d = format!("{c:?}");
         assert!(d.contains("alice") && d.contains("SCRAM-SHA-256") && d.contains("/c.pem"), "{d}");
         assert!(!d.contains("hunter2-pw") && !d.contains("S3CR3TKEY"), "{d}");
