@@ -174,8 +174,28 @@ port_in_use() {
   timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null
 }
 
+# Waits up to $1 seconds for the ports that follow to stop accepting connections. A killed
+# JVM's listening sockets can outlive the moment its main thread shows as a zombie (the other
+# threads are still exiting; the kernel keeps accepting into the backlog until the last one
+# is gone), so "the process is gone" does not yet mean "its ports are free".
+wait_ports_free() {
+  local secs="$1" port busy i
+  shift
+  for ((i = 0; i < secs * 5; i++)); do
+    busy=0
+    for port in "$@"; do
+      if port_in_use "$port"; then busy=1; break; fi
+    done
+    [[ $busy -eq 0 ]] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 check_ports_free() {
   local port owner
+  # A port still held by a process that is exiting frees itself within moments.
+  wait_ports_free 15 "$@" && return 0
   for port in "$@"; do
     if port_in_use "$port"; then
       owner=""
@@ -748,6 +768,8 @@ cmd_kill() {
   pid="$(node_pid "$dir")" || die "cluster node $1 is not running"
   kill -KILL "$pid"
   wait_gone "$dir"
+  # Not done until its ports are released too (see wait_ports_free); restart checks again.
+  wait_ports_free 15 "$(cluster_client_port "$1")" "$(cluster_controller_port "$1")" "$(cluster_sasl_ssl_port "$1")" || true
   say "killed cluster node $1 (pid $pid); data kept, 'restart $1' brings it back"
 }
 
