@@ -104,12 +104,26 @@ where
 /// Runs the Java client helper (`scripts/java-tool.sh`, the real kafka-clients jar) and
 /// returns its stdout lines; panics with its stderr when it fails.
 pub fn java_tool(args: &[&str]) -> Vec<String> {
+    java_tool_lines(args, &run_java_tool(args, None), "failed")
+}
+
+/// Runs `scripts/java-tool.sh` with `args` (and the client log level, when given).
+fn run_java_tool(args: &[&str], log_level: Option<&str>) -> std::process::Output {
     let script = format!("{}/scripts/java-tool.sh", env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("bash").arg(&script).args(args).output().expect("run java-tool.sh");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(&script).args(args);
+    if let Some(level) = log_level {
+        cmd.env("JAVA_TOOL_LOG_LEVEL", level);
+    }
+    cmd.output().expect("run java-tool.sh")
+}
+
+/// The stdout lines of a java-tool run; panics with its stderr when it failed.
+fn java_tool_lines(args: &[&str], out: &std::process::Output, what: &str) -> Vec<String> {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
-        "java-tool {args:?} failed ({}):\n{}\n{stdout}",
+        "java-tool {args:?} {what} ({}):\n{}\n{stdout}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -129,11 +143,27 @@ pub struct JavaRecord {
 }
 
 /// Consumes exactly `count` records of `topic` with the Java consumer.
+///
+/// A Java consumer that received nothing at all before its timeout (exit status 2, empty
+/// output; seen a few times under load, with no client warning logged) is reported on stderr
+/// and replaced once by a fresh one, at INFO log level so that a second silence explains
+/// itself. Whatever the second one reads is checked as before: records that are really
+/// unreadable fail it too.
 pub fn java_consume(bootstrap: &str, topic: &str, count: usize, isolation: &str) -> Vec<JavaRecord> {
-    java_tool(&["consume", bootstrap, topic, &count.to_string(), isolation, "120"])
-        .iter()
-        .map(|l| parse_java_record(l))
-        .collect()
+    let count = count.to_string();
+    let args = ["consume", bootstrap, topic, &count, isolation, "120"];
+    let out = run_java_tool(&args, None);
+    let lines = if out.status.code() == Some(2) && out.stdout.is_empty() {
+        eprintln!(
+            "java-tool {args:?}: the Java consumer received nothing ({}); retrying once with a fresh consumer at INFO:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        java_tool_lines(&args, &run_java_tool(&args, Some("INFO")), "failed twice")
+    } else {
+        java_tool_lines(&args, &out, "failed")
+    };
+    lines.iter().map(|l| parse_java_record(l)).collect()
 }
 
 fn b64(s: &str) -> Option<Vec<u8>> {
