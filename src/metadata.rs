@@ -179,6 +179,12 @@ impl Metadata {
         self.stale.store(true, Ordering::Release);
     }
 
+    /// Whether the snapshot is stale or older than `metadata_max_age` (what makes
+    /// [`Metadata::fresh`] refresh first).
+    pub(crate) fn needs_refresh(&self) -> bool {
+        self.stale.load(Ordering::Acquire) || self.snapshot().fetched_at.is_none_or(|t| t.elapsed() >= self.max_age)
+    }
+
     /// A snapshot that is not stale nor older than `metadata_max_age`, refreshing if needed.
     pub(crate) async fn fresh(&self) -> Result<Arc<Cluster>> {
         let snap = self.snapshot();

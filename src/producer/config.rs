@@ -55,7 +55,10 @@ pub struct ProducerConfig {
     /// partitions do not hold a megabyte each. Set 16384 for the Java client's batching.
     pub batch_size: usize,
     /// `linger.ms`: how long a batch that is not full waits for more records.
-    /// Default 5 ms.
+    /// Default 5 ms. A batch that is not full also waits (past its linger) while an earlier
+    /// batch of its partition is in flight, and goes with that answer: on a slow broker
+    /// batches grow instead of queueing one tiny request per linger (the Sender's batching
+    /// rules, DESIGN.md). `flush`, commit and close never wait.
     pub linger: Duration,
     /// `compression.type`. Default [`Compression::None`].
     pub compression: Compression,
@@ -84,7 +87,8 @@ pub struct ProducerConfig {
     /// completes. Default 120 s.
     pub delivery_timeout: Duration,
     /// `max.in.flight.requests.per.connection`: produce requests awaiting a response per
-    /// broker. At most 5 with idempotence. Default 5.
+    /// broker. At most 5 with idempotence. Default 5. A partition has more than one batch
+    /// in flight only when it has full batches waiting (see [`ProducerConfig::linger`]).
     pub max_in_flight: usize,
     /// `retries`: how often a batch is retried after a retriable error (within
     /// `delivery_timeout`). Default `u32::MAX` (bounded by `delivery_timeout` only).

@@ -105,3 +105,39 @@ async fn records_join_one_open_batch_up_to_batch_size_while_requests_are_in_flig
     assert!(full * 3 >= seen.len(), "a good part of the batches filled to batch_size while the broker was busy: {counts:?}");
     assert!(seen.len() <= RECORDS / 20, "{} requests for {RECORDS} records: {counts:?}", seen.len());
 }
+
+/// Nagle's rule for partitions: while a batch of the partition is in flight, the next one
+/// (not full) waits for that answer instead of going out at its linger, so every batch
+/// after the first carries the records of a whole answer's wait. Without the rule the
+/// Sender would send a tiny batch at every 5 ms linger until `max_in_flight` requests
+/// queue up at the slow broker, each record then waiting behind all of them.
+#[tokio::test]
+async fn a_batch_that_is_not_full_waits_for_the_answer_to_its_partitions_batch_in_flight() {
+    const RECORDS: usize = 300;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let b = slow_broker(Duration::from_millis(100), seen.clone()).await;
+    // batch_size far above what 100 ms of records fill: no batch closes for being full.
+    let cfg = ProducerConfig::new(b.addr()).linger(Duration::from_millis(5)).batch_size(1 << 20);
+    let p = Producer::new(cfg).await.unwrap();
+    let mut futures = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    for i in 0..RECORDS {
+        tick.tick().await;
+        let value = format!("record-{i:05}-{}", "x".repeat(30));
+        futures.push(p.send(ProducerRecord::new("t").partition(0).key("k").value(value)).await.unwrap());
+    }
+    let offsets: Vec<i64> = futures::future::join_all(futures).await.into_iter().map(|r| r.unwrap().offset).collect();
+    assert_eq!(offsets, (0..RECORDS as i64).collect::<Vec<_>>(), "every record written once, in order");
+    p.close(Duration::from_secs(5)).await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    let counts: Vec<i32> = seen.iter().map(|s| s.records).collect();
+    assert_eq!(counts.iter().sum::<i32>() as usize, RECORDS, "{counts:?}");
+    // 600 ms of records, one answer per 100 ms: about 7 requests (the first small, the last
+    // whatever is left); one per linger would be over 100.
+    assert!(seen.len() <= 12, "{} requests: {counts:?}", seen.len());
+    // A record every 2 ms: a batch that waited a whole answer (100 ms) holds about 50; one
+    // sent at its linger 2-3. Every batch but the first and the last waited.
+    let middle = &counts[1..counts.len().saturating_sub(1)];
+    assert!(middle.iter().all(|&n| n >= 15), "every batch after the first waited for the answer before it: {counts:?}");
+}

@@ -12,6 +12,16 @@
 //!   never reported as failed while a request for it may still be in flight;
 //! - a sequence gap (a batch failed for good, or the broker lost our state) bumps the
 //!   epoch (KIP-360) once nothing is in flight, and sequences restart at 0.
+//!
+//! Batching rules (ours, on top of the Java client's drain):
+//! - a partition's open batch closes only when it is drained, so it takes records until
+//!   its linger ended *and* its leader can take a request;
+//! - while a batch of the partition is in flight, a lingered open batch (one not full)
+//!   waits for that answer (Nagle's rule): a slow broker gets fewer, fuller batches instead
+//!   of one tiny batch per linger, and a fast one, with nothing in flight when linger ends,
+//!   sees no difference. Full batches and flushes are not held;
+//! - the Sender never waits for metadata: it drains with the current snapshot and
+//!   refreshes a stale one in the background.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -68,6 +78,8 @@ pub(crate) struct Sender {
     bump_needed: bool,
     in_flight: FuturesUnordered<BoxFuture<'static, Completed>>,
     per_broker: HashMap<i32, usize>,
+    /// The background metadata refresh last started, and when.
+    refreshing: Option<(Instant, tokio::task::JoinHandle<()>)>,
     /// The transaction manager of a transactional producer: batches carry the
     /// transactional flag and id, v1 holds a partition's batches until it is added to the
     /// transaction, and a failed batch makes the transaction abortable.
@@ -90,6 +102,7 @@ impl Sender {
             bump_needed: false,
             in_flight: FuturesUnordered::new(),
             per_broker: HashMap::new(),
+            refreshing: None,
             txn,
         }
     }
@@ -154,14 +167,14 @@ impl Sender {
     async fn drain(&mut self) -> Instant {
         let now = Instant::now();
         let mut next = now + Duration::from_secs(1);
-        let cluster = match tokio::time::timeout(self.cfg.request_timeout, self.core.cluster()).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                debug!(error = %e, "metadata refresh failed; using the last snapshot");
-                self.core.metadata.snapshot()
-            }
-            Err(_) => self.core.metadata.snapshot(),
-        };
+        // Never wait for metadata here: a refresh that waits on a slow broker would hold
+        // every partition's batches (and the handling of answers) for as long. Drain with
+        // the snapshot; a stale one is refreshed in the background, which wakes this task.
+        let cluster = self.core.metadata.snapshot();
+        if self.core.metadata.needs_refresh() {
+            self.refresh_metadata(now);
+            next = next.min(now + self.cfg.retry_backoff);
+        }
         let identity = *self.identity.lock().unwrap();
         let mut requests: HashMap<i32, (usize, Vec<ProducerBatch>)> = HashMap::new();
         let mut need_metadata = false;
@@ -264,6 +277,16 @@ impl Sender {
                     next = next.min(hold_until);
                     continue;
                 }
+                // Nagle for partitions: a lingered open batch (not full, so nothing is ready)
+                // stays open while an earlier batch of its partition is in flight, and goes
+                // when that answer comes (the answer wakes this task), carrying everything
+                // that came meanwhile. On a fast broker nothing is in flight when linger
+                // ends, so this costs nothing; on a slow one it replaces a queue of tiny
+                // requests (one per linger) by one growing batch, which is what lets a busy
+                // broker catch up. Full batches, flush, commit and close never wait here.
+                if q.ready.is_empty() && q.in_flight > 0 && !self.acc.is_hurrying() {
+                    continue;
+                }
                 // Drained now: only here does a lingered open batch close (Java's drain).
                 if q.ready.is_empty() && !self.acc.close_for_send(&mut q) {
                     continue;
@@ -296,6 +319,7 @@ impl Sender {
         }
         if need_metadata {
             self.core.metadata.invalidate();
+            self.refresh_metadata(now);
             next = next.min(now + self.cfg.retry_backoff);
         }
         let sent_any = !requests.is_empty();
@@ -306,6 +330,27 @@ impl Sender {
             next = now;
         }
         next
+    }
+
+    /// Starts a metadata refresh in the background unless one runs or began less than
+    /// `retry_backoff` ago; when it ends (either way) it wakes the Sender, which drains with
+    /// the new snapshot.
+    fn refresh_metadata(&mut self, now: Instant) {
+        if let Some((started, task)) = &self.refreshing {
+            if !task.is_finished() || now < *started + self.cfg.retry_backoff {
+                return;
+            }
+        }
+        let (core, acc, timeout) = (self.core.clone(), self.acc.clone(), self.cfg.request_timeout);
+        let task = tokio::spawn(async move {
+            match tokio::time::timeout(timeout, core.cluster()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => debug!(error = %e, "metadata refresh failed; the Sender keeps the last snapshot"),
+                Err(_) => debug!("metadata refresh timed out; the Sender keeps the last snapshot"),
+            }
+            acc.wake.notify_one();
+        });
+        self.refreshing = Some((now, task));
     }
 
     /// Sends one produce request to `broker` in the background. The batches are written
