@@ -113,6 +113,27 @@ pub(crate) fn encode_response<R: Request>(correlation_id: i32, version: i16, res
     out.freeze()
 }
 
+/// A TxnOffsetCommit response that answers every partition of `r` with `code`.
+pub(crate) fn txn_offset_commit_answer(
+    r: &kafka_protocol::messages::TxnOffsetCommitRequest,
+    code: i16,
+) -> kafka_protocol::messages::TxnOffsetCommitResponse {
+    use kafka_protocol::messages::txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic};
+    let topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
+                t.partitions
+                    .iter()
+                    .map(|p| TxnOffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code))
+                    .collect(),
+            )
+        })
+        .collect();
+    kafka_protocol::messages::TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
 /// What a [`TcpBroker`] handler answers to one request.
 pub(crate) enum TcpReply {
     /// A whole response frame (size prefix included), e.g. from [`encode_response`]; any

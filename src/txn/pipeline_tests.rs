@@ -16,19 +16,19 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator as RespCoor
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic};
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, EndTxnRequest, EndTxnResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
     OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName, TxnOffsetCommitRequest,
-    TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ExactlyOncePipeline, PipelineConfig};
 use crate::consumer::{Consumer, ConsumerConfig, IsolationLevel, TopicPartition};
 use crate::error::ErrorCode;
-use crate::network::testing::{api_versions, encode_response, partitions_on_node_0, single_node_metadata, TcpBroker, TcpReply};
+use crate::network::testing::{
+    api_versions, encode_response, partitions_on_node_0, single_node_metadata, txn_offset_commit_answer, TcpBroker, TcpReply,
+};
 use crate::producer::{Producer, ProducerConfig, ProducerRecord};
 use crate::record::{batches, BatchWriter, Compression};
 
@@ -209,20 +209,6 @@ async fn broker(c: Arc<Mutex<Cluster>>) -> TcpBroker {
             28 => {
                 let r = req.decode::<TxnOffsetCommitRequest>();
                 let code = if c.offset_commit_errors.is_empty() { 0 } else { c.offset_commit_errors.remove(0) };
-                let topics = r
-                    .topics
-                    .iter()
-                    .map(|t| {
-                        TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
-                            t.partitions
-                                .iter()
-                                .map(|p| {
-                                    TxnOffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
-                                })
-                                .collect(),
-                        )
-                    })
-                    .collect();
                 if code == 0 {
                     for t in &r.topics {
                         for p in &t.partitions {
@@ -230,7 +216,7 @@ async fn broker(c: Arc<Mutex<Cluster>>) -> TcpBroker {
                         }
                     }
                 }
-                frame(encode_response::<TxnOffsetCommitRequest>(corr, v, &TxnOffsetCommitResponse::default().with_topics(topics)))
+                frame(encode_response::<TxnOffsetCommitRequest>(corr, v, &txn_offset_commit_answer(&r, code)))
             }
             26 => {
                 let r = req.decode::<EndTxnRequest>();

@@ -14,12 +14,11 @@ use kafka_protocol::messages::{
     MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
 };
 use kafka_protocol::messages::add_partitions_to_txn_response::{AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult};
-use kafka_protocol::messages::txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic};
-use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, TxnOffsetCommitRequest};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{Error, ErrorCode};
-use crate::network::testing::{api_versions, encode_response, Received, TcpBroker, TcpReply};
+use crate::network::testing::{api_versions, encode_response, txn_offset_commit_answer, Received, TcpBroker, TcpReply};
 use crate::producer::{Producer, ProducerConfig, ProducerRecord};
 use crate::record::layout;
 
@@ -244,19 +243,7 @@ async fn broker(script: Arc<Mutex<Script>>) -> TcpBroker {
                 let r = req.decode::<TxnOffsetCommitRequest>();
                 s.log.push((28, r.producer_epoch, format!("group={} generation={}", r.group_id.0, r.generation_id)));
                 let code = if s.txn_offset_errors.is_empty() { 0 } else { s.txn_offset_errors.remove(0) };
-                let topics = r
-                    .topics
-                    .iter()
-                    .map(|t| {
-                        TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
-                            t.partitions
-                                .iter()
-                                .map(|p| TxnOffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code))
-                                .collect(),
-                        )
-                    })
-                    .collect();
-                frame(encode_response::<TxnOffsetCommitRequest>(corr, v, &TxnOffsetCommitResponse::default().with_topics(topics)))
+                frame(encode_response::<TxnOffsetCommitRequest>(corr, v, &txn_offset_commit_answer(&r, code)))
             }
             _ => TcpReply::Close,
         }
@@ -570,6 +557,17 @@ async fn the_call_that_sees(p: &Producer, api: TxnApi) -> Error {
     }
 }
 
+/// A transactional producer on a broker that answers `api` with `code`, and the error of
+/// the call that saw that answer (the broker is returned so it lives as long as the producer).
+async fn producer_that_saw(api: TxnApi, code: ErrorCode) -> (TcpBroker, Producer, Error) {
+    let script = Arc::new(Mutex::new(script_answering(api, code)));
+    let b = broker(script).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    let e = the_call_that_sees(&p, api).await;
+    (b, p, e)
+}
+
 /// Table: the fatal answers of the coordinator requests inside a transaction
 /// (AddPartitionsToTxn, AddOffsetsToTxn, and the group coordinator's TxnOffsetCommit), as the
 /// Java client classes them: the call that saw it and every later call say fatal.
@@ -598,11 +596,7 @@ async fn every_fatal_add_partitions_add_offsets_or_txn_offset_commit_answer_make
     ];
     for (api, code) in rows {
         let why = format!("{api:?} {code:?}");
-        let script = Arc::new(Mutex::new(script_answering(api, code)));
-        let b = broker(script.clone()).await;
-        let p = producer(&b).await;
-        p.init_transactions(T).await.unwrap();
-        let e = the_call_that_sees(&p, api).await;
+        let (_b, p, e) = producer_that_saw(api, code).await;
         assert!(e.is_fatal() && !e.is_retriable() && !e.is_abortable(), "{why}: the call that saw it -> {e}");
         let expected = if code == ErrorCode::InvalidProducerEpoch { ErrorCode::ProducerFenced } else { code };
         assert_eq!(e.code(), Some(expected), "{why}: {e}");
@@ -628,11 +622,7 @@ async fn every_abortable_add_partitions_add_offsets_or_txn_offset_commit_answer_
     ];
     for (api, code) in rows {
         let why = format!("{api:?} {code:?}");
-        let script = Arc::new(Mutex::new(script_answering(api, code)));
-        let b = broker(script.clone()).await;
-        let p = producer(&b).await;
-        p.init_transactions(T).await.unwrap();
-        let e = the_call_that_sees(&p, api).await;
+        let (_b, p, e) = producer_that_saw(api, code).await;
         assert!(e.is_abortable() && !e.is_fatal() && !e.is_retriable(), "{why}: the call that saw it -> {e}");
         assert_eq!(e.code(), Some(code), "{why}: {e}");
         let e = p.commit_transaction(T).await.unwrap_err();

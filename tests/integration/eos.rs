@@ -165,6 +165,19 @@ async fn instance(
 }
 
 async fn build(bootstrap: &str, group: &str, txn_id: &str, input: &str) -> ferrokafka::Result<ExactlyOncePipeline> {
+    build_with(bootstrap, group, txn_id, input, 200, ferrokafka::txn::PipelineConfig::default()).await
+}
+
+/// A pipeline's consumer (read_committed, manual commits, from the earliest offset,
+/// `max_poll` records per poll, so per transaction) and transactional producer.
+async fn build_with(
+    bootstrap: &str,
+    group: &str,
+    txn_id: &str,
+    input: &str,
+    max_poll: usize,
+    cfg: ferrokafka::txn::PipelineConfig,
+) -> ferrokafka::Result<ExactlyOncePipeline> {
     let consumer = Consumer::new(
         ConsumerConfig::new(bootstrap)
             .group_id(group)
@@ -173,12 +186,12 @@ async fn build(bootstrap: &str, group: &str, txn_id: &str, input: &str) -> ferro
             .auto_offset_reset(OffsetReset::Earliest)
             .session_timeout(Duration::from_secs(10))
             .heartbeat_interval(Duration::from_secs(1))
-            .max_poll_records(200),
+            .max_poll_records(max_poll),
     )
     .await?;
     consumer.subscribe([input.to_owned()]).await?;
     let producer = Producer::new(ProducerConfig::new(bootstrap).transactional_id(txn_id)).await?;
-    ExactlyOncePipeline::new(consumer, producer).await
+    ExactlyOncePipeline::with_config(consumer, producer, cfg).await
 }
 
 impl Instance {
@@ -445,21 +458,8 @@ async fn partition_leader(admin: &AdminClient, topic: &str, partition: i32) -> i
 /// The chaos pipeline's build: as `build`, with small batches (many transactions, so that
 /// every fault lands in the middle of some) and a shorter call timeout.
 async fn chaos_build(bootstrap: &str, group: &str, txn_id: &str, input: &str) -> ferrokafka::Result<ExactlyOncePipeline> {
-    let consumer = Consumer::new(
-        ConsumerConfig::new(bootstrap)
-            .group_id(group)
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .enable_auto_commit(false)
-            .auto_offset_reset(OffsetReset::Earliest)
-            .session_timeout(Duration::from_secs(10))
-            .heartbeat_interval(Duration::from_secs(1))
-            .max_poll_records(20),
-    )
-    .await?;
-    consumer.subscribe([input.to_owned()]).await?;
-    let producer = Producer::new(ProducerConfig::new(bootstrap).transactional_id(txn_id)).await?;
     let cfg = ferrokafka::txn::PipelineConfig { call_timeout: Duration::from_secs(30), ..Default::default() };
-    ExactlyOncePipeline::with_config(consumer, producer, cfg).await
+    build_with(bootstrap, group, txn_id, input, 20, cfg).await
 }
 
 /// Issue 11 (defect 1): one ExactlyOncePipeline instance copying a 6-partition RF 3 topic,
