@@ -38,9 +38,10 @@
 #   bash scripts/bench.sh latency       acknowledgement latency at fixed rates (issue 11): a 3-node
 #                                       cluster of its own (FERROKAFKA_RUN_DIR=/tmp/fk-latbench,
 #                                       KAFKA_PORT_OFFSET=3500 unless set), restarted from empty
-#                                       before each fresh cell; per cell ferrokafka (futures per
+#                                       before each fresh client; per cell ferrokafka (futures per
 #                                       task, FuturesUnordered, FIFO) and librdkafka FutureProducer
-#                                       run at once, each on its own topic; records per batch read
+#                                       run one after the other (BENCH_LAT_TOGETHER=1: at once), each
+#                                       on its own topic; records per batch read
 #                                       from the broker's segments; writes
 #                                       bench/results/<date>-latency.md. Settings: BENCH_RUNS [3],
 #                                       BENCH_LAT_SECONDS [15], BENCH_LAT_FRESH_RATES [3000 10000],
@@ -1036,6 +1037,7 @@ BENCH_LAT_SECONDS="${BENCH_LAT_SECONDS:-15}"
 BENCH_LAT_FRESH_RATES="${BENCH_LAT_FRESH_RATES:-3000 10000}"
 BENCH_LAT_WARM_RATES="${BENCH_LAT_WARM_RATES:-1000 3000 10000}"
 BENCH_LAT_PRODUCERS="${BENCH_LAT_PRODUCERS:-3}"
+BENCH_LAT_TOGETHER="${BENCH_LAT_TOGETHER:-0}"
 LAT_CLIENTS="ferrokafka:task ferrokafka:unordered ferrokafka:fifo rdkafka:task"
 
 lat_cluster() { FERROKAFKA_RUN_DIR="$LAT_RUN_DIR" KAFKA_PORT_OFFSET="$LAT_OFFSET" KAFKA_VERSION="$BROKER_VERSION" "$KAFKA_LOCAL" "$@"; }
@@ -1046,34 +1048,51 @@ lat_fresh_cluster() {
   lat_cluster stop cluster >/dev/null 2>&1 || true
   rm -rf "$LAT_RUN_DIR/cluster"
   LAT_BOOTSTRAP="$(lat_cluster start cluster)"
+  LAT_STARTED_AT="$(date +%s)"
 }
 
-# One cell: the four clients at the same time (each its own topic: 6 partitions, RF 3),
-# every client sending `rate` records/s; appends one TSV line per client.
+# One client of a cell on its own topic (6 partitions, RF 3), sending `rate` records/s;
+# started in the background, its pid appended to LAT_PIDS.
+lat_start_client() {
+  local state="$1" rate="$2" run="$3" c="$4" client="${4%%:*}" await="${4##*:}"
+  local topic="lat-$state-$rate-$run-${c/:/-}-$$"
+  "$BIN" create-topic --bootstrap "$LAT_BOOTSTRAP" --topic "$topic" --partitions 6 --replication-factor 3 >/dev/null \
+    || die "create-topic $topic failed"
+  "$BIN" latency --client "$client" --await "$await" --bootstrap "$LAT_BOOTSTRAP" --topic "$topic" \
+    --rate "$rate" --seconds "$BENCH_LAT_SECONDS" --producers "$BENCH_LAT_PRODUCERS" \
+    >"$RUN_DIR/$state-$rate-$run-$client-$await.out" 2>"$RUN_DIR/$state-$rate-$run-$client-$await.err" &
+  LAT_PIDS+=($!)
+}
+
+# Appends the TSV line of one finished client (its result, the batches the broker stored,
+# the load average).
+lat_collect() {
+  local state="$1" rate="$2" run="$3" c="$4" client="${4%%:*}" await="${4##*:}" res batches
+  local topic="lat-$state-$rate-$run-${c/:/-}-$$"
+  res="$(grep '^RESULT' "$RUN_DIR/$state-$rate-$run-$client-$await.out" | tail -1)"
+  batches="$("$BIN" log-batches --dir "$LAT_RUN_DIR/cluster/node1/data" --topic "$topic" | grep '^BATCHES')"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$state" "$rate" "$run" "$c" "$res" "$batches" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$LAT_RAW"
+  say "$state $rate/s run $run $c: ${res#RESULT } | ${batches#BATCHES }"
+}
+
+# One cell. BENCH_LAT_TOGETHER=1: the four clients at the same time on one cluster (4 x the
+# rate in total). Default: one client after the other, so the machine carries the load;
+# in a fresh cell each client gets a cluster started from empty just before it.
 lat_cell() {
-  local state="$1" rate="$2" run="$3" c client await topic pids=() i=0
+  local state="$1" rate="$2" run="$3" c i
+  LAT_PIDS=()
+  if [[ "$BENCH_LAT_TOGETHER" == 1 ]]; then
+    for c in $LAT_CLIENTS; do lat_start_client "$state" "$rate" "$run" "$c"; done
+    for i in "${!LAT_PIDS[@]}"; do wait "${LAT_PIDS[$i]}" || say "a latency client failed (see $RUN_DIR)"; done
+    for c in $LAT_CLIENTS; do lat_collect "$state" "$rate" "$run" "$c"; done
+    return
+  fi
   for c in $LAT_CLIENTS; do
-    topic="lat-$state-$rate-$run-${c/:/-}-$$"
-    "$BIN" create-topic --bootstrap "$LAT_BOOTSTRAP" --topic "$topic" --partitions 6 --replication-factor 3 >/dev/null \
-      || die "create-topic $topic failed"
-  done
-  for c in $LAT_CLIENTS; do
-    client="${c%%:*}" await="${c##*:}"
-    topic="lat-$state-$rate-$run-${c/:/-}-$$"
-    "$BIN" latency --client "$client" --await "$await" --bootstrap "$LAT_BOOTSTRAP" --topic "$topic" \
-      --rate "$rate" --seconds "$BENCH_LAT_SECONDS" --producers "$BENCH_LAT_PRODUCERS" \
-      >"$RUN_DIR/$state-$rate-$run-$client-$await.out" 2>"$RUN_DIR/$state-$rate-$run-$client-$await.err" &
-    pids+=($!)
-  done
-  for i in "${!pids[@]}"; do wait "${pids[$i]}" || say "a latency client failed (see $RUN_DIR)"; done
-  for c in $LAT_CLIENTS; do
-    client="${c%%:*}" await="${c##*:}"
-    topic="lat-$state-$rate-$run-${c/:/-}-$$"
-    local res batches
-    res="$(grep '^RESULT' "$RUN_DIR/$state-$rate-$run-$client-$await.out" | tail -1)"
-    batches="$("$BIN" log-batches --dir "$LAT_RUN_DIR/cluster/node1/data" --topic "$topic" | grep '^BATCHES')"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$state" "$rate" "$run" "$c" "$res" "$batches" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$LAT_RAW"
-    say "$state $rate/s run $run $c: ${res#RESULT } | ${batches#BATCHES }"
+    [[ "$state" == fresh ]] && lat_fresh_cluster
+    LAT_PIDS=()
+    lat_start_client "$state" "$rate" "$run" "$c"
+    wait "${LAT_PIDS[0]}" || say "a latency client failed (see $RUN_DIR)"
+    lat_collect "$state" "$rate" "$run" "$c"
   done
 }
 
@@ -1090,7 +1109,12 @@ report_latency() {
     echo "# Producer acknowledgement latency, $(date +%Y-%m-%d)"
     echo
     echo "\`bash scripts/bench.sh latency\`: 3-node Kafka $BROKER_VERSION cluster (kafka-local.sh, RF 3, min ISR 2), topics of 6 partitions;"
-    echo "per cell the four clients run at the same time, each with its own topic and $BENCH_LAT_PRODUCERS producers sending keyed,"
+    if [[ "$BENCH_LAT_TOGETHER" == 1 ]]; then
+      echo "per cell the four clients run at the same time, each with its own topic and $BENCH_LAT_PRODUCERS producers sending keyed,"
+    else
+      echo "per cell the four clients run one after the other (a fresh cell: each on a cluster started from empty just before it),"
+      echo "each with its own topic and $BENCH_LAT_PRODUCERS producers sending keyed,"
+    fi
     echo "never-repeating 100-byte records at the given rate (each client that rate) for $BENCH_LAT_SECONDS s; acks=all, idempotence, linger 5 ms."
     echo "Latency: send to resolution of the delivery future, ms. Median over $BENCH_RUNS runs of each run's p50 / p99 / p99.9;"
     echo "records per batch: as the broker stored them (median over runs). fresh = a new cluster started just before the cell."
@@ -1149,11 +1173,16 @@ cmd_latency() {
     check_quiet
     say "load: $(uptime)"
     for rate in $BENCH_LAT_FRESH_RATES; do
-      lat_fresh_cluster
+      [[ "$BENCH_LAT_TOGETHER" == 1 ]] && lat_fresh_cluster
       lat_cell fresh "$rate" "$run"
     done
-    # Warm: the cluster of the last fresh cell, now past its first minute.
+    # Warm: the cluster of the last fresh cell, once past its first minute.
     [[ -n "${LAT_BOOTSTRAP:-}" ]] || lat_fresh_cluster
+    local age=$(($(date +%s) - LAT_STARTED_AT))
+    if ((age < 60)); then
+      say "warm cells: waiting $((60 - age)) s for the cluster to be a minute old"
+      sleep $((60 - age))
+    fi
     for rate in $BENCH_LAT_WARM_RATES; do
       lat_cell warm "$rate" "$run"
     done
