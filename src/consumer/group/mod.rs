@@ -13,7 +13,6 @@ pub mod assignor;
 mod common;
 pub(crate) mod consumer_protocol;
 pub(crate) mod coordinator;
-mod kip848;
 mod listener;
 pub mod range;
 pub mod round_robin;
