@@ -216,7 +216,7 @@ fn zstd_batch(section: &[u8], count: i32) -> Bytes {
 /// Polls 500 records from `batch` as the consumer does, returning them and the peak heap.
 fn take_500(batch: Bytes) -> (crate::Result<Vec<crate::consumer::ConsumerRecord>>, usize) {
     use crate::consumer::IsolationLevel;
-    use crate::consumer::fetcher::CompletedFetch;
+    use crate::consumer::completed_fetch::CompletedFetch;
     use crate::consumer::TopicPartition;
     let mut cf = CompletedFetch::new(
         TopicPartition::new("t", 0),

@@ -41,6 +41,7 @@
 //! `poll`, `recv` and the stream are cancel safe: a record is taken from the buffer and the
 //! position advanced only in a synchronous step after the last await.
 
+pub(crate) mod completed_fetch;
 mod config;
 pub(crate) mod fetch_decode;
 mod fetch_session;
@@ -50,20 +51,19 @@ pub(crate) mod offsets;
 #[cfg(test)]
 mod scripted_tests;
 mod subscription;
+mod types;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::Stream;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use crate::record::{Header, Headers, HeadersIter};
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use types::{ConsumerRecord, OffsetAndMetadata, TimestampType, TopicPartition};
 pub use group::assignor::{Assignment, GroupMember, PartitionAssignor, RebalanceProtocol, Subscription};
 pub use group::range::RangeAssignor;
 pub use group::round_robin::RoundRobinAssignor;
@@ -75,48 +75,8 @@ use crate::error::{Error, Result};
 use crate::metadata::validate_topic_name;
 use group::coordinator::{GroupCoordinator, GroupSettings, Subscribed};
 use offsets::{Coordinator, EARLIEST, LATEST};
-use subscription::{FetchPosition, ResetTo, SubscriptionState};
-
-/// A topic and partition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic.
-    pub topic: String,
-    /// The partition number.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// A topic and partition.
-    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition { topic: topic.into(), partition }
-    }
-}
-
-impl std::fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
-
-/// A committed offset: the offset of the next record to consume, with the leader epoch of the
-/// last consumed record and free-form metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OffsetAndMetadata {
-    /// The next offset to consume.
-    pub offset: i64,
-    /// The leader epoch of the record before `offset`, when known (KIP-320).
-    pub leader_epoch: Option<i32>,
-    /// Application metadata stored with the commit ("" by default).
-    pub metadata: String,
-}
-
-impl OffsetAndMetadata {
-    /// An offset without epoch or metadata.
-    pub fn new(offset: i64) -> OffsetAndMetadata {
-        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
-    }
-}
+use fetcher::Shared;
+use subscription::{FetchPosition, ResetTo};
 
 /// The answer of [`Consumer::offsets_for_times`] for one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,131 +125,6 @@ impl std::future::Future for CommitFuture {
     }
 }
 
-/// How a record's timestamp was set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimestampType {
-    /// Set by the producer (the topic's `message.timestamp.type` is CreateTime).
-    CreateTime,
-    /// Set by the broker when it appended the batch (LogAppendTime).
-    LogAppendTime,
-}
-
-/// A consumed record. Key, value and header values are slices of the fetched buffer (or of
-/// the batch's one decompressed buffer): no copy per field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerRecord {
-    /// The topic (shared by every record of a fetch: cloning is a reference count).
-    pub topic: Arc<str>,
-    /// The partition.
-    pub partition: i32,
-    /// The record's offset.
-    pub offset: i64,
-    /// The timestamp, ms since the epoch (see `timestamp_type`).
-    pub timestamp: i64,
-    /// Whether the timestamp is the producer's or the broker's.
-    pub timestamp_type: TimestampType,
-    /// The key; `None` is null, distinct from empty.
-    pub key: Option<Bytes>,
-    /// The value; `None` is null (a tombstone), distinct from empty.
-    pub value: Option<Bytes>,
-    /// The headers, in order; keys may repeat. Kept as a slice of the fetched bytes and
-    /// decoded as you iterate (see [`Headers`]).
-    pub headers: Headers,
-    /// The leader epoch of the broker that appended the record, when known.
-    pub leader_epoch: Option<i32>,
-}
-
-/// State shared by the consumer handle and its fetch tasks.
-pub(crate) struct Shared {
-    pub(crate) core: Arc<ClientCore>,
-    pub(crate) cfg: ConsumerConfig,
-    pub(crate) state: Mutex<SubscriptionState>,
-    /// Bumped when fetch tasks may have new work (assign, seek, resume, data consumed,
-    /// metadata refreshed).
-    pub(crate) changed: watch::Sender<u64>,
-    /// Bumped when `poll` may find something new (data or an error).
-    pub(crate) data: watch::Sender<u64>,
-    closed: AtomicBool,
-    tasks: Mutex<HashMap<i32, JoinHandle<()>>>,
-    /// Each broker task's fetch session (id, epoch of its next request); closed when the
-    /// consumer closes.
-    sessions: Mutex<HashMap<i32, (i32, i32)>>,
-}
-
-impl Shared {
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn wake_fetchers(&self) {
-        self.changed.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    pub(crate) fn wake_poll(&self) {
-        self.data.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    /// Starts the fetch task of `broker` unless it runs.
-    pub(crate) fn ensure_broker_task(self: &Arc<Self>, broker: i32) {
-        if self.is_closed() {
-            return;
-        }
-        let mut tasks = self.tasks.lock().unwrap();
-        if tasks.get(&broker).is_some_and(|h| !h.is_finished()) {
-            return;
-        }
-        tasks.insert(broker, tokio::spawn(fetcher::run_broker(self.clone(), broker)));
-    }
-
-    /// Records broker `broker`'s fetch session.
-    pub(crate) fn set_session(&self, broker: i32, session_id: i32, epoch: i32) {
-        let mut s = self.sessions.lock().unwrap();
-        if session_id == 0 {
-            s.remove(&broker);
-        } else {
-            s.insert(broker, (session_id, epoch));
-        }
-    }
-
-    fn shutdown(&self) {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        for (_, h) in self.tasks.lock().unwrap().drain() {
-            h.abort();
-        }
-        self.close_sessions();
-        self.wake_fetchers();
-        self.wake_poll();
-    }
-
-    /// Closes the brokers' fetch sessions (KIP-227 final epoch) in the background, on the
-    /// fetch connections that are still open; nothing waits for the answers. A session left
-    /// open would only hold a slot of the broker's session cache until evicted.
-    fn close_sessions(&self) {
-        let sessions: Vec<(i32, i32)> = self.sessions.lock().unwrap().drain().map(|(b, (id, _))| (b, id)).collect();
-        if sessions.is_empty() {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        let cluster = self.core.metadata.snapshot();
-        let timeout = self.core.config.request_timeout;
-        for (broker, session_id) in sessions {
-            let Some(addr) = cluster.broker_addr(broker) else { continue };
-            let Some(conn) = self.core.pool.existing(&addr, crate::network::ConnKind::Fetch) else { continue };
-            let Ok(version) = conn.version_for::<kafka_protocol::messages::FetchRequest>() else { continue };
-            if version < fetch_session::MIN_SESSION_VERSION {
-                continue;
-            }
-            let req = fetcher::close_session_request(session_id);
-            rt.spawn(async move {
-                let r = conn.send_at_with_timeout(&req, version, timeout).await;
-                tracing::debug!(broker, session_id, ok = r.is_ok(), "fetch session closed");
-            });
-        }
-    }
-}
-
 /// An asynchronous Kafka consumer with manual assignment.
 ///
 /// Methods take `&self`; share it behind an `Arc` if several tasks need it. Dropping it (or
@@ -324,16 +159,7 @@ impl Consumer {
         config.validate()?;
         let core = ClientCore::connect(config.client.clone()).await?;
         let coordinator = config.group_id.clone().map(|g| Arc::new(Coordinator::new(g)));
-        let shared = Arc::new(Shared {
-            core,
-            cfg: config,
-            state: Mutex::new(SubscriptionState::default()),
-            changed: watch::channel(0).0,
-            data: watch::channel(0).0,
-            closed: AtomicBool::new(false),
-            tasks: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
-        });
+        let shared = Arc::new(Shared::new(core, config));
         let manager = tokio::spawn(fetcher::run_manager(shared.clone()));
         let group = coordinator.as_ref().map(|c| {
             let settings = GroupSettings::from_config(&shared.cfg, c.group().to_owned());

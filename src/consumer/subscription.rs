@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use tokio::time::Instant;
 
-use super::fetcher::CompletedFetch;
+use super::completed_fetch::CompletedFetch;
 use super::TopicPartition;
 use crate::error::Error;
 

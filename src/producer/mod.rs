@@ -21,9 +21,10 @@
 
 mod accumulator;
 mod config;
+mod identity;
 pub mod partitioner;
 pub(crate) mod request;
-mod sender;
+pub(crate) mod sender;
 #[cfg(test)]
 mod scripted_tests;
 
@@ -45,8 +46,8 @@ use crate::consumer::{ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition};
 use crate::txn::manager::TransactionManager;
 use accumulator::{AccumulatorConfig, TopicQueues, TopicView};
 pub(crate) use accumulator::RecordAccumulator;
-pub(crate) use sender::ProducerIdentity;
-use sender::{Sender, SenderConfig};
+pub(crate) use identity::ProducerIdentity;
+use sender::{Sender, SenderConfig, TransactionHooks};
 
 /// A record to send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -182,7 +183,7 @@ impl Producer {
                 delivery_timeout: config.delivery_timeout,
             },
             identity.clone(),
-            txn.clone(),
+            txn.clone().map(|t| t as Arc<dyn TransactionHooks>),
         );
         let done = spawn_sender_thread(sender)?;
         Ok(Producer {

@@ -36,12 +36,12 @@ use tracing::{debug, info, warn};
 
 use super::accumulator::{ProducerBatch, RecordAccumulator};
 use super::config::Acks;
+use super::identity::ProducerIdentity;
 use super::request::{decode_produce_response, encode_produce, PartitionData};
 use crate::client::ClientCore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::ConnKind;
 use crate::record::BatchWriter;
-use crate::txn::manager::{Gate, TransactionManager};
 
 /// What the Sender needs from the producer config.
 pub(crate) struct SenderConfig {
@@ -55,11 +55,31 @@ pub(crate) struct SenderConfig {
     pub delivery_timeout: Duration,
 }
 
-/// The producer id and epoch (idempotence), shared with the producer handle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ProducerIdentity {
-    pub producer_id: i64,
-    pub epoch: i16,
+/// What the Sender may do with a partition's batches (transaction protocol v1).
+pub(crate) enum Gate {
+    /// The partition is in the transaction (or v2 adds it implicitly): send.
+    Send,
+    /// AddPartitionsToTxn for it has not completed yet: hold.
+    Hold,
+    /// The transaction failed before the partition was added: fail the batches.
+    Fail(Error),
+}
+
+/// What the Sender asks of, and tells, the transaction of a transactional producer.
+///
+/// Owned here, below the transaction layer, so that the Sender does not import
+/// `txn::manager`: `TransactionManager` implements it (issue 12).
+pub(crate) trait TransactionHooks: Send + Sync {
+    /// The `transactional.id` Produce requests carry.
+    fn transactional_id(&self) -> Arc<str>;
+    /// Whether the transaction uses protocol v2 (KIP-890): Produce v12 adds partitions.
+    fn uses_v2(&self) -> bool;
+    /// A Produce request of the transaction was dispatched.
+    fn on_produce_sent(&self);
+    /// May a partition's ready batches go now?
+    fn gate(&self, topic: &str, partition: i32) -> Gate;
+    /// A batch failed for good (`had_sequence`: it leaves a sequence gap).
+    fn on_batch_failed(&self, e: &Error, had_sequence: bool);
 }
 
 /// A produce request that came back (or broke).
@@ -83,7 +103,7 @@ pub(crate) struct Sender {
     /// The transaction manager of a transactional producer: batches carry the
     /// transactional flag and id, v1 holds a partition's batches until it is added to the
     /// transaction, and a failed batch makes the transaction abortable.
-    txn: Option<Arc<TransactionManager>>,
+    txn: Option<Arc<dyn TransactionHooks>>,
 }
 
 impl Sender {
@@ -92,7 +112,7 @@ impl Sender {
         acc: Arc<RecordAccumulator>,
         cfg: SenderConfig,
         identity: Arc<Mutex<Option<ProducerIdentity>>>,
-        txn: Option<Arc<TransactionManager>>,
+        txn: Option<Arc<dyn TransactionHooks>>,
     ) -> Sender {
         Sender {
             core,

@@ -22,7 +22,7 @@ use std::iter::FusedIterator;
 use bytes::Bytes;
 
 use super::compression::{self, Compression, DecompressError};
-use super::{Header, Headers, MAGIC_V2, attr, crc32c, layout};
+use super::{Header, MAGIC_V2, attr, crc32c, layout};
 
 /// The smallest encoded record: length, attributes, timestamp delta, offset delta, key
 /// length, value length and header count, one byte each.
@@ -655,6 +655,151 @@ fn decode_record(
         headers,
     })
 }
+
+/// The headers of a consumed record, decoded on access from the fetched bytes.
+///
+/// A fetched record keeps its headers as one zero-copy slice of the fetch response (checked
+/// when the record was decoded), so a record with very many headers costs the consumer no
+/// more memory than its bytes on the wire: iterating builds each [`Header`] in turn (its value
+/// is a slice of the same buffer; its key is decoded as UTF-8, invalid sequences replaced by
+/// U+FFFD as the Java client does).
+///
+/// ```
+/// use ferrokafka::consumer::{Header, Headers};
+/// let headers = Headers::from(vec![
+///     Header { key: "trace".into(), value: Some("a".into()) },
+///     Header { key: "trace".into(), value: Some("b".into()) },
+/// ]);
+/// assert_eq!(headers.len(), 2);
+/// assert_eq!(headers.last("trace").unwrap().value.as_deref(), Some(&b"b"[..]));
+/// let keys: Vec<String> = headers.iter().map(|h| h.key).collect();
+/// assert_eq!(keys, ["trace", "trace"]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Headers {
+    /// The encoded headers (per header: key length varint, key, value length varint, value),
+    /// already validated.
+    raw: Bytes,
+    count: u32,
+}
+
+impl Headers {
+    /// Headers from `raw`, `count` encoded headers that `decode` validated.
+    pub(crate) fn from_validated(raw: Bytes, count: u32) -> Headers {
+        Headers { raw, count }
+    }
+
+    /// The number of headers.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether there are no headers.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The headers, in the order they were written.
+    pub fn iter(&self) -> HeadersIter<'_> {
+        HeadersIter { headers: self, pos: 0, left: self.count }
+    }
+
+    /// The last header with this key (the Java client's `lastHeader`), if any.
+    pub fn last(&self, key: &str) -> Option<Header> {
+        self.iter().filter(|h| h.key == key).last()
+    }
+
+    /// Every header, decoded into a `Vec`.
+    pub fn to_vec(&self) -> Vec<Header> {
+        self.iter().collect()
+    }
+}
+
+impl From<Vec<Header>> for Headers {
+    /// Encodes `headers` (for building a [`ConsumerRecord`](crate::consumer::ConsumerRecord)
+    /// by hand, in tests).
+    fn from(headers: Vec<Header>) -> Headers {
+        headers.into_iter().collect()
+    }
+}
+
+impl FromIterator<Header> for Headers {
+    fn from_iter<I: IntoIterator<Item = Header>>(iter: I) -> Headers {
+        let mut raw = Vec::new();
+        let mut count = 0u32;
+        for h in iter {
+            super::encode::put_header(&mut raw, &h);
+            count += 1;
+        }
+        Headers { raw: raw.into(), count }
+    }
+}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = Header;
+    type IntoIter = HeadersIter<'a>;
+    fn into_iter(self) -> HeadersIter<'a> {
+        self.iter()
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.count == other.count && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl PartialEq<Vec<Header>> for Headers {
+    fn eq(&self, other: &Vec<Header>) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter().cloned())
+    }
+}
+
+impl PartialEq<[Header]> for Headers {
+    fn eq(&self, other: &[Header]) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter().cloned())
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Iterator over [`Headers`], decoding one [`Header`] per step.
+#[derive(Clone)]
+pub struct HeadersIter<'a> {
+    headers: &'a Headers,
+    pos: usize,
+    left: u32,
+}
+
+impl Iterator for HeadersIter<'_> {
+    type Item = Header;
+
+    fn next(&mut self) -> Option<Header> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // The bytes were validated when the record was decoded (or encoded by `from`), so
+        // this only fails if that invariant is broken; then iteration ends.
+        let h = read_header(&self.headers.raw, &mut self.pos);
+        if h.is_none() {
+            self.left = 0;
+        }
+        h
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left as usize))
+    }
+}
+
+impl std::iter::FusedIterator for HeadersIter<'_> {}
 
 /// The header at `*pos` of `raw` (headers that [`decode_record`] or [`Headers::from`]
 /// checked), advancing `pos`; `None` if the bytes are not a header after all.

@@ -18,6 +18,7 @@ use crate::error::Result;
 pub(crate) mod oauth;
 pub(crate) mod sasl;
 pub(crate) mod scram;
+pub(crate) mod settings;
 pub(crate) mod tls;
 
 pub use oauth::{OAuthBearerToken, OAuthBearerTokenProvider};

@@ -12,7 +12,7 @@ use tracing::debug;
 
 use super::oauth::{self, TokenCache};
 use super::scram::{ScramClient, ScramHash};
-use crate::config::SaslConfig;
+use crate::security::settings::SaslConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{self, Frame};
 use crate::wire::{self, DecodeResult};

@@ -11,7 +11,7 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 use tracing::warn;
 
-use crate::config::{Pem, TlsConfig};
+use crate::security::settings::{Pem, TlsConfig};
 use crate::error::{Error, Result};
 
 /// Builds the rustls client config; every PEM problem is an [`Error::Config`].

@@ -22,6 +22,7 @@ use crate::consumer::offsets::Coordinator;
 use crate::consumer::{ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::{BrokerConnection, ConnKind};
+use crate::producer::sender::{Gate, TransactionHooks};
 use crate::producer::{ProducerIdentity, RecordAccumulator};
 
 /// Backoff after CONCURRENT_TRANSACTIONS (the coordinator is finishing the previous
@@ -39,16 +40,6 @@ pub(crate) enum State {
     Aborting,
     AbortableError,
     FatalError,
-}
-
-/// What the Sender may do with a partition's batches (transaction protocol v1).
-pub(crate) enum Gate {
-    /// The partition is in the transaction (or v2 adds it implicitly): send.
-    Send,
-    /// AddPartitionsToTxn for it has not completed yet: hold.
-    Hold,
-    /// The transaction failed before the partition was added: fail the batches.
-    Fail(Error),
 }
 
 struct Inner {
@@ -183,6 +174,24 @@ fn unexpected_is_fatal(e: Error, abortable: &[ErrorCode]) -> Error {
 
 fn txn_id(id: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(id.to_owned()))
+}
+
+impl TransactionHooks for TransactionManager {
+    fn transactional_id(&self) -> Arc<str> {
+        TransactionManager::transactional_id(self)
+    }
+    fn uses_v2(&self) -> bool {
+        TransactionManager::uses_v2(self)
+    }
+    fn on_produce_sent(&self) {
+        TransactionManager::on_produce_sent(self)
+    }
+    fn gate(&self, topic: &str, partition: i32) -> Gate {
+        TransactionManager::gate(self, topic, partition)
+    }
+    fn on_batch_failed(&self, e: &Error, had_sequence: bool) {
+        TransactionManager::on_batch_failed(self, e, had_sequence)
+    }
 }
 
 impl TransactionManager {

@@ -13,6 +13,8 @@
 //!   before a join (eager) or after it (cooperative), applying the assignment and calling the
 //!   rebalance listener. A join outlives a short poll: the next poll picks it up.
 
+mod kip848;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -221,7 +223,7 @@ impl GroupCoordinator {
             member: Mutex::new(Member {
                 member_id: match kind {
                     GroupProtocol::Classic => String::new(),
-                    GroupProtocol::Consumer => super::kip848::new_member_id(),
+                    GroupProtocol::Consumer => kip848::new_member_id(),
                 },
                 generation: -1,
                 protocol: None,
@@ -257,7 +259,7 @@ impl GroupCoordinator {
         });
         let task = match kind {
             GroupProtocol::Classic => tokio::spawn(heartbeat_loop(Arc::downgrade(&g))),
-            GroupProtocol::Consumer => tokio::spawn(super::kip848::heartbeat_loop(Arc::downgrade(&g))),
+            GroupProtocol::Consumer => tokio::spawn(kip848::heartbeat_loop(Arc::downgrade(&g))),
         };
         *g.heartbeat.lock().unwrap() = Some(task);
         g
@@ -308,7 +310,7 @@ impl GroupCoordinator {
     pub(crate) async fn check_supported(&self) -> Result<()> {
         match self.kind {
             GroupProtocol::Classic => Ok(()),
-            GroupProtocol::Consumer => super::kip848::check_supported(self).await,
+            GroupProtocol::Consumer => kip848::check_supported(self).await,
         }
     }
 
@@ -890,7 +892,7 @@ impl GroupCoordinator {
     /// Sends LeaveGroup for a dynamic member in a generation, and resets the membership.
     pub(super) async fn leave(&self, reason: &str) -> Result<()> {
         if self.kind == GroupProtocol::Consumer {
-            return super::kip848::leave(self, reason).await;
+            return kip848::leave(self, reason).await;
         }
         let (member_id, send) = {
             let mut m = self.member.lock().unwrap();

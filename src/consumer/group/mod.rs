@@ -13,7 +13,7 @@ pub mod assignor;
 mod common;
 pub(crate) mod consumer_protocol;
 pub(crate) mod coordinator;
-mod kip848;
+mod listener;
 pub mod range;
 pub mod round_robin;
 pub mod sticky;
@@ -23,9 +23,8 @@ mod scripted_tests;
 #[cfg(test)]
 mod tests;
 
-use futures::future::BoxFuture;
-
-use crate::consumer::{Consumer, TopicPartition};
+pub use listener::ConsumerRebalanceListener;
+pub(crate) use listener::NoopListener;
 
 /// `group.protocol`: which group protocol a subscribing consumer speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,60 +53,6 @@ pub struct ConsumerGroupMetadata {
     /// `group.instance.id`, when static membership is on.
     pub group_instance_id: Option<String>,
 }
-
-/// Callbacks around changes of a subscribing consumer's assignment (Java's
-/// `ConsumerRebalanceListener`).
-///
-/// They run inside [`Consumer::poll`] (or `recv` / the stream), on the application's task,
-/// never concurrently with each other, and may call the consumer back — typically
-/// [`Consumer::commit`] in `on_partitions_revoked` to commit what was processed. A poll
-/// that runs a callback returns only after it completes. Calls that would wait for that
-/// poll (`poll`, `recv`, `subscribe`, `subscribe_pattern`, `unsubscribe`, `close`) fail with
-/// [`Error::InvalidArgument`](crate::error::Error::InvalidArgument) from inside a callback.
-/// Every method has an empty default (`on_partitions_lost` defaults to
-/// `on_partitions_revoked`, as in Java).
-///
-/// ```
-/// use futures::future::BoxFuture;
-/// use ferrokafka::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
-///
-/// struct CommitOnRevoke;
-/// impl ConsumerRebalanceListener for CommitOnRevoke {
-///     fn on_partitions_revoked<'a>(&'a self, consumer: &'a Consumer, _revoked: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
-///         Box::pin(async move {
-///             if let Err(e) = consumer.commit(None).await {
-///                 eprintln!("commit on revoke failed: {e}");
-///             }
-///         })
-///     }
-/// }
-/// ```
-pub trait ConsumerRebalanceListener: Send + Sync + 'static {
-    /// Partitions this member stops owning in an orderly rebalance (eager: all of them
-    /// before every rebalance; cooperative: only those that move). Called while they are
-    /// still assigned, so their positions can still be committed.
-    fn on_partitions_revoked<'a>(&'a self, _consumer: &'a Consumer, _partitions: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
-    }
-
-    /// Partitions newly assigned to this member (eager: the whole assignment; cooperative:
-    /// the added ones, possibly none). Called after they are assigned and before any of
-    /// their records is returned.
-    fn on_partitions_assigned<'a>(&'a self, _consumer: &'a Consumer, _partitions: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
-    }
-
-    /// Partitions this member lost without an orderly revocation (its session expired, it
-    /// was fenced, or it stopped polling for `max_poll_interval`): other members may own
-    /// them already, so committing their offsets fails. Default: `on_partitions_revoked`.
-    fn on_partitions_lost<'a>(&'a self, consumer: &'a Consumer, partitions: &'a [TopicPartition]) -> BoxFuture<'a, ()> {
-        self.on_partitions_revoked(consumer, partitions)
-    }
-}
-
-/// The listener used when none is set: does nothing.
-pub(crate) struct NoopListener;
-impl ConsumerRebalanceListener for NoopListener {}
 
 /// The Java client's default `partition.assignment.strategy`: range first, then
 /// cooperative-sticky (so a group upgrades to cooperative rebalancing once every member

@@ -9,6 +9,11 @@
 //! left the target (listener, auto-commit), assigning what joined it — and the next
 //! heartbeat acknowledges the new owned set. Fencing (FENCED_MEMBER_EPOCH,
 //! UNKNOWN_MEMBER_ID) loses the partitions and rejoins with epoch 0.
+//!
+//! A private submodule of `coordinator`: the second half of the one `GroupCoordinator`
+//! module (it adds an `impl GroupCoordinator` and uses the coordinator's state), whose
+//! items only `coordinator.rs` can name (issue 12: one module with a clear inside instead
+//! of two sibling files that import each other).
 
 use std::collections::BTreeSet;
 use std::sync::Weak;
@@ -21,7 +26,7 @@ use rand::RngExt;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::coordinator::{heartbeat_retry_delay, wait_for_heartbeat, GroupCoordinator, PollSide, State};
+use super::{heartbeat_retry_delay, wait_for_heartbeat, GroupCoordinator, PollSide, State};
 use crate::consumer::{Consumer, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::TopicId;
@@ -67,7 +72,7 @@ impl GroupCoordinator {
             }
         };
         if !lost.is_empty() {
-            super::coordinator::report_lost(&self.s.group_id, consumer, side, lost).await;
+            super::report_lost(&self.s.group_id, consumer, side, lost).await;
         }
         {
             let mut m = self.member.lock().unwrap();
