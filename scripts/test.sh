@@ -27,6 +27,9 @@ started=0
 cleanup() { if [ "$started" = 1 ]; then "$KAFKA" stop all >&2 || true; fi; }
 trap cleanup EXIT
 
+echo "== layers: no dependency cycle between files that DESIGN.md does not justify"
+python3 scripts/check-layers.py >/dev/null || { python3 scripts/check-layers.py; exit 1; }
+
 echo "== build (tests and examples)"
 cargo build --all-targets --locked "${HOOKS[@]}"
 cargo test --locked --no-run --quiet "${HOOKS[@]}"
