@@ -129,6 +129,17 @@ impl ClientCore {
         self.pool.get(&addr, kind).await
     }
 
+    /// As [`ClientCore::broker`], but with the address the current snapshot has, without
+    /// waiting for a refresh of stale metadata (the Sender's path: a slow refresh must not
+    /// hold produce requests to brokers whose address is known). Refreshes only for an
+    /// unknown id.
+    pub(crate) async fn broker_known(&self, id: i32, kind: ConnKind) -> Result<BrokerConnection> {
+        match self.metadata.snapshot().broker_addr(id) {
+            Some(addr) => self.pool.get(&addr, kind).await,
+            None => self.broker(id, kind).await,
+        }
+    }
+
     /// A connection to the active controller as the metadata names it (KRaft brokers
     /// forward controller requests, so any broker serves when none is named).
     pub(crate) async fn controller(&self) -> Result<BrokerConnection> {

@@ -141,3 +141,81 @@ async fn a_batch_that_is_not_full_waits_for_the_answer_to_its_partitions_batch_i
     let middle = &counts[1..counts.len().saturating_sub(1)];
     assert!(middle.iter().all(|&n| n >= 15), "every batch after the first waited for the answer before it: {counts:?}");
 }
+
+/// The Sender drains with the metadata it has: an answer that makes the metadata stale
+/// (NOT_LEADER_OR_FOLLOWER for partition 0) while the broker takes 3 s to answer Metadata
+/// must not hold partition 1's records (nor partition 0's retry to the same leader) for
+/// those 3 s.
+#[tokio::test]
+async fn a_slow_metadata_refresh_does_not_hold_the_records_of_other_partitions() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let metadata_requests = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let next_offset = Arc::new(Mutex::new([0i64; 2]));
+    let (m, r, n) = (metadata_requests.clone(), refused.clone(), next_offset.clone());
+    let b = TcpBroker::start(move |req: &Received, host, port| {
+        let (corr, v) = (req.header.correlation_id, req.header.request_api_version);
+        match req.header.request_api_key {
+            18 => TcpReply::Frame(encode_response::<ApiVersionsRequest>(corr, v, &api_versions(RANGES))),
+            3 => {
+                let frame = encode_response::<MetadataRequest>(corr, v, &single_node_metadata(host, port, "t", 2));
+                // The first answers at once (the producer starts); every later one is slow.
+                if m.fetch_add(1, Ordering::SeqCst) == 0 {
+                    TcpReply::Frame(frame)
+                } else {
+                    TcpReply::Delayed(Duration::from_secs(3), frame)
+                }
+            }
+            22 => {
+                let resp = InitProducerIdResponse::default().with_producer_id(ProducerId(7)).with_producer_epoch(0);
+                TcpReply::Frame(encode_response::<InitProducerIdRequest>(corr, v, &resp))
+            }
+            0 => {
+                let req = req.decode::<ProduceRequest>();
+                let mut parts = Vec::new();
+                for p in &req.topic_data[0].partition_data {
+                    let records = p.records.clone().unwrap_or_default();
+                    let count = i32::from_be_bytes(records[layout::RECORD_COUNT..layout::RECORD_COUNT + 4].try_into().unwrap());
+                    let answer = PartitionProduceResponse::default().with_index(p.index).with_log_append_time_ms(-1);
+                    if p.index == 0 && !r.swap(true, Ordering::SeqCst) {
+                        parts.push(answer.with_error_code(6)); // NOT_LEADER_OR_FOLLOWER, once
+                    } else {
+                        let mut offsets = n.lock().unwrap();
+                        parts.push(answer.with_base_offset(offsets[p.index as usize]));
+                        offsets[p.index as usize] += count as i64;
+                    }
+                }
+                let resp = ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_responses(parts)]);
+                TcpReply::Frame(encode_response::<ProduceRequest>(corr, v, &resp))
+            }
+            _ => TcpReply::Close,
+        }
+    })
+    .await;
+    let p = Producer::new(ProducerConfig::new(b.addr()).linger(Duration::from_millis(5))).await.unwrap();
+    // Partition 0's first batch is refused: the metadata is now stale.
+    let first = p.send(ProducerRecord::new("t").partition(0).value("refused once")).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while !refused.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("partition 0's batch was answered");
+    let started = std::time::Instant::now();
+    let mut later = Vec::new();
+    for i in 0..20 {
+        later.push(p.send(ProducerRecord::new("t").partition(1).value(format!("record {i}"))).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for (i, f) in later.into_iter().enumerate() {
+        assert_eq!(f.await.unwrap().offset, i as i64, "partition 1's records in order");
+    }
+    assert_eq!(first.await.unwrap().offset, 0, "partition 0's record retried to the same leader");
+    let took = started.elapsed();
+    assert!(metadata_requests.load(Ordering::SeqCst) >= 2, "the stale metadata was refreshed (in the background)");
+    assert!(took < Duration::from_millis(2500), "the records waited {took:?}, as long as the 3 s metadata refresh");
+    p.close(Duration::from_secs(5)).await.unwrap();
+}

@@ -389,7 +389,7 @@ impl Sender {
         });
         self.in_flight.push(Box::pin(async move {
             let result = async {
-                let conn = core.broker(broker, ConnKind::Produce).await?;
+                let conn = core.broker_known(broker, ConnKind::Produce).await?;
                 let mut version = conn.version_for::<ProduceRequest>()?;
                 if let Some((_, false)) = &txn {
                     version = version.min(11);
