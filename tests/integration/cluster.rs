@@ -262,3 +262,120 @@ async fn consumption_resumes_from_the_new_leader_without_loss_or_repeats() {
     all_three_up(&admin).await;
     drop_topic(&admin, &topic).await;
 }
+
+/// Issue 12 (KIP-794): adaptive partitioning moves keyless records away from a broker that
+/// stops answering. Keyless records go continuously to a 6-partition RF 3 topic while the
+/// node leading some partitions is paused (SIGSTOP) for 4 s (below the brokers' 6 s
+/// session timeout, so leadership stays put): the records sent during the pause must land
+/// clearly less on its partitions than on the others (uniform switching would give each
+/// partition the same share), and every record must be acknowledged after the resume.
+///
+/// acks=1 (idempotence off, which requires acks=all): with acks=all every partition's
+/// request waits for its followers too, and the paused node follows all six partitions, so
+/// every queue would grow alike and there would be no faster broker to prefer. With acks=1
+/// only the paused node's own partitions stall, which is the situation adaptive
+/// partitioning is for. Batches of 2 KiB (~18 records) make the sticky partition switch
+/// about a hundred times a second, while the brokers keep up with them (smaller batches,
+/// one per partition per request, left every queue backed up before the pause on this
+/// machine: with all queues long, there is nothing to prefer).
+#[tokio::test]
+async fn adaptive_partitioning_sends_fewer_keyless_records_to_a_paused_leader() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use ferrokafka::producer::{Acks, Producer, ProducerRecord};
+    let _faults = CLUSTER_FAULTS.lock().await;
+    let admin = cluster_admin().await;
+    all_three_up(&admin).await;
+    let topic = unique("adaptive");
+    replicated_topic(&admin, &topic, 6).await;
+    // Another node's metadata may not know the new topic yet: ask until one does.
+    let leaders: Vec<(i32, i32)> = eventually("the leaders of the new topic", Duration::from_secs(30), || async {
+        let d = admin.describe_topics([&topic]).await.ok()?.pop()?;
+        d.partitions.iter().map(|p| Some((p.partition, p.leader?))).collect::<Option<Vec<_>>>().filter(|l| l.len() == 6)
+    })
+    .await;
+    let node = leaders.iter().find(|(p, _)| *p == 0).unwrap().1;
+    let slow: Vec<i32> = leaders.iter().filter(|(_, l)| *l == node).map(|(p, _)| *p).collect();
+    assert!(slow.len() < 6, "node {node} leads every partition: {leaders:?}");
+
+    let producer = Producer::new(
+        ferrokafka::producer::ProducerConfig::new(cluster_bootstrap())
+            .acks(Acks::Leader)
+            .enable_idempotence(false)
+            .batch_size(2048),
+    )
+    .await
+    .unwrap();
+    let paused = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let send_task = {
+        let (producer, topic, paused, stop, sent) = (producer.clone(), topic.clone(), paused.clone(), stop.clone(), sent.clone());
+        tokio::spawn(async move {
+            let mut futures = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                for _ in 0..2 {
+                    let during = paused.load(Ordering::Relaxed);
+                    let r = ProducerRecord::new(&topic).value(vec![b'x'; 100]);
+                    futures.push((during, producer.send(r).await.expect("send accepted")));
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let mut out = Vec::with_capacity(futures.len());
+            for (during, f) in futures {
+                out.push((during, f.await));
+            }
+            out
+        })
+    };
+    // Steady sending first, so every partition has a queue (adaptive needs all of them).
+    eventually("records flowing", Duration::from_secs(30), || async { (sent.load(Ordering::Relaxed) > 2000).then_some(()) }).await;
+    let pause = tokio::task::spawn_blocking(move || PausedNode::pause(node)).await.unwrap();
+    paused.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    paused.store(false, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || pause.resume()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let results = send_task.await.unwrap();
+
+    let mut during = [0usize; 6];
+    let mut acked = [0i64; 6];
+    let mut failed = Vec::new();
+    for (in_pause, r) in &results {
+        match r {
+            Ok(m) => {
+                acked[m.partition as usize] += 1;
+                if *in_pause {
+                    during[m.partition as usize] += 1;
+                }
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    assert!(failed.is_empty(), "{} of {} records failed, first: {:?}", failed.len(), results.len(), failed.first());
+    producer.close(Duration::from_secs(30)).await.unwrap();
+    // Nothing lost: each partition's log holds exactly the records acknowledged there.
+    let consumer = ferrokafka::consumer::Consumer::new(ferrokafka::consumer::ConsumerConfig::new(cluster_bootstrap())).await.unwrap();
+    let ends = consumer.end_offsets(&tps(&topic, 6)).await.unwrap();
+    let logged: Vec<i64> = (0..6).map(|p| ends[&ferrokafka::consumer::TopicPartition::new(&topic, p)]).collect();
+    assert_eq!(logged, acked, "end offsets vs records acknowledged, by partition");
+    let slow_avg = slow.iter().map(|p| during[*p as usize]).sum::<usize>() as f64 / slow.len() as f64;
+    let fast: Vec<i32> = (0..6).filter(|p| !slow.contains(p)).collect();
+    let fast_avg = fast.iter().map(|p| during[*p as usize]).sum::<usize>() as f64 / fast.len() as f64;
+    eprintln!(
+        "adaptive: node {node} paused, leads {slow:?}; records sent during the pause by partition {during:?} \
+         (slow avg {slow_avg:.0}, fast avg {fast_avg:.0}); {} records in all",
+        results.len()
+    );
+    assert!(during.iter().sum::<usize>() >= 1000, "too few records sent during the pause: {during:?}");
+    assert!(
+        slow_avg * 2.0 < fast_avg,
+        "the paused node's partitions {slow:?} got {slow_avg:.0} records each, the others {fast_avg:.0}: {during:?}"
+    );
+    all_three_up(&admin).await;
+    drop_topic(&admin, &topic).await;
+}
