@@ -215,14 +215,25 @@ impl Sender {
         let mut node_round: HashMap<i32, bool> = HashMap::new();
         for topic in self.acc.all_topics() {
             let parts: Vec<_> = topic.partitions.read().unwrap().clone();
-            let partition_count = cluster.topics.get(&*topic.name).map_or(0, |t| t.partitions.len());
+            // Each partition's leader, by index: one pass over the metadata per round, not a
+            // search per partition.
+            let mut leaders: Vec<Option<i32>> = Vec::new();
+            if let Some(t) = cluster.topics.get(&*topic.name) {
+                leaders.resize(t.partitions.len(), None);
+                for p in &t.partitions {
+                    if let Some(slot) = usize::try_from(p.partition).ok().and_then(|i| leaders.get_mut(i)) {
+                        *slot = p.leader;
+                    }
+                }
+            }
+            let partition_count = leaders.len();
             // Adaptive load stats (Java's partitionReady): only once every partition has a
             // queue, else a partition without one could never be picked.
             let mut queues: Option<Vec<(i32, u32)>> =
                 (self.cfg.adaptive && partition_count > 0 && parts.len() >= partition_count).then(Vec::new);
             for queue in parts {
                 let mut q = queue.lock().unwrap();
-                let leader = cluster.leader_for(&topic.name, q.partition).map(|(l, _)| l);
+                let leader = leaders.get(q.partition as usize).copied().flatten();
                 // The open batch stays open (taking records) until this round can send it:
                 // its linger ended and the partition's leader takes a request now.
                 let open = self.acc.open_state(&q, now);
