@@ -236,6 +236,11 @@ impl PartitionQueue {
         self.ready.insert(pos, batch);
     }
 
+    /// Batches queued here and not in flight, the open one included (Java's deque size):
+    /// what adaptive partitioning weighs.
+    pub(crate) fn queue_len(&self) -> usize {
+        self.ready.len() + usize::from(self.open.is_some())
+    }
 }
 
 /// Whether sequence `a` comes before `b`: sequences live in 0..=i32::MAX and wrap to 0,

@@ -99,6 +99,19 @@ pub struct ProducerConfig {
     /// `partitioner.ignore.keys`: when true, keyed records are spread like keyless ones.
     /// Default `false`.
     pub partitioner_ignore_keys: bool,
+    /// `partitioner.adaptive.partitioning.enable`: when the uniform sticky partitioner
+    /// switches partitions for keyless records, it picks partitions with shorter queues
+    /// (batches waiting for their broker) more often, so faster brokers get more records
+    /// (KIP-794, weighted as the Java client does). When false, the switch is uniform among
+    /// the partitions that have a leader. No effect on keyed records or with a custom
+    /// `partitioner` that picks a partition. Default `true`.
+    pub partitioner_adaptive_partitioning: bool,
+    /// `partitioner.availability.timeout.ms`: a broker that had batches ready for longer
+    /// than this without being able to take them (all `max_in_flight` requests to it
+    /// unanswered) counts as unavailable, and its partitions are left out when keyless
+    /// records switch partitions, until it takes requests again. Zero turns this off.
+    /// Needs `partitioner_adaptive_partitioning`. Whole milliseconds. Default zero (off).
+    pub partitioner_availability_timeout: Duration,
     /// `transactional.id`: makes the producer transactional (see [`crate::txn`]). The id
     /// identifies the producer across restarts: a new producer with the same id fences the
     /// old one and finishes its open transaction. Requires `enable_idempotence`.
@@ -130,6 +143,8 @@ impl std::fmt::Debug for ProducerConfig {
             .field("retries", &self.retries)
             .field("partitioner", &self.partitioner.as_ref().map(|_| "custom"))
             .field("partitioner_ignore_keys", &self.partitioner_ignore_keys)
+            .field("partitioner_adaptive_partitioning", &self.partitioner_adaptive_partitioning)
+            .field("partitioner_availability_timeout", &self.partitioner_availability_timeout)
             .field("transactional_id", &self.transactional_id)
             .field("transaction_timeout", &self.transaction_timeout)
             .finish()
@@ -162,6 +177,8 @@ impl ProducerConfig {
             retries: u32::MAX,
             partitioner: None,
             partitioner_ignore_keys: false,
+            partitioner_adaptive_partitioning: true,
+            partitioner_availability_timeout: Duration::ZERO,
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
         }
@@ -258,6 +275,18 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets [`ProducerConfig::partitioner_adaptive_partitioning`].
+    pub fn partitioner_adaptive_partitioning(mut self, on: bool) -> Self {
+        self.partitioner_adaptive_partitioning = on;
+        self
+    }
+
+    /// Sets [`ProducerConfig::partitioner_availability_timeout`] (zero: off).
+    pub fn partitioner_availability_timeout(mut self, t: Duration) -> Self {
+        self.partitioner_availability_timeout = t;
+        self
+    }
+
     /// Checks every field and their combinations; run by [`Producer::new`](crate::producer::Producer::new).
     pub fn validate(&self) -> Result<()> {
         self.client.validate()?;
@@ -290,6 +319,21 @@ impl ProducerConfig {
                     "transaction_timeout must be between 1 ms and {} ms, got {:?}",
                     i32::MAX,
                     self.transaction_timeout
+                ));
+            }
+        }
+        let availability = self.partitioner_availability_timeout;
+        if !availability.is_zero() {
+            if availability.subsec_nanos() % 1_000_000 != 0 || availability.as_millis() > i64::MAX as u128 {
+                return bad(format!(
+                    "partitioner_availability_timeout must be zero (off) or whole milliseconds up to {} ms, got {availability:?}",
+                    i64::MAX
+                ));
+            }
+            if !self.partitioner_adaptive_partitioning {
+                return bad(format!(
+                    "partitioner_availability_timeout ({availability:?}) has no effect with partitioner_adaptive_partitioning(false); \
+                     enable adaptive partitioning or leave the timeout at zero"
                 ));
             }
         }
@@ -372,6 +416,39 @@ mod tests {
             match bad.validate() {
                 Err(Error::Config(m)) => assert!(m.contains(what), "{m}"),
                 other => panic!("{what}: expected a config error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn adaptive_partitioning_defaults_to_java_and_is_validated() {
+        let c = ProducerConfig::new("h:1");
+        assert!(c.partitioner_adaptive_partitioning, "Java's default: true");
+        assert_eq!(c.partitioner_availability_timeout, Duration::ZERO, "Java's default: 0 (off)");
+        let c = c.partitioner_adaptive_partitioning(false).partitioner_adaptive_partitioning(true);
+        assert!(c.partitioner_adaptive_partitioning);
+        for ok in [
+            ProducerConfig::new("h:1").partitioner_adaptive_partitioning(false),
+            ProducerConfig::new("h:1").partitioner_availability_timeout(Duration::from_millis(1)),
+            ProducerConfig::new("h:1").partitioner_availability_timeout(Duration::from_secs(30)),
+            ProducerConfig::new("h:1").partitioner_adaptive_partitioning(false).partitioner_availability_timeout(Duration::ZERO),
+        ] {
+            assert!(ok.validate().is_ok(), "{ok:?}");
+        }
+        assert_eq!(
+            ProducerConfig::new("h:1").partitioner_availability_timeout(Duration::from_millis(250)).partitioner_availability_timeout,
+            Duration::from_millis(250)
+        );
+        for bad in [
+            ProducerConfig::new("h:1").partitioner_availability_timeout(Duration::from_micros(1500)),
+            ProducerConfig::new("h:1").partitioner_availability_timeout(Duration::from_secs(u64::MAX)),
+            ProducerConfig::new("h:1")
+                .partitioner_adaptive_partitioning(false)
+                .partitioner_availability_timeout(Duration::from_secs(1)),
+        ] {
+            match bad.validate() {
+                Err(Error::Config(m)) => assert!(m.contains("partitioner_availability_timeout"), "{m}"),
+                other => panic!("expected a config error for {bad:?}, got {other:?}"),
             }
         }
     }

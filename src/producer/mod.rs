@@ -181,6 +181,8 @@ impl Producer {
                 retry_backoff: config.client.retry_backoff,
                 request_timeout: config.client.request_timeout,
                 delivery_timeout: config.delivery_timeout,
+                adaptive: config.partitioner_adaptive_partitioning,
+                availability_timeout: config.partitioner_availability_timeout,
             },
             identity.clone(),
             txn.clone().map(|t| t as Arc<dyn TransactionHooks>),

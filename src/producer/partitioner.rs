@@ -4,7 +4,7 @@
 //! hash (`murmur2(key) & 0x7fffffff % partition_count`, over all partitions, available or
 //! not), then the uniform sticky partitioner for keyless records (KIP-794).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rand::RngExt;
 
@@ -26,10 +26,15 @@ pub fn partition_for_key(key: &[u8], partition_count: i32) -> i32 {
 
 /// Per-topic state of the uniform sticky partitioner for keyless records: stick to one
 /// partition until about `batch_size` bytes went to it (switching when its batch closes,
-/// at the latest at twice that), then move to a random available partition.
+/// at the latest at twice that), then move to another partition: weighted by the load
+/// stats the Sender publishes (adaptive partitioning, KIP-794) when there are any, else a
+/// random available one.
 #[derive(Debug, Default)]
 pub(crate) struct StickyPartition {
     state: Mutex<Sticky>,
+    /// The adaptive load stats, replaced by the Sender's drain and read by `send` only when
+    /// the sticky partition switches (never per record). `None`: switch uniformly.
+    load: Mutex<Option<Arc<LoadStats>>>,
 }
 
 #[derive(Debug, Default)]
@@ -46,7 +51,7 @@ impl StickyPartition {
         match s.current {
             Some(p) if p < partition_count => p,
             _ => {
-                let p = pick(partition_count, available, None);
+                let p = self.next(partition_count, available, None);
                 s.current = Some(p);
                 s.bytes = 0;
                 p
@@ -71,30 +76,113 @@ impl StickyPartition {
         }
         s.bytes += bytes;
         if (s.bytes >= batch_size && batch_closed) || s.bytes >= 2 * batch_size {
-            s.current = Some(pick(partition_count, available, Some(partition)));
+            s.current = Some(self.next(partition_count, available, Some(partition)));
             s.bytes = 0;
         }
     }
+
+    /// Publishes new load stats (the Sender, once per drain round); unchanged stats are
+    /// not replaced.
+    pub(crate) fn set_load(&self, stats: Option<LoadStats>) {
+        let mut slot = self.load.lock().unwrap();
+        if slot.as_deref() != stats.as_ref() {
+            *slot = stats.map(Arc::new);
+        }
+    }
+
+    /// The load stats in force (tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn load(&self) -> Option<Arc<LoadStats>> {
+        self.load.lock().unwrap().clone()
+    }
+
+    fn next(&self, partition_count: i32, available: &[i32], not: Option<i32>) -> i32 {
+        let load = self.load.lock().unwrap().clone();
+        let mut rng = rand::rng();
+        pick(partition_count, available, not, load.as_deref(), &mut |n| rng.random_range(0..n))
+    }
 }
 
-/// A random partition among `available` (all when empty), avoiding `not` when possible.
-fn pick(partition_count: i32, available: &[i32], not: Option<i32>) -> i32 {
-    let mut rng = rand::rng();
+/// Adaptive partitioning's view of a topic (Java's `PartitionLoadStats`): the partitions
+/// a keyless record may switch to, with a cumulative frequency table of their weights.
+/// A partition's weight is `max queue + 1 - its queue` (queues counted in batches), so a
+/// partition whose broker drains slowly, and whose queue therefore grows, is picked less.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoadStats {
+    /// Running sums of the weights; the last is the total.
+    cumulative: Vec<u32>,
+    partitions: Vec<i32>,
+}
+
+impl LoadStats {
+    /// The stats of a topic of `partition_count` partitions from the queue sizes of the
+    /// partitions that may be picked (`(partition, batches queued)`: those with a leader
+    /// whose broker is not unavailable). `None` (switch uniformly) as in Java: fewer than 2
+    /// partitions, none to pick, or all partitions pickable with equal queues.
+    pub(crate) fn from_queues(partition_count: i32, queues: &[(i32, u32)]) -> Option<LoadStats> {
+        if queues.is_empty() || partition_count < 2 {
+            return None;
+        }
+        let max = queues.iter().map(|(_, q)| *q).max().unwrap_or(0);
+        let all_equal = queues.iter().all(|(_, q)| *q == max);
+        if all_equal && queues.len() == partition_count as usize {
+            return None;
+        }
+        let mut sum = 0u32;
+        let cumulative = queues
+            .iter()
+            .map(|(_, q)| {
+                sum = sum.saturating_add(max - q + 1);
+                sum
+            })
+            .collect();
+        Some(LoadStats { cumulative, partitions: queues.iter().map(|(p, _)| *p).collect() })
+    }
+
+    /// The sum of the weights: a pick draws a number in `0..total`.
+    pub(crate) fn total(&self) -> u32 {
+        self.cumulative.last().copied().unwrap_or(0)
+    }
+
+    /// The partition drawn by `r` in `0..total()`: the first whose running sum exceeds it.
+    pub(crate) fn partition_at(&self, r: u32) -> i32 {
+        let i = self.cumulative.partition_point(|c| *c <= r);
+        self.partitions[i.min(self.partitions.len() - 1)]
+    }
+}
+
+/// The next sticky partition. With load stats (whose partitions still exist): weighted
+/// by them, the current partition not avoided (as Java). Else a random partition among
+/// `available` (all when empty), avoiding `not` when possible. `random(n)` draws from
+/// `0..n`.
+fn pick(
+    partition_count: i32,
+    available: &[i32],
+    not: Option<i32>,
+    load: Option<&LoadStats>,
+    random: &mut dyn FnMut(u32) -> u32,
+) -> i32 {
+    if let Some(stats) = load {
+        if stats.total() > 0 && stats.partitions.iter().all(|p| *p < partition_count) {
+            return stats.partition_at(random(stats.total()));
+        }
+    }
+    let draw = |random: &mut dyn FnMut(u32) -> u32, n: usize| random(n as u32) as usize;
     let candidates: Vec<i32> = if available.is_empty() {
         (0..partition_count).collect()
     } else {
         available.iter().copied().filter(|p| *p < partition_count).collect()
     };
     if candidates.is_empty() {
-        return rng.random_range(0..partition_count.max(1));
+        return draw(random, partition_count.max(1) as usize) as i32;
     }
     if candidates.len() > 1 {
         if let Some(n) = not {
             let others: Vec<i32> = candidates.iter().copied().filter(|p| *p != n).collect();
-            return others[rng.random_range(0..others.len())];
+            return others[draw(random, others.len())];
         }
     }
-    candidates[rng.random_range(0..candidates.len())]
+    candidates[draw(random, candidates.len())]
 }
 
 #[cfg(test)]
@@ -145,5 +233,71 @@ mod tests {
         s.on_append(first, 2 * 16384, false, 16384, 6, &avail);
         let second = s.partition(6, &avail);
         assert!(avail.contains(&second) && second != first);
+    }
+
+    /// Java's worked example: queues 0 3 1 give weights 4 1 3, running sums 4 5 8; draws
+    /// 0..=3 pick the first partition, 4 the second, 5..=7 the third.
+    #[test]
+    fn load_stats_weigh_partitions_as_java_does() {
+        let stats = LoadStats::from_queues(3, &[(0, 0), (1, 3), (2, 1)]).expect("unequal queues: adaptive");
+        assert_eq!(stats.total(), 8);
+        let picks: Vec<i32> = (0..8).map(|r| stats.partition_at(r)).collect();
+        assert_eq!(picks, [0, 0, 0, 0, 1, 2, 2, 2]);
+        // Through `pick` with an injected draw: the draw's range is the total weight and the
+        // current partition is not avoided.
+        for (r, want) in [(0, 0), (3, 0), (4, 1), (5, 2), (7, 2)] {
+            let mut seen = None;
+            let p = pick(3, &[0, 1, 2], Some(want), Some(&stats), &mut |n| {
+                seen = Some(n);
+                r
+            });
+            assert_eq!((p, seen), (want, Some(8)));
+        }
+    }
+
+    #[test]
+    fn load_stats_fall_back_to_uniform_as_java_does() {
+        // Equal queues over every partition: nothing to adapt to.
+        assert_eq!(LoadStats::from_queues(3, &[(0, 2), (1, 2), (2, 2)]), None);
+        // A single partition, or none left to pick.
+        assert_eq!(LoadStats::from_queues(1, &[(0, 5)]), None);
+        assert_eq!(LoadStats::from_queues(3, &[]), None);
+        // Equal queues, but a partition left out (no leader, or an unavailable broker):
+        // adaptive still, over the others only.
+        let stats = LoadStats::from_queues(3, &[(0, 1), (2, 1)]).expect("a partition was left out");
+        assert_eq!((0..stats.total()).map(|r| stats.partition_at(r)).collect::<Vec<_>>(), [0, 2]);
+        // Stats naming a partition the topic no longer has are ignored: uniform pick.
+        let stale = LoadStats::from_queues(8, &[(7, 0), (0, 4)]).unwrap();
+        assert_eq!(pick(3, &[0, 1, 2], None, Some(&stale), &mut |_| 1), 1);
+    }
+
+    /// Statistics over many real switches: two partitions with deep queues (weight 1 each
+    /// of 22) get about 9% of the switches; the bound of 20% is over 20 standard
+    /// deviations away, and the fast ones must each get a share near 45%.
+    #[test]
+    fn sticky_switches_favour_short_queues() {
+        let s = StickyPartition::default();
+        let avail = [0, 1, 2, 3];
+        s.set_load(LoadStats::from_queues(4, &[(0, 0), (1, 0), (2, 9), (3, 9)]));
+        assert!(s.load().is_some());
+        let mut counts = [0u32; 4];
+        const SWITCHES: u32 = 20_000;
+        for _ in 0..SWITCHES {
+            let p = s.partition(4, &avail);
+            s.on_append(p, 2 * 100, false, 100, 4, &avail);
+            counts[s.partition(4, &avail) as usize] += 1;
+        }
+        let slow = counts[2] + counts[3];
+        assert!(slow < SWITCHES / 5, "slow partitions got {slow} of {SWITCHES} switches: {counts:?}");
+        assert!(counts[0] > SWITCHES / 3 && counts[1] > SWITCHES / 3, "{counts:?}");
+        // Cleared stats: uniform again (each partition near 25%, bound 15%).
+        s.set_load(None);
+        let mut counts = [0u32; 4];
+        for _ in 0..SWITCHES {
+            let p = s.partition(4, &avail);
+            s.on_append(p, 2 * 100, false, 100, 4, &avail);
+            counts[s.partition(4, &avail) as usize] += 1;
+        }
+        assert!(counts.iter().all(|c| *c > SWITCHES * 15 / 100), "{counts:?}");
     }
 }

@@ -37,6 +37,7 @@ use tracing::{debug, info, warn};
 use super::accumulator::{ProducerBatch, RecordAccumulator};
 use super::config::Acks;
 use super::identity::ProducerIdentity;
+use super::partitioner::LoadStats;
 use super::request::{decode_produce_response, encode_produce, PartitionData};
 use crate::client::ClientCore;
 use crate::error::{Error, ErrorCode, Result};
@@ -53,6 +54,46 @@ pub(crate) struct SenderConfig {
     pub retry_backoff: Duration,
     pub request_timeout: Duration,
     pub delivery_timeout: Duration,
+    /// `partitioner_adaptive_partitioning`: publish per-topic load stats each round.
+    pub adaptive: bool,
+    /// `partitioner_availability_timeout` (zero: off): a broker that had data ready but
+    /// could not take it for longer than this has its partitions left out of the stats.
+    pub availability_timeout: Duration,
+}
+
+/// Per-broker latency for `availability_timeout` (Java's `NodeLatencyStats`): when a broker
+/// last had data ready to send and when it last could take it; `ready - drained` is how
+/// long its data has been waiting. Kept only while the timeout is on.
+#[derive(Debug, Default)]
+struct NodeLatencies {
+    timeout: Duration,
+    nodes: HashMap<i32, (Instant, Instant)>,
+}
+
+impl NodeLatencies {
+    fn new(timeout: Duration) -> NodeLatencies {
+        NodeLatencies { timeout, nodes: HashMap::new() }
+    }
+
+    /// Whether `broker` counts as unavailable: its data waited longer than the timeout.
+    fn unavailable(&self, broker: i32) -> bool {
+        !self.timeout.is_zero() && self.nodes.get(&broker).is_some_and(|(ready, drained)| ready.duration_since(*drained) > self.timeout)
+    }
+
+    /// Java's `updateNodeLatencyStats` for one round: every broker that had data ready
+    /// moves its ready time; one that could take a request its drained time too.
+    fn note_round(&mut self, round: HashMap<i32, bool>, now: Instant) {
+        if self.timeout.is_zero() {
+            return;
+        }
+        for (broker, drainable) in round {
+            let (ready, drained) = self.nodes.entry(broker).or_insert((now, now));
+            *ready = now;
+            if drainable {
+                *drained = now;
+            }
+        }
+    }
 }
 
 /// What the Sender may do with a partition's batches (transaction protocol v1).
@@ -100,6 +141,8 @@ pub(crate) struct Sender {
     per_broker: HashMap<i32, usize>,
     /// The background metadata refresh last started, and when.
     refreshing: Option<(Instant, tokio::task::JoinHandle<()>)>,
+    /// Per-broker latency for `availability_timeout`.
+    latency: NodeLatencies,
     /// The transaction manager of a transactional producer: batches carry the
     /// transactional flag and id, v1 holds a partition's batches until it is added to the
     /// transaction, and a failed batch makes the transaction abortable.
@@ -114,6 +157,7 @@ impl Sender {
         identity: Arc<Mutex<Option<ProducerIdentity>>>,
         txn: Option<Arc<dyn TransactionHooks>>,
     ) -> Sender {
+        let latency = NodeLatencies::new(cfg.availability_timeout);
         Sender {
             core,
             acc,
@@ -123,6 +167,7 @@ impl Sender {
             in_flight: FuturesUnordered::new(),
             per_broker: HashMap::new(),
             refreshing: None,
+            latency,
             txn,
         }
     }
@@ -199,10 +244,29 @@ impl Sender {
         let mut requests: HashMap<i32, (usize, Vec<ProducerBatch>)> = HashMap::new();
         let mut need_metadata = false;
         let mut more_ready = false;
+        // Brokers that had data ready this round, and whether they could take a request.
+        let mut node_round: HashMap<i32, bool> = HashMap::new();
         for topic in self.acc.all_topics() {
             let parts: Vec<_> = topic.partitions.read().unwrap().clone();
+            // Each partition's leader, by index: one pass over the metadata per round, not a
+            // search per partition.
+            let mut leaders: Vec<Option<i32>> = Vec::new();
+            if let Some(t) = cluster.topics.get(&*topic.name) {
+                leaders.resize(t.partitions.len(), None);
+                for p in &t.partitions {
+                    if let Some(slot) = usize::try_from(p.partition).ok().and_then(|i| leaders.get_mut(i)) {
+                        *slot = p.leader;
+                    }
+                }
+            }
+            let partition_count = leaders.len();
+            // Adaptive load stats (Java's partitionReady): only once every partition has a
+            // queue, else a partition without one could never be picked.
+            let mut queues: Option<Vec<(i32, u32)>> =
+                (self.cfg.adaptive && partition_count > 0 && parts.len() >= partition_count).then(Vec::new);
             for queue in parts {
                 let mut q = queue.lock().unwrap();
+                let leader = leaders.get(q.partition as usize).copied().flatten();
                 // The open batch stays open (taking records) until this round can send it:
                 // its linger ended and the partition's leader takes a request now.
                 let open = self.acc.open_state(&q, now);
@@ -228,6 +292,11 @@ impl Sender {
                         self.need_bump();
                     }
                     self.fail_batch(b, err);
+                }
+                if let (Some(qs), Some(l)) = (queues.as_mut(), leader) {
+                    if (q.partition as usize) < partition_count && !self.latency.unavailable(l) {
+                        qs.push((q.partition, q.queue_len() as u32));
+                    }
                 }
                 let open = self.acc.open_state(&q, now);
                 let open_sendable = open.is_some_and(|(_, sendable)| sendable);
@@ -263,10 +332,12 @@ impl Sender {
                         continue;
                     }
                 }
-                let Some((leader, _)) = cluster.leader_for(&topic.name, q.partition) else {
+                let Some(leader) = leader else {
                     need_metadata = true;
                     continue;
                 };
+                let broker_load = self.per_broker.get(&leader).copied().unwrap_or(0);
+                node_round.entry(leader).or_insert(broker_load < self.cfg.max_in_flight);
                 if q.in_flight > 0 && q.in_flight_broker != Some(leader) {
                     continue; // the old leader's requests finish first
                 }
@@ -283,7 +354,6 @@ impl Sender {
                 if q.in_flight >= self.cfg.max_in_flight {
                     continue;
                 }
-                let broker_load = self.per_broker.get(&leader).copied().unwrap_or(0);
                 if broker_load >= self.cfg.max_in_flight {
                     continue;
                 }
@@ -336,7 +406,11 @@ impl Sender {
                     more_ready = true;
                 }
             }
+            if self.cfg.adaptive {
+                topic.sticky.set_load(queues.and_then(|qs| LoadStats::from_queues(partition_count as i32, &qs)));
+            }
         }
+        self.latency.note_round(node_round, now);
         if need_metadata {
             self.core.metadata.invalidate();
             self.refresh_metadata(now);
@@ -704,5 +778,46 @@ mod tests {
         assert_eq!(increment_sequence(i32::MAX - 2, 3), 0);
         assert_eq!(increment_sequence(i32::MAX, 1), 0);
         assert_eq!(increment_sequence(i32::MAX - 1, 10), 8);
+    }
+
+    /// `availability_timeout`: a broker counts as unavailable once its data waited longer
+    /// than the timeout without it taking a request, and available again at its next drain.
+    #[test]
+    fn a_broker_that_cannot_take_requests_past_the_availability_timeout_is_unavailable() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let round = |one: bool| HashMap::from([(1, one), (2, true)]);
+        let mut l = NodeLatencies::new(Duration::from_millis(500));
+        l.note_round(round(true), at(0));
+        for ms in [100, 300, 500] {
+            l.note_round(round(false), at(ms)); // broker 1 at max_in_flight, unanswered
+            assert!(!l.unavailable(1) && !l.unavailable(2), "waited only {ms} ms");
+        }
+        l.note_round(round(false), at(501));
+        assert!(l.unavailable(1), "waited 501 ms > 500 ms");
+        assert!(!l.unavailable(2) && !l.unavailable(3), "others (and unknown brokers) stay available");
+        // Partitions led by broker 1 leave the load stats, so no switch picks them.
+        let leaders = [(0, 1), (1, 2), (2, 1), (3, 2)];
+        let queues: Vec<(i32, u32)> =
+            leaders.iter().filter(|(_, b)| !l.unavailable(*b)).map(|(p, _)| (*p, 7 - *p as u32)).collect();
+        let stats = LoadStats::from_queues(4, &queues).expect("partitions were left out");
+        let picked: std::collections::BTreeSet<i32> = (0..stats.total()).map(|r| stats.partition_at(r)).collect();
+        assert_eq!(picked, [1, 3].into(), "only broker 2's partitions");
+        // It answers again: available at once.
+        l.note_round(round(true), at(900));
+        assert!(!l.unavailable(1));
+        // No data ready for it: its times stand still (nothing is waiting).
+        l.note_round(HashMap::from([(2, true)]), at(5_000));
+        assert!(!l.unavailable(1));
+    }
+
+    #[test]
+    fn a_zero_availability_timeout_never_excludes_a_broker() {
+        let t0 = Instant::now();
+        let mut l = NodeLatencies::new(Duration::ZERO);
+        l.note_round(HashMap::from([(1, true)]), t0);
+        l.note_round(HashMap::from([(1, false)]), t0 + Duration::from_secs(3600));
+        assert!(!l.unavailable(1));
+        assert!(l.nodes.is_empty(), "nothing kept while off");
     }
 }

@@ -262,3 +262,173 @@ async fn consumption_resumes_from_the_new_leader_without_loss_or_repeats() {
     all_three_up(&admin).await;
     drop_topic(&admin, &topic).await;
 }
+
+/// Issue 12 (KIP-794): adaptive partitioning moves keyless records away from a broker that
+/// stops answering. Keyless records go continuously to a 6-partition RF 3 topic while the
+/// node leading some partitions is paused (SIGSTOP) for 4 s (below the brokers' 6 s
+/// session timeout, so leadership stays put): the records sent during the pause must land
+/// clearly less on its partitions than on the others (uniform switching would give each
+/// partition the same share), and every record must be acknowledged after the resume.
+///
+/// acks=1 (idempotence off, which requires acks=all): with acks=all every partition's
+/// request waits for its followers too, and the paused node follows all six partitions, so
+/// every queue would grow alike and there would be no faster broker to prefer. With acks=1
+/// only the paused node's own partitions stall, which is the situation adaptive
+/// partitioning is for. Batches of 2 KiB (~18 records) make the sticky partition switch
+/// about a hundred times a second, while the brokers keep up with them (smaller batches,
+/// one per partition per request, left every queue backed up before the pause on this
+/// machine: with all queues long, there is nothing to prefer).
+#[tokio::test]
+async fn adaptive_partitioning_sends_fewer_keyless_records_to_a_paused_leader() {
+    let c = keyless_while_a_leader_is_paused("adaptive", |c| c).await;
+    let (slow_avg, fast_avg) = c.averages(&c.during);
+    assert!(
+        slow_avg * 2.0 < fast_avg,
+        "the paused node's partitions {:?} got {slow_avg:.0} records each, the others {fast_avg:.0}: {:?}",
+        c.slow,
+        c.during
+    );
+}
+
+/// Issue 12: with `partitioner_availability_timeout` (500 ms) the paused leader's
+/// partitions leave the keyless switches altogether once its requests went unanswered for
+/// that long: of the records sent from 1.5 s into the pause on, they get at most one
+/// sticky stint's worth (a stint that began just before the exclusion: 2 x batch_size, ~40
+/// records), where queue weights alone still give them some.
+#[tokio::test]
+async fn availability_timeout_leaves_a_paused_leader_out_of_keyless_switches() {
+    let c = keyless_while_a_leader_is_paused("availability", |c| c.partitioner_availability_timeout(Duration::from_millis(500))).await;
+    let late_slow: usize = c.slow.iter().map(|p| c.late[*p as usize]).sum();
+    assert!(c.late.iter().sum::<usize>() >= 1000, "too few records sent late in the pause: {:?}", c.late);
+    assert!(late_slow <= 40, "the paused node's partitions {:?} got {late_slow} records late in the pause: {:?}", c.slow, c.late);
+}
+
+/// Records sent during a pause, by partition.
+struct PauseCounts {
+    /// The paused node's partitions.
+    slow: Vec<i32>,
+    /// Records sent while the node was paused.
+    during: [usize; 6],
+    /// Those sent from 1.5 s into the pause on.
+    late: [usize; 6],
+}
+
+impl PauseCounts {
+    /// The average count of the paused node's partitions and of the others.
+    fn averages(&self, counts: &[usize; 6]) -> (f64, f64) {
+        let avg = |ps: Vec<i32>| ps.iter().map(|p| counts[*p as usize]).sum::<usize>() as f64 / ps.len() as f64;
+        (avg(self.slow.clone()), avg((0..6).filter(|p| !self.slow.contains(p)).collect()))
+    }
+}
+
+/// Sends keyless records continuously (2 per ms) to a new 6-partition RF 3 topic with
+/// acks=1, 2 KiB batches and `tweak` applied, pauses the leader of partition 0 for 4 s,
+/// and after the resume checks that every record was acknowledged and is in the log.
+/// Returns where the records sent during the pause went.
+async fn keyless_while_a_leader_is_paused(
+    name: &str,
+    tweak: impl FnOnce(ferrokafka::producer::ProducerConfig) -> ferrokafka::producer::ProducerConfig,
+) -> PauseCounts {
+    use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use ferrokafka::producer::{Acks, Producer, ProducerRecord};
+    let _faults = CLUSTER_FAULTS.lock().await;
+    let admin = cluster_admin().await;
+    all_three_up(&admin).await;
+    let topic = unique(name);
+    replicated_topic(&admin, &topic, 6).await;
+    // Another node's metadata may not know the new topic yet: ask until one does.
+    let leaders: Vec<(i32, i32)> = eventually("the leaders of the new topic", Duration::from_secs(30), || async {
+        let d = admin.describe_topics([&topic]).await.ok()?.pop()?;
+        d.partitions.iter().map(|p| Some((p.partition, p.leader?))).collect::<Option<Vec<_>>>().filter(|l| l.len() == 6)
+    })
+    .await;
+    let node = leaders.iter().find(|(p, _)| *p == 0).unwrap().1;
+    let slow: Vec<i32> = leaders.iter().filter(|(_, l)| *l == node).map(|(p, _)| *p).collect();
+    assert!(slow.len() < 6, "node {node} leads every partition: {leaders:?}");
+
+    let config = ferrokafka::producer::ProducerConfig::new(cluster_bootstrap())
+        .acks(Acks::Leader)
+        .enable_idempotence(false)
+        .batch_size(2048);
+    let producer = Producer::new(tweak(config)).await.unwrap();
+    // 0: not paused, 1: paused, 2: paused for 1.5 s or more.
+    let phase = Arc::new(AtomicU8::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let send_task = {
+        let (producer, topic, phase, stop, sent) = (producer.clone(), topic.clone(), phase.clone(), stop.clone(), sent.clone());
+        tokio::spawn(async move {
+            let mut futures = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                for _ in 0..2 {
+                    let at = phase.load(Ordering::Relaxed);
+                    let r = ProducerRecord::new(&topic).value(vec![b'x'; 100]);
+                    futures.push((at, producer.send(r).await.expect("send accepted")));
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let mut out = Vec::with_capacity(futures.len());
+            for (at, f) in futures {
+                out.push((at, f.await));
+            }
+            out
+        })
+    };
+    // Steady sending first, so every partition has a queue (adaptive needs all of them).
+    eventually("records flowing", Duration::from_secs(30), || async { (sent.load(Ordering::Relaxed) > 2000).then_some(()) }).await;
+    let pause = tokio::task::spawn_blocking(move || PausedNode::pause(node)).await.unwrap();
+    phase.store(1, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    phase.store(2, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    phase.store(0, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || pause.resume()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let results = send_task.await.unwrap();
+
+    let mut counts = PauseCounts { slow, during: [0; 6], late: [0; 6] };
+    let mut acked = [0i64; 6];
+    let mut failed = Vec::new();
+    for (at, r) in &results {
+        match r {
+            Ok(m) => {
+                let p = m.partition as usize;
+                acked[p] += 1;
+                counts.during[p] += usize::from(*at > 0);
+                counts.late[p] += usize::from(*at == 2);
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    assert!(failed.is_empty(), "{} of {} records failed, first: {:?}", failed.len(), results.len(), failed.first());
+    producer.close(Duration::from_secs(30)).await.unwrap();
+    // Nothing lost: each partition's log holds exactly the records acknowledged there. The
+    // end offset is the high watermark, which with acks=1 follows the acknowledgements
+    // only once the followers (the resumed node among them) have fetched: wait for it.
+    let consumer = ferrokafka::consumer::Consumer::new(ferrokafka::consumer::ConsumerConfig::new(cluster_bootstrap())).await.unwrap();
+    let logged: Vec<i64> = eventually("every acknowledged record below the high watermark", Duration::from_secs(30), || async {
+        let ends = consumer.end_offsets(&tps(&topic, 6)).await.ok()?;
+        let logged: Vec<i64> = (0..6).map(|p| ends[&ferrokafka::consumer::TopicPartition::new(&topic, p)]).collect();
+        logged.iter().zip(&acked).all(|(l, a)| l >= a).then_some(logged)
+    })
+    .await;
+    assert_eq!(logged, acked, "end offsets vs records acknowledged, by partition");
+    let (slow_avg, fast_avg) = counts.averages(&counts.during);
+    eprintln!(
+        "{name}: node {node} paused, leads {:?}; records sent during the pause by partition {:?} (slow avg {slow_avg:.0}, \
+         fast avg {fast_avg:.0}), from 1.5 s into it {:?}; {} records in all",
+        counts.slow,
+        counts.during,
+        counts.late,
+        results.len()
+    );
+    assert!(counts.during.iter().sum::<usize>() >= 1000, "too few records sent during the pause: {:?}", counts.during);
+    all_three_up(&admin).await;
+    drop_topic(&admin, &topic).await;
+    counts
+}

@@ -249,3 +249,31 @@ pub fn sample(topic: &str, i: usize) -> ferrokafka::producer::ProducerRecord {
         .header("h", Some(bytes::Bytes::from(format!("b{i}"))))
         .header("nothing", None)
 }
+
+/// A cluster node stopped with SIGSTOP (`pause N`); dropping this resumes it, also when the
+/// test fails (panics) while the node is paused.
+pub struct PausedNode(Option<i32>);
+
+impl PausedNode {
+    /// Pauses cluster node `node`.
+    pub fn pause(node: i32) -> PausedNode {
+        cluster_ctl(&["pause", &node.to_string()]);
+        PausedNode(Some(node))
+    }
+
+    /// Resumes the node now (rather than when dropped).
+    pub fn resume(mut self) {
+        if let Some(n) = self.0.take() {
+            cluster_ctl(&["resume", &n.to_string()]);
+        }
+    }
+}
+
+impl Drop for PausedNode {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            eprintln!("resuming paused cluster node {n} after a failure");
+            cluster_ctl(&["resume", &n.to_string()]);
+        }
+    }
+}
