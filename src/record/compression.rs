@@ -271,6 +271,8 @@ pub(crate) mod zstd_c {
 /// decoder (the Java client's, the broker's). The decoder reads every frame the C library
 /// writes, under the same limits: the window cap before allocation, and `limit` on the output.
 #[cfg(any(feature = "pure-rust", test))]
+// With "zstd-c" on too, the C library is the one used outside the tests.
+#[cfg_attr(all(feature = "zstd-c", not(test)), allow(dead_code))]
 pub(crate) mod zstd_pure {
     use std::io::{self, Read};
 
