@@ -181,7 +181,7 @@ fn pure_decompress(frames: &[Vec<u8>], originals: &[Vec<u8>]) -> Duration {
 }
 
 fn bench_zstd(runs: usize) {
-    let mut rng = Rng(0x5EED_0F_C0FFEE);
+    let mut rng = Rng(0x5EED_0FC0_FFEE);
     let batches: Vec<Vec<u8>> = (0..48).map(|_| records_section(&mut rng, MIB)).collect();
     let total: usize = batches.iter().map(Vec::len).sum();
     println!("zstd: {} batches, {:.1} MiB of records in all", batches.len(), total as f64 / MIB as f64);
@@ -304,6 +304,9 @@ async fn bulk_mib_s(port: u16, cfg: &Arc<rustls::ClientConfig>, bytes: usize) ->
     mib_per_s(sent, start.elapsed())
 }
 
+/// A constructor of a rustls crypto provider.
+type ProviderFn = fn() -> CryptoProvider;
+
 fn bench_tls(runs: usize) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
@@ -314,7 +317,7 @@ fn bench_tls(runs: usize) {
         println!("TLS: server rustls+ring (ECDSA P-256 certificate), client as below, 127.0.0.1");
         println!("| client provider | version | negotiated | handshake ms (median) | bulk MiB/s (median) |");
         println!("|---|---|---|---|---|");
-        let providers: [(&str, fn() -> CryptoProvider); 2] = [
+        let providers: [(&str, ProviderFn); 2] = [
             ("ring 0.17", rustls::crypto::ring::default_provider),
             ("graviola 0.4 (rustls-graviola)", rustls_graviola::default_provider),
         ];
