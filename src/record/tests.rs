@@ -799,16 +799,20 @@ fn decompression_bombs_are_refused_at_the_limit() {
     }
 }
 
+/// `size` zeros as one zstd frame from the C library, allowed a window of 128 MiB: a frame of
+/// at most that size is then single-segment, announcing a window of its whole content.
+fn single_segment_zstd_frame(size: usize) -> Vec<u8> {
+    let mut c = zstd::bulk::Compressor::new(1).unwrap();
+    c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(27)).unwrap();
+    c.compress(&vec![0u8; size]).unwrap()
+}
+
 #[test]
 fn a_zstd_frame_announcing_a_huge_window_is_refused_before_allocating_it() {
     // One single-segment frame of 100 MiB (window log 27 >= content size): its window is the
     // whole 100 MiB, which the decoder would allocate on reading the frame header. The window
     // cap for a 1 MiB limit (8 MiB) refuses the frame at its header instead.
-    let zeros = vec![0u8; 100 * MB];
-    let mut c = zstd::bulk::Compressor::new(1).unwrap();
-    c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(27)).unwrap();
-    let frame = c.compress(&zeros).unwrap();
-    drop(zeros);
+    let frame = single_segment_zstd_frame(100 * MB);
     match compression::decompress(Compression::Zstd, &frame, MB) {
         Err(DecompressError::Corrupt(msg)) => {
             assert!(msg.contains("memory") || msg.contains("indow"), "{msg}")

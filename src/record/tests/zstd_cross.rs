@@ -107,11 +107,7 @@ fn the_pure_decoder_refuses_bombs_at_the_limit() {
 fn the_pure_decoder_refuses_a_huge_window_before_allocating_it() {
     // A single-segment frame of 12 MiB: its window is the whole content, announced in the
     // header. For a 1 MiB limit the cap is 8 MiB, so the header is refused.
-    let zeros = vec![0u8; 12 * MB];
-    let mut c = zstd::bulk::Compressor::new(1).unwrap();
-    c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(27)).unwrap();
-    let frame = c.compress(&zeros).unwrap();
-    drop(zeros);
+    let frame = single_segment_zstd_frame(12 * MB);
     match zstd_pure::decompress(&frame, MB) {
         Err(DecompressError::Corrupt(msg)) => assert!(msg.contains("window"), "{msg}"),
         other => panic!("expected the window to be refused, got {:?}", other.map(|v| v.len())),
