@@ -337,6 +337,12 @@ impl ProducerConfig {
                 ));
             }
         }
+        #[cfg(not(any(feature = "zstd-c", feature = "pure-rust")))]
+        if self.compression == crate::record::Compression::Zstd {
+            return bad("compression zstd: this ferrokafka is built without zstd (enable the \"zstd-c\" \
+                        feature, on by default, or \"pure-rust\")"
+                .into());
+        }
         if self.max_in_flight == 0 {
             return bad("max_in_flight must be at least 1".into());
         }

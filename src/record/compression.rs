@@ -11,7 +11,6 @@
 //! Decompression is bounded: every codec stops with [`DecompressError::TooLarge`] as soon as
 //! the output would pass the caller's limit, before allocating for it.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
 
@@ -138,11 +137,6 @@ pub(crate) const LZ4_FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40
 /// High bit of an LZ4 block size: the block is stored uncompressed.
 const LZ4_UNCOMPRESSED: u32 = 0x8000_0000;
 
-thread_local! {
-    /// One zstd compression context per thread, with its level: creating one costs more
-    /// than compressing a small batch.
-    static ZSTD_CCTX: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
-}
 
 /// Appends `input` compressed with `codec` (at its level in `levels`) to `out` (which may
 /// already hold a batch header). `Compression::None` appends `input` as is.
@@ -206,21 +200,137 @@ fn compress_lz4_frame(input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
+/// zstd with the C library where it is built in ("zstd-c"), else with ruzstd ("pure-rust").
 fn compress_zstd(input: &[u8], level: i32, out: &mut Vec<u8>) -> io::Result<()> {
-    out.reserve(zstd::zstd_safe::compress_bound(input.len()));
-    ZSTD_CCTX.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if !matches!(&*slot, Some((l, _)) if *l == level) {
-            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
-        }
-        let Some((_, cctx)) = slot.as_mut() else { unreachable!("set above") };
-        // Compress straight into the spare capacity after what `out` already holds.
-        let start = out.len() as u64;
-        let mut cursor = io::Cursor::new(&mut *out);
-        cursor.set_position(start);
-        cctx.compress_to_buffer(input, &mut cursor)?;
+    #[cfg(feature = "zstd-c")]
+    return zstd_c::compress(input, level, out);
+    #[cfg(all(not(feature = "zstd-c"), feature = "pure-rust"))]
+    return zstd_pure::compress(input, level, out);
+    #[cfg(not(any(feature = "zstd-c", feature = "pure-rust")))]
+    {
+        let _ = (input, level, out);
+        Err(io::Error::other(ZSTD_NOT_BUILT))
+    }
+}
+
+/// Why zstd fails in a build with neither zstd implementation.
+#[cfg(not(any(feature = "zstd-c", feature = "pure-rust")))]
+const ZSTD_NOT_BUILT: &str =
+    "zstd is not built into this ferrokafka (enable the \"zstd-c\" or \"pure-rust\" feature)";
+
+/// zstd through the C library (the `zstd` crate). Also built in every test build, where the
+/// tests cross its frames with the pure-Rust decoder.
+#[cfg(any(feature = "zstd-c", test))]
+pub(crate) mod zstd_c {
+    use std::cell::RefCell;
+    use std::io;
+
+    use super::{DecompressError, read_bounded, zstd_window_log_max};
+
+    thread_local! {
+        /// One zstd compression context per thread, with its level: creating one costs more
+        /// than compressing a small batch.
+        static ZSTD_CCTX: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    }
+
+    /// Appends `input` as one zstd frame at `level` to `out`.
+    pub(crate) fn compress(input: &[u8], level: i32, out: &mut Vec<u8>) -> io::Result<()> {
+        out.reserve(zstd::zstd_safe::compress_bound(input.len()));
+        ZSTD_CCTX.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if !matches!(&*slot, Some((l, _)) if *l == level) {
+                *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+            }
+            let Some((_, cctx)) = slot.as_mut() else { unreachable!("set above") };
+            // Compress straight into the spare capacity after what `out` already holds.
+            let start = out.len() as u64;
+            let mut cursor = io::Cursor::new(&mut *out);
+            cursor.set_position(start);
+            cctx.compress_to_buffer(input, &mut cursor)?;
+            Ok(())
+        })
+    }
+
+    /// Decompresses one or more zstd frames (skippable frames skipped) into at most `limit`
+    /// bytes.
+    pub(crate) fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
+        let mut dec = zstd::stream::read::Decoder::with_buffer(input)?;
+        // The decoder allocates its window when it reads a frame header, before any output:
+        // cap it so that a frame announcing a huge window (a bomb) is refused instead of
+        // allocated.
+        dec.window_log_max(zstd_window_log_max(limit))?;
+        read_bounded(dec, input, limit)
+    }
+}
+
+/// zstd in pure Rust (the `ruzstd` crate), for builds without a C compiler. Also built in
+/// every test build.
+///
+/// Its encoder has one compressing level, "Fastest" (close to the C library's level 1), so
+/// every `compression_zstd_level` gives that level; the frames are standard zstd, read by any
+/// decoder (the Java client's, the broker's). The decoder reads every frame the C library
+/// writes, under the same limits: the window cap before allocation, and `limit` on the output.
+#[cfg(any(feature = "pure-rust", test))]
+// With "zstd-c" on too, the C library is the one used outside the tests.
+#[cfg_attr(all(feature = "zstd-c", not(test)), allow(dead_code))]
+pub(crate) mod zstd_pure {
+    use std::io::{self, Read};
+
+    use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+    use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
+    use ruzstd::encoding::{CompressionLevel, FrameCompressor};
+
+    use super::{DecompressError, zstd_window_log_max};
+
+    /// Appends `input` as one zstd frame to `out`; `level` is not used (see the module doc).
+    pub(crate) fn compress(input: &[u8], level: i32, out: &mut Vec<u8>) -> io::Result<()> {
+        let _ = level;
+        out.reserve(input.len() / 2 + 64);
+        let mut enc = FrameCompressor::new(CompressionLevel::Fastest);
+        enc.set_source(input);
+        enc.set_drain(out);
+        enc.compress();
         Ok(())
-    })
+    }
+
+    /// Decompresses one or more zstd frames (skippable frames skipped) into at most `limit`
+    /// bytes, the buffer never growing past `limit + 1`.
+    pub(crate) fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
+        let max_window = 1u64 << zstd_window_log_max(limit);
+        let guess = input.len().saturating_mul(4).clamp(1024, 1 << 20).min(limit.saturating_add(1));
+        let mut out = Vec::with_capacity(guess);
+        let mut rest = input;
+        let mut decoder = FrameDecoder::new();
+        decoder.set_max_window_size(max_window);
+        while !rest.is_empty() {
+            let mut frame = match StreamingDecoder::new_with_decoder(&mut rest, &mut decoder) {
+                Ok(frame) => frame,
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    rest = rest.get(length as usize..).ok_or_else(|| {
+                        DecompressError::Corrupt("zstd: truncated skippable frame".into())
+                    })?;
+                    continue;
+                }
+                Err(e) => return Err(DecompressError::Corrupt(format!("zstd: {e}"))),
+            };
+            let room = (limit - out.len()) as u64 + 1;
+            (&mut frame).take(room).read_to_end(&mut out)?;
+            if out.len() > limit {
+                return Err(DecompressError::TooLarge);
+            }
+            if !frame.decoder.is_finished() {
+                return Err(DecompressError::Corrupt("zstd: truncated frame".into()));
+            }
+            let stored = frame.decoder.get_checksum_from_data();
+            if stored.is_some() && stored != frame.decoder.get_calculated_checksum() {
+                return Err(DecompressError::Corrupt("zstd: content checksum mismatch".into()));
+            }
+        }
+        Ok(out)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,20 +356,28 @@ pub(crate) fn decompress(
         Compression::Gzip => read_bounded(flate2::read::MultiGzDecoder::new(input), input, limit),
         Compression::Snappy => decompress_snappy(input, limit),
         Compression::Lz4 => read_bounded(lz4_flex::frame::FrameDecoder::new(input), input, limit),
-        Compression::Zstd => {
-            let mut dec = zstd::stream::read::Decoder::with_buffer(input)?;
-            // The decoder allocates its window when it reads a frame header, before any output:
-            // cap it so that a frame announcing a huge window (a bomb) is refused instead of
-            // allocated. 8 MiB (log 23) at least, the window every decoder should support;
-            // 128 MiB (log 27) at most, zstd's and the Java client's default.
-            dec.window_log_max(zstd_window_log_max(limit))?;
-            read_bounded(dec, input, limit)
-        }
+        Compression::Zstd => decompress_zstd(input, limit),
+    }
+}
+
+/// zstd with the C library where it is built in, else with ruzstd.
+fn decompress_zstd(input: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
+    #[cfg(feature = "zstd-c")]
+    return zstd_c::decompress(input, limit);
+    #[cfg(all(not(feature = "zstd-c"), feature = "pure-rust"))]
+    return zstd_pure::decompress(input, limit);
+    #[cfg(not(any(feature = "zstd-c", feature = "pure-rust")))]
+    {
+        let _ = (input, limit);
+        Err(DecompressError::Corrupt(ZSTD_NOT_BUILT.into()))
     }
 }
 
 /// The largest zstd window (as a power of two) accepted when decompressing at most `limit`
-/// bytes.
+/// bytes: 8 MiB (log 23) at least, the window every decoder should support; 128 MiB (log 27)
+/// at most, zstd's and the Java client's default. Either decoder refuses a frame announcing a
+/// larger window at its header, before allocating the window.
+#[cfg_attr(not(any(feature = "zstd-c", feature = "pure-rust", test)), allow(dead_code))]
 fn zstd_window_log_max(limit: usize) -> u32 {
     let log = usize::BITS - limit.saturating_sub(1).leading_zeros(); // ceil(log2(limit))
     log.clamp(23, 27)

@@ -1,6 +1,11 @@
-//! TLS with rustls (ring provider, TLS 1.2 and 1.3): the client config built from
-//! [`TlsConfig`], the connector that wraps a TCP stream, and the mapping of rustls failures
-//! to [`Error::Tls`] with a cause a person can act on.
+//! TLS with rustls (TLS 1.2 and 1.3): the client config built from [`TlsConfig`], the
+//! connector that wraps a TCP stream, and the mapping of rustls failures to [`Error::Tls`]
+//! with a cause a person can act on.
+//!
+//! The crypto provider is chosen by the build's features, never through rustls' process-wide
+//! default (so nothing here calls `CryptoProvider::install_default`, and an application's own
+//! choice of default is left alone): `ring` (the default feature), else graviola
+//! (`pure-rust`, no C compiler). A build with neither refuses a TLS config at validation.
 
 use std::sync::Arc;
 
@@ -16,7 +21,7 @@ use crate::error::{Error, Result};
 
 /// Builds the rustls client config; every PEM problem is an [`Error::Config`].
 pub(crate) fn client_config(t: &TlsConfig) -> Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crypto_provider()?;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| Error::Config(format!("tls: {e}")))?;
@@ -49,6 +54,33 @@ pub(crate) fn client_config(t: &TlsConfig) -> Result<Arc<rustls::ClientConfig>> 
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
+}
+
+/// The crypto provider of this build, passed explicitly to every rustls config: `ring` where
+/// the "ring" feature is on, else graviola ("pure-rust"). An error (a configuration error:
+/// it comes out of `validate`) where the build has none, or where graviola's CPU
+/// requirements are not met (it would panic on first use).
+pub(crate) fn crypto_provider() -> Result<Arc<rustls::crypto::CryptoProvider>> {
+    #[cfg(feature = "ring")]
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(all(not(feature = "ring"), feature = "pure-rust", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        if !graviola::util::is_cpu_supported() {
+            return Err(Error::Config(
+                "tls: this ferrokafka is built with the pure-Rust TLS provider (graviola), which needs \
+                 a CPU with AES, PCLMULQDQ, AVX2, BMI1/BMI2 and ADX (x86_64) or AES, SHA2, PMULL and \
+                 NEON (aarch64), and this CPU lacks one; build with the \"ring\" feature instead"
+                    .into(),
+            ));
+        }
+        Ok(Arc::new(rustls_graviola::default_provider()))
+    }
+    #[cfg(not(any(feature = "ring", all(feature = "pure-rust", any(target_arch = "x86_64", target_arch = "aarch64")))))]
+    return Err(Error::Config(
+        "tls: this ferrokafka is built without a TLS crypto provider (enable the \"ring\" feature, \
+         on by default, or \"pure-rust\" on x86_64 or aarch64)"
+            .into(),
+    ));
 }
 
 fn certificates(pem: &Pem, what: &str) -> Result<Vec<CertificateDer<'static>>> {

@@ -40,7 +40,7 @@ async fn tls_server_with(
     cert: (CertificateDer<'static>, PrivateKeyDer<'static>),
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> u16 {
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let cfg = rustls::ServerConfig::builder_with_provider(super::crypto_provider().unwrap())
         .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
