@@ -65,6 +65,22 @@ async fn slow_broker(delay: Duration, seen: Arc<Mutex<Vec<Seen>>>) -> TcpBroker 
     .await
 }
 
+/// Sends `records` records of ~50 bytes to partition 0, one every 2 ms, and checks that
+/// they were written once each, in order; then closes the producer.
+async fn send_one_record_every_2ms_and_check_the_offsets(cfg: ProducerConfig, records: usize) {
+    let p = Producer::new(cfg).await.unwrap();
+    let mut futures = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    for i in 0..records {
+        tick.tick().await;
+        let value = format!("record-{i:05}-{}", "x".repeat(30));
+        futures.push(p.send(ProducerRecord::new("t").partition(0).key("k").value(value)).await.unwrap());
+    }
+    let offsets: Vec<i64> = futures::future::join_all(futures).await.into_iter().map(|r| r.unwrap().offset).collect();
+    assert_eq!(offsets, (0..records as i64).collect::<Vec<_>>(), "every record written once, in order");
+    p.close(Duration::from_secs(5)).await.unwrap();
+}
+
 /// While produce requests are in flight (a slow broker), the partition's open batch keeps
 /// taking records until the Sender can send it or it reaches `batch_size`: batches grow
 /// instead of one tiny batch per linger queueing up behind the broker.
@@ -75,17 +91,7 @@ async fn records_join_one_open_batch_up_to_batch_size_while_requests_are_in_flig
     let seen = Arc::new(Mutex::new(Vec::new()));
     let b = slow_broker(Duration::from_millis(150), seen.clone()).await;
     let cfg = ProducerConfig::new(b.addr()).linger(Duration::from_millis(5)).batch_size(BATCH_SIZE);
-    let p = Producer::new(cfg).await.unwrap();
-    let mut futures = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(2));
-    for i in 0..RECORDS {
-        tick.tick().await;
-        let value = format!("record-{i:05}-{}", "x".repeat(30));
-        futures.push(p.send(ProducerRecord::new("t").partition(0).key("k").value(value)).await.unwrap());
-    }
-    let offsets: Vec<i64> = futures::future::join_all(futures).await.into_iter().map(|r| r.unwrap().offset).collect();
-    assert_eq!(offsets, (0..RECORDS as i64).collect::<Vec<_>>(), "every record written once, in order");
-    p.close(Duration::from_secs(5)).await.unwrap();
+    send_one_record_every_2ms_and_check_the_offsets(cfg, RECORDS).await;
 
     let seen = seen.lock().unwrap().clone();
     let counts: Vec<i32> = seen.iter().map(|s| s.records).collect();
@@ -118,17 +124,7 @@ async fn a_batch_that_is_not_full_waits_for_the_answer_to_its_partitions_batch_i
     let b = slow_broker(Duration::from_millis(100), seen.clone()).await;
     // batch_size far above what 100 ms of records fill: no batch closes for being full.
     let cfg = ProducerConfig::new(b.addr()).linger(Duration::from_millis(5)).batch_size(1 << 20);
-    let p = Producer::new(cfg).await.unwrap();
-    let mut futures = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(2));
-    for i in 0..RECORDS {
-        tick.tick().await;
-        let value = format!("record-{i:05}-{}", "x".repeat(30));
-        futures.push(p.send(ProducerRecord::new("t").partition(0).key("k").value(value)).await.unwrap());
-    }
-    let offsets: Vec<i64> = futures::future::join_all(futures).await.into_iter().map(|r| r.unwrap().offset).collect();
-    assert_eq!(offsets, (0..RECORDS as i64).collect::<Vec<_>>(), "every record written once, in order");
-    p.close(Duration::from_secs(5)).await.unwrap();
+    send_one_record_every_2ms_and_check_the_offsets(cfg, RECORDS).await;
 
     let seen = seen.lock().unwrap().clone();
     let counts: Vec<i32> = seen.iter().map(|s| s.records).collect();
