@@ -187,12 +187,10 @@ impl Metadata {
 
     /// A snapshot that is not stale nor older than `metadata_max_age`, refreshing if needed.
     pub(crate) async fn fresh(&self) -> Result<Arc<Cluster>> {
-        let snap = self.snapshot();
-        let old = snap.fetched_at.is_none_or(|t| t.elapsed() >= self.max_age);
-        if old || self.stale.load(Ordering::Acquire) {
+        if self.needs_refresh() {
             return self.refresh_topics(&[]).await;
         }
-        Ok(snap)
+        Ok(self.snapshot())
     }
 
     /// Refreshes the registered topics plus `topics` (which become registered).

@@ -337,7 +337,9 @@ impl Sender {
                     continue;
                 };
                 let broker_load = self.per_broker.get(&leader).copied().unwrap_or(0);
-                node_round.entry(leader).or_insert(broker_load < self.cfg.max_in_flight);
+                if !self.cfg.availability_timeout.is_zero() {
+                    node_round.entry(leader).or_insert(broker_load < self.cfg.max_in_flight);
+                }
                 if q.in_flight > 0 && q.in_flight_broker != Some(leader) {
                     continue; // the old leader's requests finish first
                 }
