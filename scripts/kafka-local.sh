@@ -375,6 +375,10 @@ num.partitions=1
 default.replication.factor=$rf
 min.insync.replicas=$isr
 auto.create.topics.enable=false
+# No time-based retention: the tests write records with fixed timestamps from 2023 (the
+# Java vectors' BASE_TIMESTAMP), which the default 7-day retention deletes at its next
+# check (every 5 min), so a consumer then finds the log start at the end and gets nothing.
+log.retention.ms=-1
 group.initial.rebalance.delay.ms=0
 # KIP-848 consumer groups (4.x): shorter session and heartbeat than the defaults (45 s, 5 s)
 # so the tests of a killed member take seconds; 3.9 accepts the keys and ignores them.
