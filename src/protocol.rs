@@ -34,7 +34,17 @@ fn api_key_name(key: ApiKey) -> &'static str {
         ApiVersions, CreateTopics, DeleteTopics, DeleteRecords, InitProducerId,
         OffsetForLeaderEpoch, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit,
         DescribeConfigs, AlterConfigs, SaslAuthenticate, CreatePartitions, DeleteGroups,
-        DescribeCluster, ConsumerGroupHeartbeat, ConsumerGroupDescribe,
+        DescribeCluster, ConsumerGroupHeartbeat, ConsumerGroupDescribe, StopReplica,
+        DescribeAcls, CreateAcls, DeleteAcls, AlterReplicaLogDirs, DescribeLogDirs,
+        CreateDelegationToken, RenewDelegationToken, ExpireDelegationToken,
+        DescribeDelegationToken, ElectLeaders, IncrementalAlterConfigs,
+        AlterPartitionReassignments, ListPartitionReassignments, OffsetDelete,
+        DescribeClientQuotas, AlterClientQuotas, DescribeUserScramCredentials,
+        AlterUserScramCredentials, DescribeQuorum, UpdateFeatures, DescribeProducers,
+        DescribeTransactions, ListTransactions, UnregisterBroker, AddRaftVoter,
+        RemoveRaftVoter, ListClientMetricsResources, WriteTxnMarkers, DescribeTopicPartitions,
+        GetTelemetrySubscriptions, PushTelemetry, ShareGroupHeartbeat, ShareGroupDescribe,
+        ShareFetch, ShareAcknowledge,
     )
 }
 

@@ -1,4 +1,6 @@
-//! The admin client: topics and cluster description.
+//! The admin client: the Java `Admin`'s operations with its semantics, and the
+//! operations Kafka's command-line tools do that users script (group lag, offset-reset
+//! plans, cluster health).
 //!
 //! ```no_run
 //! # async fn demo() -> ferrokafka::Result<()> {
@@ -9,21 +11,62 @@
 //! println!("{:?}", admin.list_topics(false).await?);
 //! # Ok(()) }
 //! ```
+//!
+//! # Layout
+//!
+//! Each file adds an `impl AdminClient` block for one family of operations; all of them
+//! send through [`route`] (to any broker, the controller, a coordinator, each partition's
+//! leader, or every broker), which runs every attempt inside the one retry loop
+//! (`ClientCore::with_retries`, whose `on_error` decides and invalidates metadata).
+//!
+//! | file | operations |
+//! |---|---|
+//! | `topics.rs` | create / delete / list / describe topics, create_partitions |
+//! | `records.rs` | list_offsets, delete_records |
+//! | `replicas.rs` | elect_leaders, partition reassignments, log dirs |
+//! | `health.rs` | cluster health (under-replicated, under-min-ISR, offline, leaderless) |
+//! | `configs.rs` | describe_configs, incremental_alter_configs |
+//! | `cluster.rs` | describe_cluster, API versions, features, metadata quorum, raft voters |
+//! | `groups.rs` | list / describe / delete groups, group offsets, remove members |
+//! | `lag.rs` | consumer-group lag (`kafka-consumer-groups.sh --describe`) |
+//! | `reset.rs` | offset-reset plans (`kafka-consumer-groups.sh --reset-offsets`) |
+//! | `acls.rs` | ACLs |
+//! | `credentials.rs` | SCRAM credentials, client quotas, delegation tokens |
+//! | `transactions.rs` | transactions, producers, hanging-transaction abort, fencing |
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-
 use crate::client::ClientCore;
 use crate::config::ClientConfig;
-use crate::error::{Error, ErrorCode, Result};
-use crate::metadata::validate_topic_name;
-use crate::network::ConnKind;
-use crate::protocol;
+use crate::error::{Error, Result};
+
+mod acls;
+mod cluster;
+mod configs;
+mod credentials;
+mod groups;
+mod health;
+mod lag;
+mod records;
+mod replicas;
+mod reset;
+mod route;
+mod topics;
+mod transactions;
+
+pub use acls::*;
+pub use cluster::*;
+pub use configs::*;
+pub use credentials::*;
+pub use groups::*;
+pub use health::*;
+pub use lag::*;
+pub use records::*;
+pub use replicas::*;
+pub use reset::*;
+pub use topics::*;
+pub use transactions::*;
 pub use crate::metadata::{BrokerInfo, PartitionInfo, TopicDescription, TopicId};
 
 /// Settings of an [`AdminClient`].
@@ -63,110 +106,12 @@ impl AdminConfig {
     }
 }
 
-/// A topic to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewTopic {
-    /// The topic name.
-    pub name: String,
-    /// Number of partitions; `None` takes the broker's `num.partitions`.
-    pub num_partitions: Option<i32>,
-    /// Replication factor; `None` takes the broker's `default.replication.factor`.
-    pub replication_factor: Option<i16>,
-    /// Topic configs (`retention.ms`, `cleanup.policy`, ...), in order.
-    pub configs: Vec<(String, String)>,
-}
-
-impl NewTopic {
-    /// A topic with an explicit partition count and replication factor.
-    pub fn new(name: impl Into<String>, num_partitions: i32, replication_factor: i16) -> NewTopic {
-        NewTopic {
-            name: name.into(),
-            num_partitions: Some(num_partitions),
-            replication_factor: Some(replication_factor),
-            configs: Vec::new(),
-        }
-    }
-
-    /// A topic that takes the broker's default partition count and replication factor.
-    pub fn with_broker_defaults(name: impl Into<String>) -> NewTopic {
-        NewTopic { name: name.into(), num_partitions: None, replication_factor: None, configs: Vec::new() }
-    }
-
-    /// Adds a topic config.
-    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> NewTopic {
-        self.configs.push((key.into(), value.into()));
-        self
-    }
-
-    fn validate(&self) -> Result<()> {
-        validate_topic_name(&self.name)?;
-        if matches!(self.num_partitions, Some(n) if n < 1) {
-            return Err(Error::InvalidArgument(format!("topic {}: num_partitions must be at least 1", self.name)));
-        }
-        if matches!(self.replication_factor, Some(n) if n < 1) {
-            return Err(Error::InvalidArgument(format!(
-                "topic {}: replication_factor must be at least 1",
-                self.name
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Options of [`AdminClient::create_topics`].
-#[derive(Debug, Clone, Default)]
-pub struct CreateTopicsOptions {
-    /// Only validate the request on the broker; create nothing. Default `false`.
-    pub validate_only: bool,
-    /// The call's timeout; `None` uses [`AdminConfig::default_api_timeout`].
-    pub timeout: Option<Duration>,
-}
-
-/// The cluster as [`AdminClient::describe_cluster`] reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterDescription {
-    /// The cluster id.
-    pub cluster_id: Option<String>,
-    /// The broker id the cluster reports as controller (in KRaft, a broker that forwards
-    /// to the active controller).
-    pub controller_id: Option<i32>,
-    /// The live brokers, sorted by id.
-    pub brokers: Vec<BrokerInfo>,
-}
-
-/// One API a broker supports, from its ApiVersions answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiSupport {
-    /// The API key number.
-    pub api_key: i16,
-    /// The API's name (`Produce`, `Metadata`, ...), or `OtherApi` for one this client
-    /// does not name.
-    pub name: &'static str,
-    /// The broker's lowest supported version.
-    pub broker_min: i16,
-    /// The broker's highest supported version.
-    pub broker_max: i16,
-    /// The version this client uses for the API with this broker; `None` when the client
-    /// does not speak the API or no version is common to both.
-    pub client_version: Option<i16>,
-}
-
-/// The outcome of one topic in a multi-topic call ([`AdminClient::create_topics`],
-/// [`AdminClient::delete_topics`]). The results come in the order the topics were asked for.
-#[derive(Debug)]
-pub struct TopicResult {
-    /// The topic's name, as asked for.
-    pub name: String,
-    /// `Ok` when the broker applied the operation to this topic, else the broker's error for
-    /// it (with its message), or a protocol error when the answer left the topic out.
-    pub result: Result<()>,
-}
-
 /// An admin client. Cheap to clone; background tasks end when the last clone is dropped.
 #[derive(Clone)]
 pub struct AdminClient {
-    core: Arc<ClientCore>,
-    timeout: Duration,
+    pub(crate) core: Arc<ClientCore>,
+    /// `default_api_timeout`.
+    pub(crate) timeout: Duration,
 }
 
 impl std::fmt::Debug for AdminClient {
@@ -183,232 +128,4 @@ impl AdminClient {
         let core = ClientCore::connect(config.client).await?;
         Ok(AdminClient { core, timeout: config.default_api_timeout })
     }
-
-    /// Creates topics. The outer error is for the call as a whole; each topic has its own
-    /// [`TopicResult`] (`TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`, `POLICY_VIOLATION`, ...
-    /// with the broker's message). Retries when the controller moves.
-    pub async fn create_topics(
-        &self,
-        topics: impl IntoIterator<Item = NewTopic>,
-        options: CreateTopicsOptions,
-    ) -> Result<Vec<TopicResult>> {
-        let topics: Vec<NewTopic> = topics.into_iter().collect();
-        for t in &topics {
-            t.validate()?;
-        }
-        let timeout = options.timeout.unwrap_or(self.timeout);
-        let req = CreateTopicsRequest::default()
-            .with_timeout_ms(timeout.as_millis().min(i32::MAX as u128) as i32)
-            .with_validate_only(options.validate_only)
-            .with_topics(
-                topics
-                    .iter()
-                    .map(|t| {
-                        CreatableTopic::default()
-                            .with_name(topic_name(&t.name))
-                            .with_num_partitions(t.num_partitions.unwrap_or(-1))
-                            .with_replication_factor(t.replication_factor.unwrap_or(-1))
-                            .with_configs(
-                                t.configs
-                                    .iter()
-                                    .map(|(k, v)| {
-                                        CreatableTopicConfig::default()
-                                            .with_name(StrBytes::from_string(k.clone()))
-                                            .with_value(Some(StrBytes::from_string(v.clone())))
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect(),
-            );
-        let resp = self
-            .core
-            .with_retries("CreateTopics", timeout, || async {
-                let conn = self.core.controller().await?;
-                let resp = conn.send(&req).await?;
-                // A moved controller is answered per topic; retry the whole call then.
-                if let Some(t) = resp.topics.iter().find(|t| t.error_code == ErrorCode::NotController.code()) {
-                    Error::check_code(t.error_code, "CreateTopics", None, None, None)?;
-                }
-                Ok(resp)
-            })
-            .await?;
-        Ok(per_topic(
-            &topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
-            resp.topics.into_iter().map(|t| {
-                (t.name.0.to_string(), t.error_code, t.error_message.map(|m| m.to_string()))
-            }),
-            "CreateTopics",
-        ))
-    }
-
-    /// Creates one topic; `Err` if it could not be created (including when it exists).
-    pub async fn create_topic(&self, topic: NewTopic) -> Result<()> {
-        let mut r = self.create_topics([topic], CreateTopicsOptions::default()).await?;
-        r.pop().map(|t| t.result).unwrap_or(Ok(()))
-    }
-
-    /// Deletes topics by name; each topic has its own [`TopicResult`] (`UNKNOWN_TOPIC_OR_PARTITION`
-    /// when it does not exist).
-    pub async fn delete_topics<S: AsRef<str>>(&self, names: impl IntoIterator<Item = S>) -> Result<Vec<TopicResult>> {
-        let names: Vec<String> = names.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        for n in &names {
-            validate_topic_name(n)?;
-        }
-        let timeout_ms = self.timeout.as_millis().min(i32::MAX as u128) as i32;
-        let resp = self
-            .core
-            .with_retries("DeleteTopics", self.timeout, || async {
-                let conn = self.core.controller().await?;
-                let version = conn.version_for::<DeleteTopicsRequest>()?;
-                // v6 names topics in `topics` (name or id); older versions in `topic_names`.
-                let req = if version >= 6 {
-                    DeleteTopicsRequest::default().with_topics(
-                        names.iter().map(|n| DeleteTopicState::default().with_name(Some(topic_name(n)))).collect(),
-                    )
-                } else {
-                    DeleteTopicsRequest::default().with_topic_names(names.iter().map(|n| topic_name(n)).collect())
-                }
-                .with_timeout_ms(timeout_ms);
-                let resp = conn.send_at(&req, version).await?;
-                if let Some(t) = resp.responses.iter().find(|t| t.error_code == ErrorCode::NotController.code()) {
-                    Error::check_code(t.error_code, "DeleteTopics", None, None, None)?;
-                }
-                Ok(resp)
-            })
-            .await?;
-        self.core.metadata.invalidate();
-        Ok(per_topic(
-            &names,
-            resp.responses.into_iter().map(|t| {
-                (
-                    t.name.map(|n| n.0.to_string()).unwrap_or_default(),
-                    t.error_code,
-                    t.error_message.map(|m| m.to_string()),
-                )
-            }),
-            "DeleteTopics",
-        ))
-    }
-
-    /// Deletes one topic.
-    pub async fn delete_topic(&self, name: &str) -> Result<()> {
-        let mut r = self.delete_topics([name]).await?;
-        r.pop().map(|t| t.result).unwrap_or(Ok(()))
-    }
-
-    /// The names of all topics, sorted; internal topics only when `include_internal`.
-    pub async fn list_topics(&self, include_internal: bool) -> Result<Vec<String>> {
-        let cluster = self
-            .core
-            .with_retries("ListTopics", self.timeout, || self.core.metadata.refresh_all())
-            .await?;
-        let mut names: Vec<String> = cluster
-            .topics
-            .values()
-            .filter(|t| include_internal || !t.internal)
-            .map(|t| t.name.clone())
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
-    /// Describes topics: partitions, leaders, leader epochs, replicas and ISR. Fails with
-    /// `UNKNOWN_TOPIC_OR_PARTITION` naming the topic when one does not exist.
-    pub async fn describe_topics<S: AsRef<str>>(&self, names: impl IntoIterator<Item = S>) -> Result<Vec<TopicDescription>> {
-        let names: Vec<String> = names.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        for n in &names {
-            validate_topic_name(n)?;
-        }
-        let cluster = self
-            .core
-            .with_retries("DescribeTopics", self.timeout, || async {
-                let c = self.core.metadata.refresh_topics(&names).await?;
-                // A topic still being created has no leaders yet: that is worth waiting for.
-                for n in &names {
-                    if let Some((ErrorCode::LeaderNotAvailable, _)) = c.topic_errors.get(n) {
-                        Error::check_code(ErrorCode::LeaderNotAvailable.code(), "Metadata", None, Some(n), None)?;
-                    }
-                }
-                Ok(c)
-            })
-            .await?;
-        names
-            .iter()
-            .map(|n| match cluster.topics.get(n) {
-                Some(t) => Ok(t.clone()),
-                None => {
-                    let code = cluster.topic_errors.get(n).map(|e| e.0).unwrap_or(ErrorCode::UnknownTopicOrPartition);
-                    Err(Error::broker(code, "Metadata", None, Some(n.clone()), None))
-                }
-            })
-            .collect()
-    }
-
-    /// The APIs broker `broker_id` supports and the version this client negotiated for each
-    /// (what `kafka-broker-api-versions.sh` shows).
-    pub async fn broker_api_versions(&self, broker_id: i32) -> Result<Vec<ApiSupport>> {
-        let conn = self
-            .core
-            .with_retries("ApiVersions", self.timeout, || self.core.broker(broker_id, ConnKind::Default))
-            .await?;
-        Ok(conn
-            .api_versions()
-            .all()
-            .into_iter()
-            .map(|(key, min, max)| {
-                let client_version = protocol::client_range(key).and_then(|(cmin, cmax)| {
-                    let v = cmax.min(max);
-                    (v >= cmin.max(min)).then_some(v)
-                });
-                ApiSupport {
-                    api_key: key,
-                    name: protocol::api_name(key),
-                    broker_min: min,
-                    broker_max: max,
-                    client_version,
-                }
-            })
-            .collect())
-    }
-
-    /// The cluster id, the controller and the live brokers.
-    pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
-        let c = self
-            .core
-            .with_retries("DescribeCluster", self.timeout, || self.core.metadata.refresh_topics(&[]))
-            .await?;
-        Ok(ClusterDescription {
-            cluster_id: c.cluster_id.clone(),
-            controller_id: c.controller_id,
-            brokers: c.brokers.values().cloned().collect(),
-        })
-    }
-}
-
-fn topic_name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_owned()))
-}
-
-/// Orders per-topic results as the caller asked, and reports topics the broker left out.
-fn per_topic(
-    asked: &[String],
-    answered: impl Iterator<Item = (String, i16, Option<String>)>,
-    api: &'static str,
-) -> Vec<TopicResult> {
-    let mut by_name: std::collections::HashMap<String, (i16, Option<String>)> =
-        answered.map(|(n, c, m)| (n, (c, m))).collect();
-    asked
-        .iter()
-        .map(|n| {
-            let r = match by_name.remove(n) {
-                Some((code, msg)) => Error::check_code(code, api, msg.as_deref(), Some(n), None),
-                None => Err(Error::Protocol {
-                    broker: "controller".into(),
-                    detail: format!("{api} response has no result for topic {n}"),
-                }),
-            };
-            TopicResult { name: n.clone(), result: r }
-        })
-        .collect()
 }

@@ -6,6 +6,11 @@
 //! `FERROKAFKA_CLUSTER_BOOTSTRAP` plus `FERROKAFKA_CLUSTER_CTL` (a command taking
 //! `kill N`, `restart N`, `pause N`, `resume N`) for the fault tests.
 
+mod admin_configs;
+mod admin_groups;
+mod admin_security;
+mod admin_topics;
+mod admin_txn;
 mod cluster;
 mod common;
 mod consumer;

@@ -1,0 +1,1 @@
+//! ACLs: describe, create, delete.

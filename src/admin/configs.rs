@@ -1,0 +1,1 @@
+//! Configs: describe and incremental alter.

@@ -1,0 +1,1 @@
+//! SCRAM credentials, client quotas, delegation tokens.

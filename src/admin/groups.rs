@@ -1,0 +1,1 @@
+//! Consumer groups: list, describe, delete, offsets, remove members.

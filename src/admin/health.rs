@@ -1,0 +1,1 @@
+//! Cluster health: under-replicated, under-min-ISR, offline and leaderless partitions.

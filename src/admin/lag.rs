@@ -1,0 +1,1 @@
+//! Consumer-group lag, as `kafka-consumer-groups.sh --describe` prints it.

@@ -1,0 +1,1 @@
+//! Offsets of partitions and record deletion: list_offsets, delete_records.

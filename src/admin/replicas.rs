@@ -1,0 +1,1 @@
+//! Replicas: leader elections, partition reassignments, log dirs.

@@ -1,0 +1,383 @@
+//! Where each admin request goes, and the retry loop around it.
+//!
+//! Every admin operation sends through one of these: to any broker, to the controller (a
+//! KRaft broker forwards), to one broker, to every broker (answers merged by the caller), to
+//! a group or transaction coordinator (looked up with FindCoordinator, batched for many
+//! keys on v4+, KIP-699), or to each partition's leader. Each attempt runs inside
+//! `ClientCore::with_retries`, whose `on_error` is the one place that decides whether an
+//! error is retried (NOT_CONTROLLER, NOT_LEADER_OR_FOLLOWER, COORDINATOR_LOAD_IN_PROGRESS,
+//! a broken connection, ...) and invalidates the metadata it makes stale; the coordinator
+//! paths also forget a coordinator that moved (`Coordinator::check`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kafka_protocol::messages::FindCoordinatorRequest;
+use kafka_protocol::protocol::{Request, StrBytes};
+
+use super::AdminClient;
+use crate::client::Retry;
+use crate::consumer::TopicPartition;
+use crate::consumer::offsets::Coordinator;
+use crate::error::{Error, ErrorCode, Result};
+use crate::network::{BrokerConnection, ConnKind};
+
+/// FindCoordinator key type of a consumer group.
+pub(crate) const GROUP_KEY: i8 = 0;
+/// FindCoordinator key type of a transactional id.
+pub(crate) const TXN_KEY: i8 = 1;
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Any live broker (one already connected first).
+    Any,
+    /// The controller as the metadata names it; in KRaft the broker forwards.
+    Controller,
+    /// One broker by id.
+    Broker(i32),
+}
+
+impl AdminClient {
+    /// The timeout of a call: its own, else `default_api_timeout`.
+    pub(crate) fn call_timeout(&self, own: Option<Duration>) -> Duration {
+        own.unwrap_or(self.timeout)
+    }
+
+    /// A timeout as the `timeout_ms` field of a request.
+    pub(crate) fn timeout_ms(t: Duration) -> i32 {
+        t.as_millis().min(i32::MAX as u128) as i32
+    }
+
+    /// A connection to `target`.
+    pub(crate) async fn connect_to(&self, target: Target) -> Result<BrokerConnection> {
+        match target {
+            Target::Any => self.core.any_broker().await,
+            Target::Controller => self.core.controller().await,
+            Target::Broker(id) => self.core.broker(id, ConnKind::Default).await,
+        }
+    }
+
+    /// Sends the request `build(version)` makes (`version`: the newest both sides speak; an
+    /// API the broker lacks is `Error::UnsupportedVersion` naming it and the broker's range)
+    /// to `target`, retrying until `timeout`. `check` looks at the answer: an `Err` it
+    /// returns is treated as the attempt's error (so a retriable top-level code such as
+    /// NOT_CONTROLLER or COORDINATOR_LOAD_IN_PROGRESS is retried, another is returned).
+    pub(crate) async fn send_to<R, B, C>(
+        &self,
+        what: &'static str,
+        target: Target,
+        timeout: Duration,
+        build: B,
+        check: C,
+    ) -> Result<R::Response>
+    where
+        R: Request,
+        B: Fn(i16) -> Result<R>,
+        C: Fn(&R::Response) -> Result<()>,
+    {
+        self.core
+            .with_retries(what, timeout, || async {
+                let conn = self.connect_to(target).await?;
+                let version = conn.version_for::<R>()?;
+                let req = build(version)?;
+                let resp = conn.send_at(&req, version).await?;
+                check(&resp)?;
+                Ok(resp)
+            })
+            .await
+    }
+
+    /// As [`AdminClient::send_to`], to every live broker at once; one result per broker id,
+    /// sorted by id (the caller merges: list_groups, list_transactions, describe_log_dirs).
+    pub(crate) async fn send_to_all<R, B, C>(
+        &self,
+        what: &'static str,
+        timeout: Duration,
+        build: B,
+        check: C,
+    ) -> Result<Vec<(i32, Result<R::Response>)>>
+    where
+        R: Request,
+        B: Fn(i16) -> Result<R>,
+        C: Fn(&R::Response) -> Result<()>,
+    {
+        let cluster = self.core.with_retries("Metadata", timeout, || self.core.cluster()).await?;
+        let ids: Vec<i32> = cluster.brokers.keys().copied().collect();
+        let calls = ids.iter().map(|&id| {
+            let (build, check) = (&build, &check);
+            async move { (id, self.send_to::<R, _, _>(what, Target::Broker(id), timeout, build, check).await) }
+        });
+        Ok(futures::future::join_all(calls).await)
+    }
+
+    /// Runs `call` against the coordinator of `key` (`GROUP_KEY` or `TXN_KEY`), retrying
+    /// until `timeout`; an error saying the coordinator moved (NOT_COORDINATOR,
+    /// COORDINATOR_NOT_AVAILABLE, a broken connection) makes the next attempt look it up
+    /// again, COORDINATOR_LOAD_IN_PROGRESS is waited out.
+    pub(crate) async fn with_coordinator<T, F, Fut>(
+        &self,
+        what: &'static str,
+        key_type: i8,
+        key: &str,
+        timeout: Duration,
+        call: F,
+    ) -> Result<T>
+    where
+        F: Fn(BrokerConnection) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let coordinator =
+            if key_type == TXN_KEY { Coordinator::for_transactions(key.to_owned()) } else { Coordinator::new(key.to_owned()) };
+        self.core
+            .with_retries(what, timeout, || async {
+                let r = async {
+                    let id = coordinator.find(&self.core).await?;
+                    let conn = self.core.broker(id, ConnKind::Default).await?;
+                    call(conn).await
+                }
+                .await;
+                if let Err(e) = &r {
+                    coordinator.check(e);
+                }
+                r
+            })
+            .await
+    }
+
+    /// The coordinators of many keys of one type: one FindCoordinator for all of them on
+    /// v4+ (KIP-699), one per key before. A key whose lookup fails for good (say
+    /// GROUP_AUTHORIZATION_FAILED) has its error; retriable answers are retried until
+    /// `timeout`, after which the keys still unresolved carry the timeout error.
+    pub(crate) async fn find_coordinators(
+        &self,
+        key_type: i8,
+        keys: &[String],
+        timeout: Duration,
+    ) -> HashMap<String, Result<i32>> {
+        let done: Mutex<HashMap<String, Result<i32>>> = Mutex::new(HashMap::new());
+        let outcome = self
+            .core
+            .with_retries("FindCoordinator", timeout, || async {
+                let pending: Vec<String> = {
+                    let d = done.lock().unwrap();
+                    keys.iter().filter(|k| !d.contains_key(*k)).cloned().collect()
+                };
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                let conn = self.core.any_broker().await?;
+                let version = conn.version_for::<FindCoordinatorRequest>()?;
+                let mut answers: Vec<(String, i16, Option<String>, i32)> = Vec::new();
+                if version >= 4 {
+                    let req = FindCoordinatorRequest::default()
+                        .with_key_type(key_type)
+                        .with_coordinator_keys(pending.iter().map(|k| StrBytes::from_string(k.clone())).collect());
+                    let resp = conn.send_at(&req, version).await?;
+                    for c in resp.coordinators {
+                        answers.push((c.key.to_string(), c.error_code, c.error_message.map(|m| m.to_string()), c.node_id.0));
+                    }
+                } else {
+                    for k in &pending {
+                        let req = FindCoordinatorRequest::default()
+                            .with_key(StrBytes::from_string(k.clone()))
+                            .with_key_type(key_type);
+                        let resp = conn.send_at(&req, version).await?;
+                        answers.push((k.clone(), resp.error_code, resp.error_message.map(|m| m.to_string()), resp.node_id.0));
+                    }
+                }
+                let mut retry: Option<Error> = None;
+                let mut d = done.lock().unwrap();
+                for (key, code, msg, node) in answers {
+                    if !pending.contains(&key) {
+                        continue;
+                    }
+                    match Error::check_code(code, "FindCoordinator", msg.as_deref(), None, None) {
+                        Ok(()) => {
+                            d.insert(key, Ok(node));
+                        }
+                        Err(e) => {
+                            let e = annotate(e, &key);
+                            if self.core.on_error(&e) == Retry::Again {
+                                retry.get_or_insert(e);
+                            } else {
+                                d.insert(key, Err(e));
+                            }
+                        }
+                    }
+                }
+                if let Some(k) = pending.iter().find(|k| !d.contains_key(*k)) {
+                    return Err(retry.unwrap_or_else(|| {
+                        Error::broker(
+                            ErrorCode::CoordinatorNotAvailable,
+                            "FindCoordinator",
+                            Some(format!("the answer has no coordinator for {k}")),
+                            None,
+                            None,
+                        )
+                    }));
+                }
+                Ok(())
+            })
+            .await;
+        let mut d = done.into_inner().unwrap();
+        if let Err(e) = outcome {
+            for k in keys {
+                d.entry(k.clone()).or_insert_with(|| Err(annotate(e.clone(), k)));
+            }
+        }
+        d
+    }
+
+    /// Runs `call(leader, partitions)` for the partitions each broker leads, all leaders at
+    /// once, and returns one result per partition. `call` answers per partition; a
+    /// partition whose error is retriable (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, a
+    /// broken connection to its leader, ...) is sent again, to its leader after a metadata
+    /// refresh, until `timeout`; the others keep their result. A topic the cluster does not
+    /// have is UNKNOWN_TOPIC_OR_PARTITION at once (as the Java client's metadata stage).
+    pub(crate) async fn per_leader<T, F, Fut>(
+        &self,
+        what: &'static str,
+        partitions: &[TopicPartition],
+        timeout: Duration,
+        call: F,
+    ) -> BTreeMap<TopicPartition, Result<T>>
+    where
+        F: Fn(BrokerConnection, Vec<TopicPartition>) -> Fut,
+        Fut: Future<Output = Result<Vec<(TopicPartition, Result<T>)>>>,
+    {
+        let done: Mutex<BTreeMap<TopicPartition, Result<T>>> = Mutex::new(BTreeMap::new());
+        let mut topics: Vec<String> = partitions.iter().map(|p| p.topic.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        let outcome = self
+            .core
+            .with_retries(what, timeout, || async {
+                let pending: Vec<TopicPartition> = {
+                    let d = done.lock().unwrap();
+                    partitions.iter().filter(|p| !d.contains_key(*p)).cloned().collect()
+                };
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                let cluster = self.core.metadata.refresh_topics(&topics).await?;
+                let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+                let mut retry: Option<Error> = None;
+                for tp in pending {
+                    let Some(topic) = cluster.topics.get(&tp.topic) else {
+                        let (code, msg) = cluster
+                            .topic_errors
+                            .get(&tp.topic)
+                            .cloned()
+                            .unwrap_or((ErrorCode::UnknownTopicOrPartition, None));
+                        let e = Error::broker(code, what, msg, Some(tp.topic.clone()), Some(tp.partition));
+                        if code == ErrorCode::UnknownTopicOrPartition || self.core.on_error(&e) == Retry::No {
+                            done.lock().unwrap().insert(tp, Err(e));
+                        } else {
+                            retry.get_or_insert(e);
+                        }
+                        continue;
+                    };
+                    match topic.partitions.iter().find(|p| p.partition == tp.partition) {
+                        None => {
+                            let e = Error::broker(
+                                ErrorCode::UnknownTopicOrPartition,
+                                what,
+                                Some(format!("topic {} has {} partitions", tp.topic, topic.partitions.len())),
+                                Some(tp.topic.clone()),
+                                Some(tp.partition),
+                            );
+                            done.lock().unwrap().insert(tp, Err(e));
+                        }
+                        Some(p) => match p.leader {
+                            Some(l) if l >= 0 => by_leader.entry(l).or_default().push(tp),
+                            _ => {
+                                self.core.metadata.invalidate();
+                                retry.get_or_insert(Error::broker(
+                                    ErrorCode::LeaderNotAvailable,
+                                    what,
+                                    None,
+                                    Some(tp.topic.clone()),
+                                    Some(tp.partition),
+                                ));
+                            }
+                        },
+                    }
+                }
+                let calls = by_leader.into_iter().map(|(leader, tps)| {
+                    let call = &call;
+                    async move {
+                        let r = async { call(self.core.broker(leader, ConnKind::Default).await?, tps.clone()).await }.await;
+                        (tps, r)
+                    }
+                });
+                for (tps, r) in futures::future::join_all(calls).await {
+                    match r {
+                        Err(e) => {
+                            if self.core.on_error(&e) == Retry::Again {
+                                retry.get_or_insert(e);
+                            } else {
+                                let mut d = done.lock().unwrap();
+                                for tp in tps {
+                                    d.insert(tp, Err(e.clone()));
+                                }
+                            }
+                        }
+                        Ok(results) => {
+                            let mut d = done.lock().unwrap();
+                            for (tp, r) in results {
+                                match r {
+                                    Err(e) if self.core.on_error(&e) == Retry::Again => {
+                                        retry.get_or_insert(e);
+                                    }
+                                    r => {
+                                        d.insert(tp, r);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                match retry {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            })
+            .await;
+        let mut d = done.into_inner().unwrap();
+        if let Err(e) = outcome {
+            for tp in partitions {
+                d.entry(tp.clone()).or_insert_with(|| Err(e.clone()));
+            }
+        }
+        // A partition the leader's answer left out.
+        for tp in partitions {
+            d.entry(tp.clone()).or_insert_with(|| {
+                Err(Error::broker(
+                    ErrorCode::UnknownTopicOrPartition,
+                    what,
+                    Some("the leader's answer has no result for the partition".into()),
+                    Some(tp.topic.clone()),
+                    Some(tp.partition),
+                ))
+            });
+        }
+        d
+    }
+}
+
+/// Adds the key (group or transactional id) to a coordinator-lookup error's message.
+fn annotate(e: Error, key: &str) -> Error {
+    match e {
+        Error::Broker(mut b) => {
+            b.message = Some(match b.message.take() {
+                Some(m) => format!("{key}: {m}"),
+                None => key.to_owned(),
+            });
+            Error::Broker(b)
+        }
+        other => other,
+    }
+}

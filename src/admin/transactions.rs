@@ -1,0 +1,1 @@
+//! Transactions and producers: list, describe, abort hanging transactions, fence.

@@ -1,0 +1,1 @@
+//! Admin client integration tests (issue 13): topics.
