@@ -34,7 +34,7 @@ fn api_key_name(key: ApiKey) -> &'static str {
         ApiVersions, CreateTopics, DeleteTopics, DeleteRecords, InitProducerId,
         OffsetForLeaderEpoch, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit,
         DescribeConfigs, AlterConfigs, SaslAuthenticate, CreatePartitions, DeleteGroups,
-        DescribeCluster, ConsumerGroupHeartbeat, ConsumerGroupDescribe, StopReplica,
+        DescribeCluster, ConsumerGroupHeartbeat, ConsumerGroupDescribe,
         DescribeAcls, CreateAcls, DeleteAcls, AlterReplicaLogDirs, DescribeLogDirs,
         CreateDelegationToken, RenewDelegationToken, ExpireDelegationToken,
         DescribeDelegationToken, ElectLeaders, IncrementalAlterConfigs,
@@ -42,7 +42,7 @@ fn api_key_name(key: ApiKey) -> &'static str {
         DescribeClientQuotas, AlterClientQuotas, DescribeUserScramCredentials,
         AlterUserScramCredentials, DescribeQuorum, UpdateFeatures, DescribeProducers,
         DescribeTransactions, ListTransactions, UnregisterBroker, AddRaftVoter,
-        RemoveRaftVoter, ListClientMetricsResources, WriteTxnMarkers, DescribeTopicPartitions,
+        RemoveRaftVoter, ListConfigResources, WriteTxnMarkers, DescribeTopicPartitions,
         GetTelemetrySubscriptions, PushTelemetry, ShareGroupHeartbeat, ShareGroupDescribe,
         ShareFetch, ShareAcknowledge,
     )
