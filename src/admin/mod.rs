@@ -52,6 +52,8 @@ mod records;
 mod replicas;
 mod reset;
 mod route;
+#[cfg(test)]
+mod route_tests;
 mod topics;
 mod transactions;
 
