@@ -376,7 +376,7 @@ impl AdminClient {
                 Err(e) => Err(self.name_the_broker(e, id).await),
                 Ok(resp) => {
                     unknown_state_filters.extend(resp.unknown_state_filters.iter().map(|s| s.to_string()));
-                    Error::check_code(resp.error_code, "ListTransactions", Some(&format!("broker {id}")), None, None).map(|()| {
+                    broker_code(resp.error_code, "ListTransactions", id).map(|()| {
                         let mut l: Vec<TransactionListing> = resp
                             .transaction_states
                             .into_iter()
@@ -567,7 +567,7 @@ impl AdminClient {
                 Ok(vec![(tp.clone(), r)])
             })
             .await;
-        done.remove(&tp).unwrap_or(Ok(()))
+        done.remove(&tp).unwrap_or_else(|| Err(left_out("WriteTxnMarkers", &tp)))
     }
 
     /// Fences the producers of transactional ids (Java's `fenceProducers`): InitProducerId at
@@ -748,6 +748,14 @@ fn validate_partition(tp: &TopicPartition) -> Result<()> {
 /// A broker error about one transactional id, which its message names.
 fn id_error(code: ErrorCode, api: &'static str, id: &str) -> Error {
     Error::broker(code, api, Some(format!("transactional id {id:?}: {}", code.description())), None, None)
+}
+
+/// `Ok` for 0, else the broker error of broker `id`'s whole answer, which its message names.
+fn broker_code(code: i16, api: &'static str, id: i32) -> Result<()> {
+    match ErrorCode::from_code(code) {
+        None => Ok(()),
+        Some(c) => Err(Error::broker(c, api, Some(format!("broker {id}: {}", c.description())), None, None)),
+    }
 }
 
 /// `Ok` for 0, else [`id_error`].

@@ -118,6 +118,9 @@ async fn a_hanging_transaction_is_listed_described_and_aborted_then_read_committ
     let other_states = listed(&admin, by_state(vec![TransactionState::CompleteCommit, TransactionState::Empty])).await;
     assert!(!ids(&other_states).contains(tid.as_str()), "state filter: {other_states:?}");
     assert!(other_states.iter().all(|t| matches!(t.state, TransactionState::CompleteCommit | TransactionState::Empty)));
+    let r = admin.list_transactions(by_state(vec![TransactionState::Unknown("NoSuchState".into())])).await.unwrap();
+    assert_eq!(r.unknown_state_filters, BTreeSet::from(["NoSuchState".to_owned()]));
+    assert!(!ids(&r.all().unwrap()).contains(tid.as_str()), "unknown state filter: {r:?}");
     let by_pid = |producer_ids: Vec<i64>| ListTransactionsOptions { producer_ids, ..Default::default() };
     assert_eq!(listed(&admin, by_pid(vec![pid])).await, vec![mine.clone()], "producer id filter");
     assert!(!ids(&listed(&admin, by_pid(vec![pid + 1_000_000])).await).contains(tid.as_str()));
