@@ -244,7 +244,8 @@ async fn fence_producers_fences_a_live_transactional_producer() {
     // reaches the high watermark and read_committed sees none of its records.
     let d = admin.describe_transactions([&tid], Default::default()).await.unwrap().remove(&tid).unwrap().unwrap();
     assert_eq!((d.state.clone(), d.producer_id, d.producer_epoch), (TransactionState::Empty, pid, f.producer_epoch), "{d:?}");
-    assert!(d.topic_partitions.is_empty() && d.transaction_start_time_ms.is_none(), "{d:?}");
+    // (3.9 still reports the aborted transaction's start time in Empty; 4.x none.)
+    assert!(d.topic_partitions.is_empty(), "{d:?}");
     assert_eq!(d.transaction_timeout, Duration::from_secs(30), "the fence's transaction timeout");
     let hw = end_offset(IsolationLevel::ReadUncommitted, &tp).await;
     assert!(hw >= 3, "two records and an abort marker: {hw}");
