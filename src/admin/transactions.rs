@@ -55,7 +55,6 @@ use tokio::time::Instant;
 
 use super::route::{Target, TXN_KEY};
 use super::AdminClient;
-use crate::client::Retry;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::validate_topic_name;
@@ -657,44 +656,12 @@ impl AdminClient {
                     }
                 });
                 let mut retry: Option<Error> = None;
-                for (asked, r) in futures::future::join_all(calls).await {
-                    match r {
-                        Err(e) => {
-                            if self.core.on_error(&e) == Retry::Again {
-                                retry.get_or_insert(e);
-                            } else {
-                                let mut d = done.lock().unwrap();
-                                for id in asked {
-                                    d.insert(id, Err(e.clone()));
-                                }
-                            }
-                        }
-                        Ok(results) => {
-                            let mut d = done.lock().unwrap();
-                            for (id, r) in results {
-                                if !asked.contains(&id) {
-                                    continue;
-                                }
-                                match r {
-                                    Err(e) if e.code() == Some(ErrorCode::ConcurrentTransactions) => {
-                                        // Not retriable on its own (for a producer's produce it
-                                        // is abortable), but here it means "wait": carry it as
-                                        // a retriable error so that the one loop retries.
-                                        retry.get_or_insert(Error::Timeout(format!(
-                                            "{what}: the coordinator is still ending a transaction: {e}"
-                                        )));
-                                    }
-                                    Err(e) if self.core.on_error(&e) == Retry::Again => {
-                                        retry.get_or_insert(e);
-                                    }
-                                    r => {
-                                        d.insert(id, r);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                self.file_answers(futures::future::join_all(calls).await, &done, &mut retry, |e| {
+                    // Not retriable on its own (for a producer's produce it is abortable), but
+                    // here it means "wait": carried as a retriable error, the one loop retries.
+                    (e.code() == Some(ErrorCode::ConcurrentTransactions))
+                        .then(|| Error::Timeout(format!("{what}: the coordinator is still ending a transaction: {e}")))
+                });
                 match retry {
                     Some(e) => Err(e),
                     None => Ok(()),
