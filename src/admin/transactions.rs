@@ -837,6 +837,158 @@ mod tests {
         assert_eq!((spec.producer_id, spec.producer_epoch, spec.coordinator_epoch), (7, 4, 0));
     }
 
+    mod scripted {
+        use std::sync::{Arc, Mutex};
+
+        use kafka_protocol::messages::describe_transactions_response::TransactionState as DescribedState;
+        use kafka_protocol::messages::find_coordinator_response::Coordinator as FoundCoordinator;
+        use kafka_protocol::messages::{
+            ApiVersionsRequest, BrokerId, DescribeTransactionsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+            InitProducerIdResponse, ListTransactionsResponse, MetadataRequest,
+        };
+
+        use super::*;
+        use crate::admin::AdminConfig;
+        use crate::network::testing::{api_versions, encode_response, single_node_metadata, Received, TcpBroker, TcpReply};
+
+        /// ApiVersions, Metadata, FindCoordinator (batched v4+), InitProducerId,
+        /// DescribeTransactions, and ListTransactions only up to v1 (a Kafka 3.9 broker).
+        const RANGES: &[(i16, i16, i16)] = &[(18, 0, 4), (3, 0, 12), (10, 0, 6), (22, 0, 5), (65, 0, 0), (66, 0, 1)];
+
+        #[derive(Default)]
+        struct Seen {
+            /// Api keys of the requests after the handshakes, in order.
+            apis: Vec<i16>,
+            /// The duration filter of each ListTransactions request.
+            duration_filters: Vec<i64>,
+        }
+
+        /// One node: transactional id `moved` is NOT_COORDINATOR at the first
+        /// DescribeTransactions, `gone` is unknown; InitProducerId answers
+        /// CONCURRENT_TRANSACTIONS twice, then producer 42 epoch 3.
+        async fn broker(seen: Arc<Mutex<Seen>>) -> TcpBroker {
+            TcpBroker::start(move |req: &Received, host, port| {
+                let (corr, v) = (req.header.correlation_id, req.header.request_api_version);
+                let key = req.header.request_api_key;
+                let mut s = seen.lock().unwrap();
+                if key != 18 {
+                    s.apis.push(key);
+                }
+                let tries = s.apis.iter().filter(|k| **k == key).count();
+                TcpReply::Frame(match key {
+                    18 => encode_response::<ApiVersionsRequest>(corr, v, &api_versions(RANGES)),
+                    3 => encode_response::<MetadataRequest>(corr, v, &single_node_metadata(host, port, "t", 1)),
+                    10 => {
+                        let r: FindCoordinatorRequest = req.decode();
+                        let found = r.coordinator_keys.iter().map(|k| {
+                            FoundCoordinator::default()
+                                .with_key(k.clone())
+                                .with_node_id(BrokerId(0))
+                                .with_host(StrBytes::from_string(host.to_owned()))
+                                .with_port(port)
+                        });
+                        encode_response::<FindCoordinatorRequest>(
+                            corr,
+                            v,
+                            &FindCoordinatorResponse::default().with_coordinators(found.collect()),
+                        )
+                    }
+                    65 => {
+                        let r: DescribeTransactionsRequest = req.decode();
+                        let states = r.transactional_ids.iter().map(|id| {
+                            let code = match &*id.0 {
+                                "moved" if tries == 1 => ErrorCode::NotCoordinator.code(),
+                                "gone" => ErrorCode::TransactionalIdNotFound.code(),
+                                _ => 0,
+                            };
+                            DescribedState::default()
+                                .with_transactional_id(id.clone())
+                                .with_error_code(code)
+                                .with_transaction_state(StrBytes::from_static_str("Ongoing"))
+                                .with_producer_id(ProducerId(7))
+                                .with_transaction_start_time_ms(-1)
+                        });
+                        encode_response::<DescribeTransactionsRequest>(
+                            corr,
+                            v,
+                            &DescribeTransactionsResponse::default().with_transaction_states(states.collect()),
+                        )
+                    }
+                    22 => {
+                        let resp = if tries <= 2 {
+                            InitProducerIdResponse::default().with_error_code(ErrorCode::ConcurrentTransactions.code())
+                        } else {
+                            InitProducerIdResponse::default().with_producer_id(ProducerId(42)).with_producer_epoch(3)
+                        };
+                        encode_response::<InitProducerIdRequest>(corr, v, &resp)
+                    }
+                    66 => {
+                        let r: ListTransactionsRequest = req.decode();
+                        s.duration_filters.push(r.duration_filter);
+                        encode_response::<ListTransactionsRequest>(corr, v, &ListTransactionsResponse::default())
+                    }
+                    other => panic!("unexpected api {other}"),
+                })
+            })
+            .await
+        }
+
+        async fn admin(b: &TcpBroker) -> AdminClient {
+            let mut config = AdminConfig::new(b.addr()).default_api_timeout(Duration::from_secs(5));
+            config.client.retry_backoff = Duration::from_millis(10);
+            AdminClient::new(config).await.unwrap()
+        }
+
+        #[tokio::test]
+        async fn a_moved_coordinator_is_looked_up_again_and_each_id_keeps_its_own_result() {
+            let seen = Arc::new(Mutex::new(Seen::default()));
+            let b = broker(seen.clone()).await;
+            let admin = admin(&b).await;
+            let r = admin.describe_transactions(["moved", "gone", "fine", "fine"], Default::default()).await.unwrap();
+            assert_eq!(r.len(), 3, "{r:?}");
+            assert_eq!(r["moved"].as_ref().unwrap().state, TransactionState::Ongoing);
+            assert_eq!(r["fine"].as_ref().unwrap().producer_id, 7);
+            let e = r["gone"].as_ref().unwrap_err();
+            assert_eq!(e.code(), Some(ErrorCode::TransactionalIdNotFound));
+            assert!(e.to_string().contains("\"gone\""), "{e}");
+            let apis: Vec<i16> = seen.lock().unwrap().apis.iter().copied().filter(|k| *k != 3).collect();
+            // Only `moved` is looked up and asked again.
+            assert_eq!(apis, vec![10, 65, 10, 65], "FindCoordinator, DescribeTransactions, then again");
+        }
+
+        #[tokio::test]
+        async fn fencing_waits_out_concurrent_transactions() {
+            let seen = Arc::new(Mutex::new(Seen::default()));
+            let b = broker(seen.clone()).await;
+            let admin = admin(&b).await;
+            let r = admin.fence_producers(["zombie"], Default::default()).await.unwrap();
+            assert_eq!(r["zombie"].as_ref().unwrap(), &FencedProducer { producer_id: 42, producer_epoch: 3 });
+            let inits = seen.lock().unwrap().apis.iter().filter(|k| **k == 22).count();
+            assert_eq!(inits, 3, "two CONCURRENT_TRANSACTIONS answers, then the fence");
+        }
+
+        #[tokio::test]
+        async fn a_filter_a_broker_lacks_is_its_error_naming_the_filter_broker_and_range() {
+            let seen = Arc::new(Mutex::new(Seen::default()));
+            let b = broker(seen.clone()).await;
+            let admin = admin(&b).await;
+            let options = ListTransactionsOptions { transactional_id_pattern: Some("x.*".into()), ..Default::default() };
+            let r = admin.list_transactions(options).await.unwrap();
+            match &r.by_broker[&0] {
+                Err(Error::UnsupportedVersion { broker, api, client_min: 2, broker_range: Some((0, 1)), .. }) => {
+                    assert!(api.contains("transactional_id_pattern") && broker.contains(&b.addr()), "{api} {broker}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(r.all().is_err());
+            assert!(seen.lock().unwrap().duration_filters.is_empty(), "nothing sent with a filter the broker lacks");
+            let options = ListTransactionsOptions { duration_filter: Some(Duration::from_secs(2)), ..Default::default() };
+            assert!(admin.list_transactions(options).await.unwrap().all().unwrap().is_empty());
+            assert_eq!(admin.list_transactions(Default::default()).await.unwrap().all().unwrap(), vec![]);
+            assert_eq!(seen.lock().unwrap().duration_filters, vec![2000, -1], "v1 carries the filter, -1 for none");
+        }
+    }
+
     #[test]
     fn a_filter_the_broker_lacks_names_itself() {
         let e = filter_unsupported(LIST_TXNS_PATTERN, 2, 1);
