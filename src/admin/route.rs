@@ -313,33 +313,7 @@ impl AdminClient {
                         (tps, r)
                     }
                 });
-                for (tps, r) in futures::future::join_all(calls).await {
-                    match r {
-                        Err(e) => {
-                            if self.core.on_error(&e) == Retry::Again {
-                                retry.get_or_insert(e);
-                            } else {
-                                let mut d = done.lock().unwrap();
-                                for tp in tps {
-                                    d.insert(tp, Err(e.clone()));
-                                }
-                            }
-                        }
-                        Ok(results) => {
-                            let mut d = done.lock().unwrap();
-                            for (tp, r) in results {
-                                match r {
-                                    Err(e) if self.core.on_error(&e) == Retry::Again => {
-                                        retry.get_or_insert(e);
-                                    }
-                                    r => {
-                                        d.insert(tp, r);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                self.file_answers(futures::future::join_all(calls).await, &done, &mut retry, |_| None);
                 match retry {
                     Some(e) => Err(e),
                     None => Ok(()),
@@ -365,6 +339,59 @@ impl AdminClient {
             });
         }
         d
+    }
+}
+
+impl AdminClient {
+    /// Files one round's answers of per-target calls (`per_leader`; the transaction
+    /// coordinators of `transactions.rs`): per target, the keys it was asked about and the
+    /// call's result. A whole-call error, or a key's, that `on_error` retries leaves the keys
+    /// pending and becomes the round's `retry` error; `wait` turns a key's error that is not
+    /// retriable as such but means "again later" (CONCURRENT_TRANSACTIONS) into the retriable
+    /// error to carry. Anything else is the key's result; answers about keys not asked are
+    /// dropped.
+    pub(crate) fn file_answers<K: Ord, T>(
+        &self,
+        answers: Vec<(Vec<K>, Result<Vec<(K, Result<T>)>>)>,
+        done: &Mutex<BTreeMap<K, Result<T>>>,
+        retry: &mut Option<Error>,
+        wait: impl Fn(&Error) -> Option<Error>,
+    ) {
+        let mut d = done.lock().unwrap();
+        for (asked, r) in answers {
+            match r {
+                Err(e) => {
+                    if self.core.on_error(&e) == Retry::Again {
+                        retry.get_or_insert(e);
+                    } else {
+                        for k in asked {
+                            d.insert(k, Err(e.clone()));
+                        }
+                    }
+                }
+                Ok(results) => {
+                    for (k, r) in results {
+                        if !asked.contains(&k) {
+                            continue;
+                        }
+                        match r {
+                            Err(e) => {
+                                if let Some(carry) = wait(&e) {
+                                    retry.get_or_insert(carry);
+                                } else if self.core.on_error(&e) == Retry::Again {
+                                    retry.get_or_insert(e);
+                                } else {
+                                    d.insert(k, Err(e));
+                                }
+                            }
+                            ok => {
+                                d.insert(k, ok);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
