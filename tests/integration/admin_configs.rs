@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use ferrokafka::admin::{
     AdminClient, AlterConfigOp, AlterConfigsOptions, ConfigResource, ConfigResourceType, ConfigSource, ConfigType,
-    ConfigsResult, DescribeConfigsOptions,
+    ConfigsResult, DescribeClusterOptions, DescribeConfigsOptions, EndpointType, FeatureUpdate, RaftVoterEndpoint,
+    UpdateFeaturesOptions,
 };
 use ferrokafka::error::{Error, ErrorCode};
 
@@ -171,4 +172,221 @@ async fn broker_dynamic_config_and_broker_logger_level() {
     assert_eq!(e.value.as_deref(), Some(level));
     alter(&admin, &logger, vec![AlterConfigOp::set(lname, &original)]).await;
     assert_eq!(describe(&admin, logger).await.entry(lname).unwrap().value.as_deref(), Some(original.as_str()));
+}
+
+
+/// The finalized level of `feature` (0 when not finalized).
+async fn level(admin: &AdminClient, feature: &str) -> i16 {
+    let f = admin.describe_features(Default::default()).await.unwrap();
+    f.finalized_features.get(feature).map(|r| r.max_version_level).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn describe_cluster_through_describe_cluster_api() {
+    let admin = common::single_admin().await;
+    let plain = admin.describe_cluster().await.unwrap();
+    assert_eq!(plain.brokers.len(), 1);
+    let b = &plain.brokers[0];
+    assert_eq!(b.addr(), common::single_bootstrap());
+    assert_eq!(plain.controller_id, Some(b.id));
+    assert!(plain.cluster_id.as_deref().is_some_and(|id| id.len() == 22), "{plain:?}");
+    assert_eq!(plain.authorized_operations, None);
+    assert_eq!(plain.endpoint_type, Some(EndpointType::Broker));
+    // The cluster id is the one the quorum's node was formatted with.
+    let formatted = std::fs::read_to_string(format!(
+        "{}/single/data/meta.properties",
+        std::env::var("FERROKAFKA_RUN_DIR").unwrap_or_default()
+    ));
+    if let Ok(meta) = formatted {
+        assert!(meta.contains(&format!("cluster.id={}", plain.cluster_id.as_deref().unwrap())), "{meta}");
+    }
+
+    let asked = admin
+        .describe_cluster_with(DescribeClusterOptions { include_authorized_operations: true, ..Default::default() })
+        .await
+        .unwrap();
+    let ops = asked.authorized_operations.clone().unwrap();
+    for op in ["DESCRIBE", "ALTER", "CLUSTER_ACTION", "DESCRIBE_CONFIGS"] {
+        assert!(ops.iter().any(|o| o == op), "{op} not in {ops:?}");
+    }
+    assert_eq!(asked.brokers, plain.brokers);
+
+    // Fenced brokers: Kafka 4.0+ (DescribeCluster v2).
+    let v2 = admin.broker_api_versions(b.id).await.unwrap().iter().any(|a| a.name == "DescribeCluster" && a.broker_max >= 2);
+    let fenced = admin
+        .describe_cluster_with(DescribeClusterOptions { include_fenced_brokers: true, ..Default::default() })
+        .await;
+    match fenced {
+        Ok(c) => {
+            assert!(v2);
+            assert!(c.fenced_brokers.is_empty() && c.brokers == plain.brokers, "{c:?}");
+        }
+        Err(e) => assert!(!v2 && matches!(e, Error::UnsupportedVersion { api: "DescribeCluster", .. }), "{e}"),
+    }
+}
+
+#[tokio::test]
+async fn features_described_validated_and_updated() {
+    let admin = common::single_admin().await;
+    let f = admin.describe_features(Default::default()).await.unwrap();
+    let mv = f.finalized_features.get("metadata.version").expect("metadata.version finalized");
+    let smv = f.supported_features.get("metadata.version").expect("metadata.version supported");
+    assert!(smv.min_version <= mv.max_version_level && mv.max_version_level <= smv.max_version, "{f:?}");
+    assert!(f.finalized_features_epoch.is_some_and(|e| e > 0), "{f:?}");
+
+    // A feature no other test relies on, whose level can move one step and back.
+    let (name, range) = ["streams.version", "share.version", "eligible.leader.replicas.version", "group.version"]
+        .iter()
+        .find_map(|n| f.supported_features.get(*n).filter(|r| r.max_version > r.min_version).map(|r| (*n, *r)))
+        .unwrap_or_else(|| panic!("no movable feature in {f:?}"));
+    let cur = level(&admin, name).await;
+    eprintln!("moving {name} from {cur} within {range:?}");
+
+    // validate_only: a level beyond the supported range is refused, a good one accepted and
+    // nothing changes.
+    let v = admin
+        .update_features(
+            [(name.to_owned(), FeatureUpdate::upgrade(range.max_version + 1))],
+            UpdateFeaturesOptions { validate_only: true, ..Default::default() },
+        )
+        .await
+        .unwrap();
+    let e = v[0].result.as_ref().unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::InvalidUpdateVersion), "{e}");
+    assert!(e.to_string().contains(name), "{e}");
+    let (there, back) = if cur > range.min_version {
+        (FeatureUpdate::safe_downgrade(cur - 1), FeatureUpdate::upgrade(cur))
+    } else {
+        (FeatureUpdate::upgrade(cur + 1), FeatureUpdate::safe_downgrade(cur))
+    };
+    let v = admin
+        .update_features([(name.to_owned(), there)], UpdateFeaturesOptions { validate_only: true, ..Default::default() })
+        .await
+        .unwrap();
+    v[0].result.as_ref().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(level(&admin, name).await, cur);
+
+    // The real move and back.
+    let v = admin.update_features([(name.to_owned(), there)], Default::default()).await.unwrap();
+    v[0].result.as_ref().unwrap_or_else(|e| panic!("{there:?}: {e}"));
+    common::eventually("the new level", Duration::from_secs(10), || async {
+        (level(&admin, name).await == there.max_version_level).then_some(())
+    })
+    .await;
+    let v = admin.update_features([(name.to_owned(), back)], Default::default()).await.unwrap();
+    v[0].result.as_ref().unwrap_or_else(|e| panic!("{back:?}: {e}"));
+    common::eventually("the level back", Duration::from_secs(10), || async {
+        (level(&admin, name).await == cur).then_some(())
+    })
+    .await;
+
+    // Refused before sending.
+    for bad in [vec![], vec![("".to_owned(), FeatureUpdate::upgrade(1))], vec![(name.to_owned(), FeatureUpdate::upgrade(0))]] {
+        let e = admin.update_features(bad, Default::default()).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn metadata_quorum_described() {
+    let admin = common::single_admin().await;
+    let id = node_id(&admin).await;
+    let q = admin.describe_metadata_quorum(Default::default()).await.unwrap();
+    assert_eq!(q.leader_id, id);
+    assert!(q.leader_epoch >= 1 && q.high_watermark > 0, "{q:?}");
+    assert_eq!(q.voters.len(), 1, "{q:?}");
+    let leader = &q.voters[0];
+    assert_eq!(leader.replica_id, id);
+    assert!(leader.log_end_offset >= q.high_watermark, "{q:?}");
+    assert!(leader.last_caught_up_timestamp.is_some() && leader.last_fetch_timestamp.is_some(), "{q:?}");
+    // Written through the quorum, the high watermark moves.
+    let topic = common::single_topic("cfg-quorum", 1).await;
+    alter(&admin, &ConfigResource::topic(&topic), vec![AlterConfigOp::set("retention.ms", "1000000")]).await;
+    let later = admin.describe_metadata_quorum(Default::default()).await.unwrap();
+    assert!(later.high_watermark > q.high_watermark, "{q:?} then {later:?}");
+    // DescribeQuorum v2 (Kafka 3.9+) lists the voters' endpoints.
+    if !q.nodes.is_empty() {
+        let n = q.nodes.iter().find(|n| n.node_id == id).unwrap();
+        assert!(n.endpoints.iter().any(|e| e.name == "CONTROLLER" && e.port > 0), "{q:?}");
+    }
+}
+
+#[tokio::test]
+async fn unregister_broker_and_raft_voters_give_the_brokers_errors() {
+    let admin = common::single_admin().await;
+    let e = admin.unregister_broker(9999, Default::default()).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::BrokerIdNotRegistered), "{e}");
+    assert!(e.to_string().contains("9999"), "{e}");
+
+    // The test brokers run a static quorum (controller.quorum.voters, kraft.version 0): the
+    // quorum refuses to change its voters.
+    let endpoint = RaftVoterEndpoint { name: "CONTROLLER".into(), host: "127.0.0.1".into(), port: 1 };
+    let e = admin.add_raft_voter(2, [3; 16], vec![endpoint], Default::default()).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::UnsupportedVersion), "{e}");
+    assert!(e.to_string().contains("kraft.version"), "{e}");
+    let id = node_id(&admin).await;
+    let e = admin.remove_raft_voter(id, [0; 16], Default::default()).await.unwrap_err();
+    assert!(matches!(e.code(), Some(ErrorCode::InvalidRequest | ErrorCode::UnsupportedVersion)), "{e}");
+    assert!(e.to_string().contains(&format!("voter {id}")), "{e}");
+    // The quorum is unchanged.
+    assert_eq!(admin.describe_metadata_quorum(Default::default()).await.unwrap().voters.len(), 1);
+}
+
+#[tokio::test]
+async fn client_metrics_resources_created_listed_described_deleted() {
+    let admin = common::single_admin().await;
+    let name = common::unique("cfg-metrics");
+    let r = ConfigResource::client_metrics(&name);
+    alter(
+        &admin,
+        &r,
+        vec![AlterConfigOp::set("metrics", "org.apache.kafka.producer."), AlterConfigOp::set("interval.ms", "60000")],
+    )
+    .await;
+    common::eventually("the subscription listed", Duration::from_secs(10), || async {
+        admin.list_client_metrics_resources(Default::default()).await.unwrap().contains(&name).then_some(())
+    })
+    .await;
+    until_config(&admin, &r, "metrics", |v, s| {
+        v == Some("org.apache.kafka.producer.") && s == ConfigSource::DynamicClientMetricsConfig
+    })
+    .await;
+    assert_eq!(describe(&admin, r.clone()).await.entry("interval.ms").unwrap().value.as_deref(), Some("60000"));
+
+    // Every type at once: Kafka 4.1+ (ListConfigResources v1); before, only client metrics.
+    match admin.list_config_resources(&[], Default::default()).await {
+        Ok(all) => {
+            assert!(all.contains(&r), "{all:?}");
+            let topic = common::single_topic("cfg-list", 1).await;
+            alter(&admin, &ConfigResource::topic(&topic), vec![AlterConfigOp::set("retention.ms", "1000000")]).await;
+            common::eventually("the topic listed", Duration::from_secs(10), || async {
+                let all = admin.list_config_resources(&[ConfigResourceType::Topic], Default::default()).await.unwrap();
+                assert!(all.iter().all(|c| c.resource_type == ConfigResourceType::Topic), "{all:?}");
+                all.contains(&ConfigResource::topic(&topic)).then_some(())
+            })
+            .await;
+        }
+        Err(e) => assert!(matches!(e, Error::UnsupportedVersion { api: "ListConfigResources", .. }), "{e}"),
+    }
+
+    alter(&admin, &r, vec![AlterConfigOp::delete("metrics"), AlterConfigOp::delete("interval.ms")]).await;
+    common::eventually("the subscription gone", Duration::from_secs(10), || async {
+        (!admin.list_client_metrics_resources(Default::default()).await.unwrap().contains(&name)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn group_config_set_read_back_and_deleted() {
+    let admin = common::single_admin().await;
+    let r = ConfigResource::group(common::unique("cfg-group"));
+    let before = describe(&admin, r.clone()).await;
+    let default = before.entry("consumer.session.timeout.ms").unwrap().clone();
+    assert_ne!(default.value.as_deref(), Some("12000"));
+    alter(&admin, &r, vec![AlterConfigOp::set("consumer.session.timeout.ms", "12000")]).await;
+    until_config(&admin, &r, "consumer.session.timeout.ms", |v, s| v == Some("12000") && s == ConfigSource::DynamicGroupConfig)
+        .await;
+    alter(&admin, &r, vec![AlterConfigOp::delete("consumer.session.timeout.ms")]).await;
+    until_config(&admin, &r, "consumer.session.timeout.ms", |v, s| v == default.value.as_deref() && s == default.source).await;
 }
