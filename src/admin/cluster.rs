@@ -649,18 +649,14 @@ impl AdminClient {
     /// for good). An id that is not registered is the broker's `BROKER_ID_NOT_REGISTERED`.
     pub async fn unregister_broker(&self, broker_id: i32, options: UnregisterBrokerOptions) -> Result<()> {
         let timeout = self.call_timeout(options.timeout);
-        self.send_to::<UnregisterBrokerRequest, _, _>(
+        self.send_answered_by_code::<UnregisterBrokerRequest, _, _>(
             "UnregisterBroker",
-            Target::Any,
+            &format!("broker {broker_id}"),
             timeout,
             |_| Ok(UnregisterBrokerRequest::default().with_broker_id(BrokerId(broker_id))),
-            |resp| {
-                Error::check_code(resp.error_code, "UnregisterBroker", resp.error_message.as_deref(), None, None)
-                    .map_err(|e| annotate_message(e, &format!("broker {broker_id}")))
-            },
+            |resp| (resp.error_code, resp.error_message.as_deref()),
         )
         .await
-        .map(|_| ())
     }
 
     /// Adds a voter to the KRaft quorum (KIP-853; a quorum whose `kraft.version` is 1, that
@@ -678,9 +674,9 @@ impl AdminClient {
             return Err(Error::InvalidArgument(format!("voter {voter_id}: endpoint {e:?} needs a name and a host")));
         }
         let timeout = self.call_timeout(options.timeout);
-        self.send_to::<AddRaftVoterRequest, _, _>(
+        self.send_answered_by_code::<AddRaftVoterRequest, _, _>(
             "AddRaftVoter",
-            Target::Any,
+            &format!("voter {voter_id}"),
             timeout,
             |_| {
                 Ok(AddRaftVoterRequest::default()
@@ -700,13 +696,9 @@ impl AdminClient {
                             .collect(),
                     ))
             },
-            |resp| {
-                Error::check_code(resp.error_code, "AddRaftVoter", resp.error_message.as_deref(), None, None)
-                    .map_err(|e| annotate_message(e, &format!("voter {voter_id}")))
-            },
+            |resp| (resp.error_code, resp.error_message.as_deref()),
         )
         .await
-        .map(|_| ())
     }
 
     /// Removes a voter from the KRaft quorum (KIP-853; see [`AdminClient::add_raft_voter`]).
@@ -717,9 +709,9 @@ impl AdminClient {
         options: RaftVoterOptions,
     ) -> Result<()> {
         let timeout = self.call_timeout(options.timeout);
-        self.send_to::<RemoveRaftVoterRequest, _, _>(
+        self.send_answered_by_code::<RemoveRaftVoterRequest, _, _>(
             "RemoveRaftVoter",
-            Target::Any,
+            &format!("voter {voter_id}"),
             timeout,
             |_| {
                 Ok(RemoveRaftVoterRequest::default()
@@ -727,13 +719,9 @@ impl AdminClient {
                     .with_voter_id(voter_id)
                     .with_voter_directory_id(uuid::Uuid::from_bytes(voter_directory_id)))
             },
-            |resp| {
-                Error::check_code(resp.error_code, "RemoveRaftVoter", resp.error_message.as_deref(), None, None)
-                    .map_err(|e| annotate_message(e, &format!("voter {voter_id}")))
-            },
+            |resp| (resp.error_code, resp.error_message.as_deref()),
         )
         .await
-        .map(|_| ())
     }
 
     /// The config resources of the given types that have configs set (ListConfigResources,
@@ -799,6 +787,29 @@ impl AdminClient {
             .filter(|r| r.resource_type == ConfigResourceType::ClientMetrics)
             .map(|r| r.name)
             .collect())
+    }
+
+    /// Sends to any broker a request whose answer is a top-level error code and message
+    /// (`code` reads them), retrying retriable codes until `timeout`; an error names `what`.
+    async fn send_answered_by_code<R, B, C>(
+        &self,
+        api: &'static str,
+        what: &str,
+        timeout: Duration,
+        build: B,
+        code: C,
+    ) -> Result<()>
+    where
+        R: Request,
+        B: Fn(i16) -> Result<R>,
+        C: Fn(&R::Response) -> (i16, Option<&str>),
+    {
+        self.send_to::<R, _, _>(api, Target::Any, timeout, build, |resp| {
+            let (c, m) = code(resp);
+            Error::check_code(c, api, m, None, None).map_err(|e| annotate_message(e, what))
+        })
+        .await
+        .map(|_| ())
     }
 }
 

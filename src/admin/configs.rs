@@ -145,10 +145,13 @@ impl ConfigResource {
         if self.resource_type == ConfigResourceType::Topic {
             Error::broker(code, api, message, Some(self.name.clone()), None)
         } else {
-            let m = match message {
+            let mut m = match message {
                 Some(m) if !m.is_empty() => format!("{self}: {m}"),
                 _ => format!("{self}: {}", code.description()),
             };
+            if self.resource_type == ConfigResourceType::Group && code == ErrorCode::InvalidRequest {
+                m.push_str(" (brokers before Kafka 4.0 have no group config resources)");
+            }
             Error::broker(code, api, Some(m), None, None)
         }
     }
@@ -397,74 +400,47 @@ impl AdminClient {
         options: DescribeConfigsOptions,
     ) -> Result<Vec<ConfigsResult>> {
         let resources: Vec<ConfigResource> = resources.into_iter().collect();
-        let groups = by_target(&resources)?;
         let timeout = self.call_timeout(options.timeout);
-        let calls = groups.iter().map(|(target, group)| {
-            let options = &options;
-            async move {
-                let resp = self
-                    .send_to::<DescribeConfigsRequest, _, _>(
-                        "DescribeConfigs",
-                        target.0,
-                        timeout,
-                        |_| {
-                            Ok(DescribeConfigsRequest::default()
-                                .with_include_synonyms(options.include_synonyms)
-                                .with_include_documentation(options.include_documentation)
-                                .with_resources(
-                                    group
-                                        .iter()
-                                        .map(|r| {
-                                            DescribeConfigsResource::default()
-                                                .with_resource_type(r.resource_type.code())
-                                                .with_resource_name(StrBytes::from_string(r.name.clone()))
-                                                .with_configuration_keys(None)
-                                        })
-                                        .collect(),
-                                ))
-                        },
-                        |_| Ok(()),
-                    )
-                    .await;
-                let mut answers: HashMap<ConfigResource, Result<Vec<ConfigEntry>>> = HashMap::new();
-                match resp {
-                    Err(e) => {
-                        for r in group {
-                            answers.insert(r.clone(), Err(e.clone()));
-                        }
-                    }
-                    Ok(resp) => {
-                        for res in resp.results {
-                            let resource = ConfigResource::new(
-                                ConfigResourceType::from_code(res.resource_type),
-                                res.resource_name.to_string(),
-                            );
-                            let result = match ErrorCode::from_code(res.error_code) {
-                                Some(code) => Err(resource.error(
-                                    code,
-                                    "DescribeConfigs",
-                                    res.error_message.map(|m| m.to_string()),
-                                )),
-                                None => Ok(res.configs.into_iter().map(config_entry).collect()),
-                            };
-                            answers.insert(resource, result);
-                        }
-                    }
+        let results = self
+            .per_resource("DescribeConfigs", &resources, |target, group| {
+                let options = &options;
+                async move {
+                    let resp = self
+                        .send_to::<DescribeConfigsRequest, _, _>(
+                            "DescribeConfigs",
+                            target,
+                            timeout,
+                            |_| {
+                                Ok(DescribeConfigsRequest::default()
+                                    .with_include_synonyms(options.include_synonyms)
+                                    .with_include_documentation(options.include_documentation)
+                                    .with_resources(
+                                        group
+                                            .iter()
+                                            .map(|r| {
+                                                DescribeConfigsResource::default()
+                                                    .with_resource_type(r.resource_type.code())
+                                                    .with_resource_name(StrBytes::from_string(r.name.clone()))
+                                                    .with_configuration_keys(None)
+                                            })
+                                            .collect(),
+                                    ))
+                            },
+                            |_| Ok(()),
+                        )
+                        .await?;
+                    Ok(resp
+                        .results
+                        .into_iter()
+                        .map(|r| {
+                            let entries = r.configs.into_iter().map(config_entry).collect();
+                            (r.resource_type, r.resource_name, r.error_code, r.error_message, entries)
+                        })
+                        .collect())
                 }
-                answers
-            }
-        });
-        let mut answers: HashMap<ConfigResource, Result<Vec<ConfigEntry>>> = HashMap::new();
-        for a in futures::future::join_all(calls).await {
-            answers.extend(a);
-        }
-        Ok(resources
-            .into_iter()
-            .map(|r| {
-                let result = answers.get(&r).cloned().unwrap_or_else(|| Err(missing(&r, "DescribeConfigs")));
-                ConfigsResult { resource: r, result }
             })
-            .collect())
+            .await?;
+        Ok(results.into_iter().map(|(resource, result)| ConfigsResult { resource, result }).collect())
     }
 
     /// Changes configs incrementally: per resource a list of set, delete, append and
@@ -490,93 +466,108 @@ impl AdminClient {
         }
         let resources: Vec<ConfigResource> = changes.iter().map(|(r, _)| r.clone()).collect();
         let ops: HashMap<&ConfigResource, &Vec<AlterConfigOp>> = changes.iter().map(|(r, o)| (r, o)).collect();
-        let groups = by_target(&resources)?;
         let timeout = self.call_timeout(options.timeout);
+        let results = self
+            .per_resource("IncrementalAlterConfigs", &resources, |target, group| {
+                let ops = &ops;
+                let validate_only = options.validate_only;
+                async move {
+                    let resp = self
+                        .send_to::<IncrementalAlterConfigsRequest, _, _>(
+                            "IncrementalAlterConfigs",
+                            target,
+                            timeout,
+                            |_| {
+                                Ok(IncrementalAlterConfigsRequest::default()
+                                    .with_validate_only(validate_only)
+                                    .with_resources(group.iter().map(|r| alter_resource(r, ops[r])).collect()))
+                            },
+                            |_| Ok(()),
+                        )
+                        .await?;
+                    Ok(resp
+                        .responses
+                        .into_iter()
+                        .map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message, ()))
+                        .collect())
+                }
+            })
+            .await?;
+        Ok(results.into_iter().map(|(resource, result)| AlterConfigsResult { resource, result }).collect())
+    }
+
+    /// Runs `call(target, resources)` for the resources of each target (see
+    /// [`ConfigResource::target`]), all targets at once, and returns one result per
+    /// resource in the caller's order: the answer's value, the resource's error (naming
+    /// it), the call's error for every resource of a failed call, or a protocol error for
+    /// a resource the answer left out.
+    async fn per_resource<T, F, Fut>(
+        &self,
+        api: &'static str,
+        resources: &[ConfigResource],
+        call: F,
+    ) -> Result<Vec<(ConfigResource, Result<T>)>>
+    where
+        T: Clone,
+        F: Fn(Target, Vec<ConfigResource>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<Answer<T>>>>,
+    {
+        // Group resources go in a request of their own: a broker before Kafka 4.0 refuses a
+        // whole request that names one (INVALID_REQUEST for every resource in it).
+        let mut groups: BTreeMap<(TargetKey, bool), Vec<ConfigResource>> = BTreeMap::new();
+        for r in resources {
+            let key = (TargetKey(r.target()?), r.resource_type == ConfigResourceType::Group);
+            groups.entry(key).or_default().push(r.clone());
+        }
+        let groups: Vec<(Target, Vec<ConfigResource>)> = groups.into_iter().map(|((k, _), v)| (k.0, v)).collect();
         let calls = groups.iter().map(|(target, group)| {
-            let ops = &ops;
-            let validate_only = options.validate_only;
-            async move {
-                let resp = self
-                    .send_to::<IncrementalAlterConfigsRequest, _, _>(
-                        "IncrementalAlterConfigs",
-                        target.0,
-                        timeout,
-                        |_| {
-                            Ok(IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(
-                                group
-                                    .iter()
-                                    .map(|r| {
-                                        AlterConfigsResource::default()
-                                            .with_resource_type(r.resource_type.code())
-                                            .with_resource_name(StrBytes::from_string(r.name.clone()))
-                                            .with_configs(
-                                                ops[r]
-                                                    .iter()
-                                                    .map(|op| {
-                                                        AlterableConfig::default()
-                                                            .with_name(StrBytes::from_string(op.name.clone()))
-                                                            .with_config_operation(op.op.code())
-                                                            .with_value(op.value.clone().map(StrBytes::from_string))
-                                                    })
-                                                    .collect(),
-                                            )
-                                    })
-                                    .collect(),
-                            ))
-                        },
-                        |_| Ok(()),
-                    )
-                    .await;
-                let mut answers: HashMap<ConfigResource, Result<()>> = HashMap::new();
-                match resp {
-                    Err(e) => {
-                        for r in group {
-                            answers.insert(r.clone(), Err(e.clone()));
-                        }
-                    }
-                    Ok(resp) => {
-                        for res in resp.responses {
-                            let resource = ConfigResource::new(
-                                ConfigResourceType::from_code(res.resource_type),
-                                res.resource_name.to_string(),
-                            );
-                            let result = match ErrorCode::from_code(res.error_code) {
-                                Some(code) => Err(resource.error(
-                                    code,
-                                    "IncrementalAlterConfigs",
-                                    res.error_message.map(|m| m.to_string()),
-                                )),
-                                None => Ok(()),
-                            };
-                            answers.insert(resource, result);
-                        }
+            let call = &call;
+            async move { (group, call(*target, group.clone()).await) }
+        });
+        let mut answers: HashMap<ConfigResource, Result<T>> = HashMap::new();
+        for (group, outcome) in futures::future::join_all(calls).await {
+            match outcome {
+                Err(e) => answers.extend(group.iter().map(|r| (r.clone(), Err(e.clone())))),
+                Ok(list) => {
+                    for (resource_type, name, code, message, value) in list {
+                        let resource = ConfigResource::new(ConfigResourceType::from_code(resource_type), name.to_string());
+                        let result = match ErrorCode::from_code(code) {
+                            Some(code) => Err(resource.error(code, api, message.map(|m| m.to_string()))),
+                            None => Ok(value),
+                        };
+                        answers.insert(resource, result);
                     }
                 }
-                answers
             }
-        });
-        let mut answers: HashMap<ConfigResource, Result<()>> = HashMap::new();
-        for a in futures::future::join_all(calls).await {
-            answers.extend(a);
         }
         Ok(resources
-            .into_iter()
+            .iter()
             .map(|r| {
-                let result =
-                    answers.remove(&r).unwrap_or_else(|| Err(missing(&r, "IncrementalAlterConfigs")));
-                AlterConfigsResult { resource: r, result }
+                let result = answers.get(r).cloned().unwrap_or_else(|| Err(missing(r, api)));
+                (r.clone(), result)
             })
             .collect())
     }
 }
 
-/// The resources grouped by where their request goes, each group in the caller's order.
-fn by_target(resources: &[ConfigResource]) -> Result<BTreeMap<TargetKey, Vec<ConfigResource>>> {
-    let mut groups: BTreeMap<TargetKey, Vec<ConfigResource>> = BTreeMap::new();
-    for r in resources {
-        groups.entry(TargetKey(r.target()?)).or_default().push(r.clone());
-    }
-    Ok(groups)
+/// One resource's part of an answer: its type and name, error code and message, and
+/// value.
+type Answer<T> = (i8, StrBytes, i16, Option<StrBytes>, T);
+
+fn alter_resource(r: &ConfigResource, ops: &[AlterConfigOp]) -> AlterConfigsResource {
+    AlterConfigsResource::default()
+        .with_resource_type(r.resource_type.code())
+        .with_resource_name(StrBytes::from_string(r.name.clone()))
+        .with_configs(
+            ops.iter()
+                .map(|op| {
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_string(op.name.clone()))
+                        .with_config_operation(op.op.code())
+                        .with_value(op.value.clone().map(StrBytes::from_string))
+                })
+                .collect(),
+        )
 }
 
 /// A [`Target`] as a map key (any broker first, then brokers by id).
