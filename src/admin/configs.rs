@@ -4,6 +4,20 @@
 //! Routing follows the Java client: a broker resource with a broker id, and every broker
 //! logger resource, goes to that broker; the others (topics, the cluster-wide broker default
 //! `""`, client metrics, groups) to any broker.
+//!
+//! ```no_run
+//! # async fn demo(admin: &ferrokafka::admin::AdminClient) -> ferrokafka::Result<()> {
+//! use ferrokafka::admin::{AlterConfigOp, ConfigResource};
+//!
+//! let topic = ConfigResource::topic("orders");
+//! let changes = vec![AlterConfigOp::set("retention.ms", "3600000"), AlterConfigOp::append("cleanup.policy", "compact")];
+//! for r in admin.incremental_alter_configs([(topic.clone(), changes)], Default::default()).await? {
+//!     r.result?;
+//! }
+//! let described = admin.describe_configs([topic], Default::default()).await?;
+//! println!("{:?}", described[0].entry("retention.ms").and_then(|e| e.value.as_deref()));
+//! # Ok(()) }
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
