@@ -835,6 +835,113 @@ fn annotate_feature(e: Error, feature: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::testing::{api_versions, encode_response, single_node_metadata, TcpBroker, TcpReply};
+    use kafka_protocol::messages::update_features_response::UpdatableFeatureResult;
+    use kafka_protocol::messages::{DescribeClusterResponse, MetadataRequest, UpdateFeaturesResponse};
+
+    /// A one-node broker advertising `ranges`, answering ApiVersions and Metadata (cluster
+    /// id `meta-id`); DescribeCluster and UpdateFeatures answered by `other`.
+    async fn broker(
+        ranges: &'static [(i16, i16, i16)],
+        other: impl Fn(i16, i16, i32) -> TcpReply + Send + Sync + 'static,
+    ) -> (TcpBroker, AdminClient) {
+        let b = TcpBroker::start(move |req, host, port| {
+            let (corr, version) = (req.header.correlation_id, req.header.request_api_version);
+            match req.header.request_api_key {
+                18 => TcpReply::Frame(encode_response::<ApiVersionsRequest>(corr, version, &api_versions(ranges))),
+                3 => {
+                    let resp = single_node_metadata(host, port, "t", 1).with_cluster_id(Some(StrBytes::from_static_str("meta-id")));
+                    TcpReply::Frame(encode_response::<MetadataRequest>(corr, version, &resp))
+                }
+                key => other(key, version, corr),
+            }
+        })
+        .await;
+        let admin = AdminClient::new(
+            super::super::AdminConfig::new(b.addr()).default_api_timeout(Duration::from_secs(2)),
+        )
+        .await
+        .unwrap();
+        (b, admin)
+    }
+
+    #[tokio::test]
+    async fn describe_cluster_falls_back_to_metadata_without_the_api() {
+        let (_b, admin) = broker(&[(18, 0, 3), (3, 0, 12)], |_, _, _| TcpReply::Close).await;
+        let c = admin.describe_cluster().await.unwrap();
+        assert_eq!(c.cluster_id.as_deref(), Some("meta-id"));
+        assert_eq!((c.controller_id, c.brokers.len(), c.endpoint_type), (Some(0), 1, None));
+        // Fenced brokers cannot be asked of it.
+        let e = admin
+            .describe_cluster_with(DescribeClusterOptions { include_fenced_brokers: true, ..Default::default() })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::UnsupportedVersion { api: "DescribeCluster", .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn describe_cluster_v0_has_no_endpoint_type_and_fenced_brokers_need_v2() {
+        let (_b, admin) = broker(&[(18, 0, 3), (3, 0, 12), (60, 0, 0)], |key, version, corr| {
+            assert_eq!(key, 60);
+            let resp = DescribeClusterResponse::default()
+                .with_cluster_id(StrBytes::from_static_str("dc-id"))
+                .with_controller_id(BrokerId(-1))
+                .with_cluster_authorized_operations(i32::MIN);
+            TcpReply::Frame(encode_response::<DescribeClusterRequest>(corr, version, &resp))
+        })
+        .await;
+        let c = admin
+            .describe_cluster_with(DescribeClusterOptions { include_authorized_operations: true, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!((c.cluster_id.as_deref(), c.controller_id, c.endpoint_type), (Some("dc-id"), None, None));
+        assert_eq!(c.authorized_operations, None);
+        let e = admin
+            .describe_cluster_with(DescribeClusterOptions { include_fenced_brokers: true, ..Default::default() })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::UnsupportedVersion { api: "DescribeCluster", broker_range: Some((0, 0)), .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn update_features_results_per_feature() {
+        // v1 answers per feature; a top-level error is every feature's.
+        let (_b, admin) = broker(&[(18, 0, 3), (3, 0, 12), (57, 0, 1)], |key, version, corr| {
+            assert_eq!(key, 57);
+            let resp = UpdateFeaturesResponse::default().with_results(vec![
+                UpdatableFeatureResult::default().with_feature(StrBytes::from_static_str("a")),
+                UpdatableFeatureResult::default()
+                    .with_feature(StrBytes::from_static_str("b"))
+                    .with_error_code(ErrorCode::InvalidUpdateVersion.code())
+                    .with_error_message(Some(StrBytes::from_static_str("too high"))),
+            ]);
+            TcpReply::Frame(encode_response::<UpdateFeaturesRequest>(corr, version, &resp))
+        })
+        .await;
+        let r = admin
+            .update_features(
+                [("a".to_owned(), FeatureUpdate::upgrade(1)), ("b".to_owned(), FeatureUpdate::upgrade(9)), ("c".to_owned(), FeatureUpdate::upgrade(1))],
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        assert!(r[0].result.is_ok());
+        let e = r[1].result.as_ref().unwrap_err();
+        assert!(e.code() == Some(ErrorCode::InvalidUpdateVersion) && e.to_string().contains("feature b: too high"), "{e}");
+        assert!(matches!(r[2].result, Err(Error::Protocol { .. })), "{:?}", r[2]);
+
+        // v2 answers a success with no per-feature results.
+        let (_b, admin) = broker(&[(18, 0, 3), (3, 0, 12), (57, 0, 2)], |_, version, corr| {
+            assert_eq!(version, 2);
+            TcpReply::Frame(encode_response::<UpdateFeaturesRequest>(corr, version, &UpdateFeaturesResponse::default()))
+        })
+        .await;
+        let r = admin
+            .update_features([("a".to_owned(), FeatureUpdate::upgrade(1)), ("b".to_owned(), FeatureUpdate::unsafe_downgrade(1))], Default::default())
+            .await
+            .unwrap();
+        assert!(r.iter().all(|f| f.result.is_ok()), "{r:?}");
+    }
 
     #[test]
     fn authorized_operations_are_named_as_java() {
