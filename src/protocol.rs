@@ -78,20 +78,22 @@ pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
     Some((min, range.max.min(cap)))
 }
 
-/// Decodes an ApiVersions response frame (v0 to v3; its header is always v0) with bounded
+/// Decodes an ApiVersions response frame (v0 to v4; its header is always v0) with bounded
 /// reads (see `crate::wire`): the first answer read from any peer, so a hostile array
 /// count here must be an error, not an allocation. Keeps the error code, the API ranges,
-/// the throttle time and (v3, tagged field 2) the cluster's finalized features such as
+/// the throttle time and (v3, tagged fields 0 to 2) the broker's supported features, the
+/// finalized features' epoch and the cluster's finalized features such as
 /// `transaction.version`; the other tagged fields are skipped.
 pub(crate) fn decode_api_versions_response(
     mut frame: Bytes,
     version: i16,
     broker: &str,
 ) -> Result<kafka_protocol::messages::ApiVersionsResponse> {
-    use crate::wire::{array_len, i16_, i32_, need, skip_tags, string, uvarint};
-    use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey};
+    use crate::wire::{array_len, i16_, i32_, i64_, need, skip_tags, string, uvarint};
+    use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
     fn decode(r: &mut Bytes, version: i16) -> crate::wire::DecodeResult<kafka_protocol::messages::ApiVersionsResponse> {
-        if !(0..=3).contains(&version) {
+        // v4 has v3's layout (it only lets SupportedFeatures carry a min version of 0).
+        if !(0..=4).contains(&version) {
             return Err(format!("ApiVersions v{version} is not decoded here"));
         }
         let flexible = version >= 3;
@@ -112,14 +114,27 @@ pub(crate) fn decode_api_versions_response(
         }
         if flexible {
             // Top-level tagged fields: 0 SupportedFeatures, 1 FinalizedFeaturesEpoch,
-            // 2 FinalizedFeatures, 3 ZkMigrationReady. Only 2 is read.
+            // 2 FinalizedFeatures, 3 ZkMigrationReady. 0, 1 and 2 are read.
             let tags = uvarint(r)?;
             for _ in 0..tags {
                 let tag = uvarint(r)?;
                 let size = uvarint(r)? as usize;
                 need(r, size)?;
                 let mut field = r.split_to(size);
-                if tag == 2 {
+                if tag == 0 {
+                    let n = array_len(&mut field, true, 6, "supported features")?.unwrap_or(0);
+                    let mut features = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let name = string(&mut field, true)?;
+                        let min = i16_(&mut field)?;
+                        let max = i16_(&mut field)?;
+                        skip_tags(&mut field)?;
+                        features.push(SupportedFeatureKey::default().with_name(name).with_min_version(min).with_max_version(max));
+                    }
+                    resp.supported_features = features;
+                } else if tag == 1 {
+                    resp.finalized_features_epoch = i64_(&mut field)?;
+                } else if tag == 2 {
                     let n = array_len(&mut field, true, 6, "finalized features")?.unwrap_or(0);
                     let mut features = Vec::with_capacity(n);
                     for _ in 0..n {
@@ -324,7 +339,7 @@ mod tests {
     #[test]
     fn api_versions_decoder_agrees_and_refuses_hostile_counts() {
         use kafka_protocol::messages::ApiVersionsRequest;
-        for version in 0..=3i16 {
+        for version in 0..=4i16 {
             let resp = ApiVersionsResponse::default()
                 .with_throttle_time_ms(if version >= 1 { 4 } else { 0 })
                 .with_api_keys(vec![
@@ -351,6 +366,8 @@ mod tests {
             assert_eq!(ours.api_keys, theirs.api_keys, "v{version}");
             assert_eq!((ours.error_code, ours.throttle_time_ms), (theirs.error_code, theirs.throttle_time_ms));
             assert_eq!(ours.finalized_features, theirs.finalized_features, "v{version}");
+            assert_eq!(ours.supported_features, theirs.supported_features, "v{version}");
+            assert_eq!(ours.finalized_features_epoch, theirs.finalized_features_epoch, "v{version}");
             if version >= 3 {
                 assert_eq!(ApiVersions::from_response(&ours).finalized_feature("transaction.version"), Some(2));
             }
