@@ -578,8 +578,8 @@ pub struct ExpireDelegationTokenOptions {
 /// Options of [`AdminClient::describe_delegation_tokens`].
 #[derive(Debug, Clone, Default)]
 pub struct DescribeDelegationTokenOptions {
-    /// Only tokens these principals own; `None` (the default): every token the caller may
-    /// describe.
+    /// Only tokens these principals own or may renew (the broker matches both); `None`
+    /// (the default): every token the caller may describe.
     pub owners: Option<Vec<KafkaPrincipal>>,
     /// The call's timeout; `None` (the default) uses `default_api_timeout`.
     pub timeout: Option<Duration>,
@@ -656,7 +656,9 @@ impl AdminClient {
     /// leaves the client. A user with a refused alteration (empty user or password,
     /// `Unknown` mechanism, iterations outside what Kafka accepts) gets
     /// [`Error::InvalidArgument`] and none of its alterations is sent, as in Java; the
-    /// other users' are.
+    /// other users' are. The broker takes one alteration per user and request: a second
+    /// one for the same user (another mechanism included) fails that user with
+    /// `DUPLICATE_RESOURCE` and changes none of its credentials.
     pub async fn alter_user_scram_credentials(
         &self,
         alterations: impl IntoIterator<Item = UserScramCredentialAlteration>,
