@@ -590,6 +590,14 @@ fn ms_or_default(d: Option<Duration>) -> i64 {
     d.map(|d| d.as_millis().min(i64::MAX as u128) as i64).unwrap_or(-1)
 }
 
+/// A token's HMAC for a request; refuses an empty one.
+fn token_hmac(hmac: &[u8], call: &str) -> Result<Bytes> {
+    if hmac.is_empty() {
+        return Err(Error::InvalidArgument(format!("{call}: the HMAC must not be empty")));
+    }
+    Ok(Bytes::copy_from_slice(hmac))
+}
+
 fn check_top(code: i16, api: &'static str) -> Result<()> {
     Error::check_code(code, api, None, None, None)
 }
@@ -925,10 +933,7 @@ impl AdminClient {
     /// epoch). Only the owner and the renewers may renew (`DELEGATION_TOKEN_OWNER_MISMATCH`);
     /// an expired or unknown token is `DELEGATION_TOKEN_EXPIRED` / `DELEGATION_TOKEN_NOT_FOUND`.
     pub async fn renew_delegation_token(&self, hmac: &[u8], options: RenewDelegationTokenOptions) -> Result<i64> {
-        if hmac.is_empty() {
-            return Err(Error::InvalidArgument("renew_delegation_token: the HMAC must not be empty".into()));
-        }
-        let hmac = Bytes::copy_from_slice(hmac);
+        let hmac = token_hmac(hmac, "renew_delegation_token")?;
         let resp = self
             .send_to::<RenewDelegationTokenRequest, _, _>(
                 "RenewDelegationToken",
@@ -948,10 +953,7 @@ impl AdminClient {
     /// Expires the token whose HMAC is `hmac` (at once by default, after which the broker
     /// deletes it); returns its expiry time (ms since the epoch).
     pub async fn expire_delegation_token(&self, hmac: &[u8], options: ExpireDelegationTokenOptions) -> Result<i64> {
-        if hmac.is_empty() {
-            return Err(Error::InvalidArgument("expire_delegation_token: the HMAC must not be empty".into()));
-        }
-        let hmac = Bytes::copy_from_slice(hmac);
+        let hmac = token_hmac(hmac, "expire_delegation_token")?;
         let resp = self
             .send_to::<ExpireDelegationTokenRequest, _, _>(
                 "ExpireDelegationToken",

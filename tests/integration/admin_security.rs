@@ -91,6 +91,16 @@ async fn end_offset(topic: &str) -> i64 {
     end
 }
 
+/// Produces with fresh producers until a send succeeds (`ok`) or fails (`!ok`), as ACL
+/// changes reach the broker's authorizer asynchronously; that send's outcome.
+async fn produce_until(client: &ClientConfig, topic: &str, ok: bool, what: &str) -> ferrokafka::Result<()> {
+    eventually(what, Duration::from_secs(15), || async {
+        let r = produce_one(client, topic).await;
+        (r.is_ok() == ok).then_some(r)
+    })
+    .await
+}
+
 fn acl(
     resource_type: ResourceType,
     name: &str,
@@ -138,15 +148,7 @@ async fn scram_user_is_refused_then_allowed_by_an_acl_then_refused_again() {
     let user_admin = login(scram_client(&user, "s3cret-pw", ScramMechanism::ScramSha256)).await;
     login(sha512.clone()).await;
     // No Describe: the topic's metadata is refused.
-    let r = eventually("the topic to be closed to the user", Duration::from_secs(15), || {
-        let sha512 = sha512.clone();
-        let topic = topic.clone();
-        async move {
-            let r = produce_one(&sha512, &topic).await;
-            r.is_err().then_some(r)
-        }
-    })
-    .await;
+    let r = produce_until(&sha512, &topic, false, "the topic to be closed to the user").await;
     assert_topic_refused(r, &topic, "Metadata");
     let e = user_admin.describe_topics([&topic]).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::TopicAuthorizationFailed), "{e}");
@@ -184,12 +186,7 @@ async fn scram_user_is_refused_then_allowed_by_an_acl_then_refused_again() {
     assert_eq!(admin.describe_acls(&matching, DescribeAclsOptions::default()).await.unwrap(), expected);
 
     // Now the user may produce and describe the topic.
-    eventually("the ACL to let the user produce", Duration::from_secs(15), || {
-        let sha512 = sha512.clone();
-        let topic = topic.clone();
-        async move { produce_one(&sha512, &topic).await.ok() }
-    })
-    .await;
+    produce_until(&sha512, &topic, true, "the ACL to let the user produce").await.unwrap();
     let d = user_admin.describe_topics([&topic]).await.unwrap();
     assert_eq!(d[0].partitions.len(), 1);
     let end = end_offset(&topic).await;
@@ -202,15 +199,7 @@ async fn scram_user_is_refused_then_allowed_by_an_acl_then_refused_again() {
     assert_eq!(gone.len(), 1);
     assert_eq!(gone[0].binding, mine[0]);
     gone[0].result.as_ref().unwrap();
-    let r = eventually("the deleted ACL to refuse the user", Duration::from_secs(15), || {
-        let sha512 = sha512.clone();
-        let topic = topic.clone();
-        async move {
-            let r = produce_one(&sha512, &topic).await;
-            r.is_err().then_some(r)
-        }
-    })
-    .await;
+    let r = produce_until(&sha512, &topic, false, "the deleted ACL to refuse the user").await;
     assert_topic_refused(r, &topic, "Produce");
 
     // A filter matching everything is refused unless opted in; nothing is deleted.
@@ -238,12 +227,7 @@ async fn scram_user_is_refused_then_allowed_by_an_acl_then_refused_again() {
     assert_eq!(names(1), theirs_sorted);
     assert!(admin.describe_acls(&matching, DescribeAclsOptions::default()).await.unwrap().is_empty());
     // With no ACL left on it, the topic is open to everyone again.
-    eventually("the topic to be open again", Duration::from_secs(15), || {
-        let sha512 = sha512.clone();
-        let topic = topic.clone();
-        async move { produce_one(&sha512, &topic).await.ok() }
-    })
-    .await;
+    produce_until(&sha512, &topic, true, "the topic to be open again").await.unwrap();
     admin.delete_topic(&topic).await.ok();
 }
 
