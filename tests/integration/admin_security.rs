@@ -483,6 +483,31 @@ async fn delegation_tokens_are_created_described_renewed_and_expired() {
     let stranger = KafkaPrincipal::user(unique("adm-sec-stranger"));
     assert!(find(user_admin.describe_delegation_tokens(by(stranger)).await.unwrap()).is_none());
 
+    // A token for another owner (KIP-373; CreateTokens on the user is open, as it has no
+    // ACL): the owner is that user, the requester ours.
+    let theirs = user_admin
+        .create_delegation_token(CreateDelegationTokenOptions {
+            owner: Some(renewer.clone()),
+            max_lifetime: Some(Duration::from_secs(60)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((&theirs.info.owner, &theirs.info.token_requester), (&renewer, &owner));
+    let listed = eventually("the other owner's token to be described", Duration::from_secs(10), || async {
+        user_admin
+            .describe_delegation_tokens(by(renewer.clone()))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.info.token_id == theirs.info.token_id)
+    })
+    .await;
+    assert_eq!((&listed.info.owner, &listed.info.token_requester), (&renewer, &owner));
+    // Only its owner and renewers may expire it, not its requester.
+    let e = user_admin.expire_delegation_token(&theirs.hmac, Default::default()).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::DelegationTokenOwnerMismatch), "{e}");
+
     // Renew for 10 minutes: the expiry moves to about now + 10 min.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let expiry = user_admin
