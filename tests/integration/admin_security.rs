@@ -91,6 +91,42 @@ async fn end_offset(topic: &str) -> i64 {
     end
 }
 
+/// Reads with `read` until it gives `want` (the broker serves describe calls from its
+/// metadata cache, which follows the controller's commit by a moment); panics with what it
+/// last read after 15 s.
+async fn until_eq<T, F, Fut>(what: &str, want: T, mut read: F) -> T
+where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = read().await;
+        if got == want {
+            return got;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: still {got:?}, want {want:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `user`'s SCRAM credentials as described, or the code of the error for the user.
+async fn scram_of(admin: &AdminClient, user: &str) -> std::result::Result<Vec<ScramCredentialInfo>, Option<ErrorCode>> {
+    let mut d = admin.describe_user_scram_credentials([user], Default::default()).await.unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].user, user);
+    d.remove(0).result.map_err(|e| e.code())
+}
+
+async fn acls_of(admin: &AdminClient, filter: &AclBindingFilter) -> Vec<AclBinding> {
+    admin.describe_acls(filter, DescribeAclsOptions::default()).await.unwrap()
+}
+
+async fn quotas_of(admin: &AdminClient, filter: &ClientQuotaFilter) -> Vec<ClientQuotaEntry> {
+    admin.describe_client_quotas(filter, Default::default()).await.unwrap()
+}
+
 /// Produces with fresh producers until a send succeeds (`ok`) or fails (`!ok`), as ACL
 /// changes reach the broker's authorizer asynchronously; that send's outcome.
 async fn produce_until(client: &ClientConfig, topic: &str, ok: bool, what: &str) -> ferrokafka::Result<()> {
@@ -175,15 +211,15 @@ async fn scram_user_is_refused_then_allowed_by_an_acl_then_refused_again() {
     let mut expected_mine = mine.clone();
     expected_mine.sort();
     let by_principal = AclBindingFilter::any().principal(&principal);
-    assert_eq!(admin.describe_acls(&by_principal, DescribeAclsOptions::default()).await.unwrap(), expected_mine);
+    until_eq("the user's ACLs", expected_mine, || acls_of(&admin, &by_principal)).await;
     let literal = AclBindingFilter::resource_type(ResourceType::Topic).name(&topic).pattern_type(PatternType::Literal);
     let mut expected = vec![mine[0].clone(), mine[1].clone(), theirs[0].clone()];
     expected.sort();
-    assert_eq!(admin.describe_acls(&literal, DescribeAclsOptions::default()).await.unwrap(), expected);
+    until_eq("the topic's literal ACLs", expected.clone(), || acls_of(&admin, &literal)).await;
     let matching = literal.clone().pattern_type(PatternType::Match);
     expected.push(theirs[1].clone());
     expected.sort();
-    assert_eq!(admin.describe_acls(&matching, DescribeAclsOptions::default()).await.unwrap(), expected);
+    until_eq("the ACLs that apply to the topic", expected, || acls_of(&admin, &matching)).await;
 
     // Now the user may produce and describe the topic.
     produce_until(&sha512, &topic, true, "the ACL to let the user produce").await.unwrap();
@@ -225,7 +261,7 @@ async fn scram_user_is_refused_then_allowed_by_an_acl_then_refused_again() {
     let mut theirs_sorted = theirs.clone();
     theirs_sorted.sort();
     assert_eq!(names(1), theirs_sorted);
-    assert!(admin.describe_acls(&matching, DescribeAclsOptions::default()).await.unwrap().is_empty());
+    until_eq("no ACL left on the topic", vec![], || acls_of(&admin, &matching)).await;
     // With no ACL left on it, the topic is open to everyone again.
     produce_until(&sha512, &topic, true, "the topic to be open again").await.unwrap();
     admin.delete_topic(&topic).await.ok();
@@ -263,19 +299,18 @@ async fn scram_credentials_are_described_altered_and_deleted() {
         .unwrap();
     results[0].result.as_ref().unwrap();
 
+    let both = vec![
+        ScramCredentialInfo { mechanism: ScramMechanism::ScramSha256, iterations: 4096 },
+        ScramCredentialInfo { mechanism: ScramMechanism::ScramSha512, iterations: 8192 },
+    ];
+    until_eq("both credentials", Ok(both.clone()), || scram_of(&admin, &user)).await.unwrap();
+    // Several users in one call: one description each, in order.
     let d = admin
         .describe_user_scram_credentials([&user, &nobody, &refused], DescribeUserScramCredentialsOptions::default())
         .await
         .unwrap();
-    assert_eq!(d.len(), 3);
-    assert_eq!(d[0].user, user);
-    assert_eq!(
-        d[0].result.as_ref().unwrap(),
-        &vec![
-            ScramCredentialInfo { mechanism: ScramMechanism::ScramSha256, iterations: 4096 },
-            ScramCredentialInfo { mechanism: ScramMechanism::ScramSha512, iterations: 8192 },
-        ]
-    );
+    assert_eq!(d.iter().map(|u| u.user.as_str()).collect::<Vec<_>>(), vec![user.as_str(), nobody.as_str(), refused.as_str()]);
+    assert_eq!(d[0].result.as_ref().unwrap(), &both);
     for i in [1, 2] {
         let e = d[i].result.as_ref().unwrap_err();
         assert_eq!(e.code(), Some(ErrorCode::ResourceNotFound), "{}: {e}", d[i].user);
@@ -313,11 +348,8 @@ async fn scram_credentials_are_described_altered_and_deleted() {
         let results = admin.alter_user_scram_credentials([alteration], Default::default()).await.unwrap();
         results[0].result.as_ref().unwrap();
     }
-    let d = admin.describe_user_scram_credentials([&user], Default::default()).await.unwrap();
-    assert_eq!(
-        d[0].result.as_ref().unwrap(),
-        &vec![ScramCredentialInfo { mechanism: ScramMechanism::ScramSha512, iterations: 4096 }]
-    );
+    let sha512_only = vec![ScramCredentialInfo { mechanism: ScramMechanism::ScramSha512, iterations: 4096 }];
+    until_eq("the SHA-512 credential only", Ok(sha512_only), || scram_of(&admin, &user)).await.unwrap();
     login(scram_client(&user, "new-512", ScramMechanism::ScramSha512)).await;
     eventually("the deleted SHA-256 credential to stop logging in", Duration::from_secs(15), || {
         let c = scram_client(&user, "pw-256", ScramMechanism::ScramSha256);
@@ -335,8 +367,7 @@ async fn scram_credentials_are_described_altered_and_deleted() {
         .await
         .unwrap();
     results[0].result.as_ref().unwrap();
-    let d = admin.describe_user_scram_credentials([&user], Default::default()).await.unwrap();
-    assert_eq!(d[0].result.as_ref().unwrap_err().code(), Some(ErrorCode::ResourceNotFound));
+    until_eq("no credential left", Err(Some(ErrorCode::ResourceNotFound)), || scram_of(&admin, &user)).await.unwrap_err();
 }
 
 /// A producer_byte_rate for a user/client-id pair is set, read back (exactly, and not by a
@@ -354,16 +385,16 @@ async fn client_quotas_are_set_described_and_removed() {
         ClientQuotaFilterComponent::exact(QUOTA_CLIENT_ID, &client_id),
     ]);
 
-    // validate_only: accepted, nothing stored.
+    // validate_only: accepted, nothing stored (the strict filter on the user below finds
+    // nothing once the later quota of the pair has arrived).
     let r = admin
         .alter_client_quotas(
-            [ClientQuotaAlteration::new(pair.clone()).set("producer_byte_rate", 1024.0)],
+            [ClientQuotaAlteration::new(user_only.clone()).set("producer_byte_rate", 1024.0)],
             AlterClientQuotasOptions { validate_only: true, ..Default::default() },
         )
         .await
         .unwrap();
     r[0].result.as_ref().unwrap();
-    assert!(admin.describe_client_quotas(&exact_pair, Default::default()).await.unwrap().is_empty());
 
     let r = admin
         .alter_client_quotas(
@@ -381,19 +412,14 @@ async fn client_quotas_are_set_described_and_removed() {
     let e = r[1].result.as_ref().unwrap_err();
     assert!(e.code().is_some(), "the broker refuses an unknown quota: {e}");
 
-    let got = eventually("the quota to read back", Duration::from_secs(10), || async {
-        let q = admin.describe_client_quotas(&exact_pair, Default::default()).await.unwrap();
-        (!q.is_empty()).then_some(q)
-    })
-    .await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].entity, pair);
-    assert_eq!(
-        got[0].values.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
-        vec![("consumer_byte_rate", 2048.0), ("producer_byte_rate", 1_048_576.0)]
-    );
-    // Non-strict on the user finds the pair; strict on the user alone does not (and the
-    // refused user-only quota was not stored).
+    let values = |kv: &[(&str, f64)]| kv.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let want = vec![ClientQuotaEntry {
+        entity: pair.clone(),
+        values: values(&[("consumer_byte_rate", 2048.0), ("producer_byte_rate", 1_048_576.0)]),
+    }];
+    let got = until_eq("the quotas", want, || quotas_of(&admin, &exact_pair)).await;
+    // Non-strict on the user finds the pair; strict on the user alone does not (neither the
+    // validate_only nor the refused user-only quota was stored).
     let by_user = ClientQuotaFilter::contains([ClientQuotaFilterComponent::exact(QUOTA_USER, &user)]);
     assert_eq!(admin.describe_client_quotas(&by_user, Default::default()).await.unwrap(), got);
     let strict = ClientQuotaFilter::contains_only([ClientQuotaFilterComponent::exact(QUOTA_USER, &user)]);
@@ -410,14 +436,14 @@ async fn client_quotas_are_set_described_and_removed() {
         .await
         .unwrap();
     r[0].result.as_ref().unwrap();
-    let q = admin.describe_client_quotas(&exact_pair, Default::default()).await.unwrap();
-    assert_eq!(q[0].values.keys().collect::<Vec<_>>(), vec!["producer_byte_rate"]);
+    let want = vec![ClientQuotaEntry { entity: pair.clone(), values: values(&[("producer_byte_rate", 1_048_576.0)]) }];
+    until_eq("the producer quota only", want, || quotas_of(&admin, &exact_pair)).await;
     let r = admin
         .alter_client_quotas([ClientQuotaAlteration::new(pair.clone()).remove("producer_byte_rate")], Default::default())
         .await
         .unwrap();
     r[0].result.as_ref().unwrap();
-    assert!(admin.describe_client_quotas(&exact_pair, Default::default()).await.unwrap().is_empty());
+    until_eq("no quota left", vec![], || quotas_of(&admin, &exact_pair)).await;
 
     // Refused before sending.
     let e = admin.alter_client_quotas([ClientQuotaAlteration::new(ClientQuotaEntity::new()).set("producer_byte_rate", 1.0)], Default::default()).await;
