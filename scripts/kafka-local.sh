@@ -44,6 +44,17 @@
 # CA in $FERROKAFKA_RUN_DIR/cluster/certs, addresses in cluster/security.env.
 # Users: alice / alice-secret for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (created at
 # format time with --add-scram); any subject with an unsecured (alg none) OAUTHBEARER token.
+# Authorization (single node only): KRaft's StandardAuthorizer with
+#   allow.everyone.if.no.acl.found=true  a resource with no ACL is open to everyone, so tests
+#                                        that create no ACLs run as without an authorizer;
+#   super.users=User:ANONYMOUS           the principal of every PLAINTEXT and one-way SSL
+#                                        connection: the CONTROLLER and inter-broker
+#                                        listeners, the tests' admin on 9092, 9095 and 9099;
+#                                        SASL logins (User:alice, OAUTHBEARER subjects, SCRAM
+#                                        users the tests create) and MTLS (User:CN=...) are
+#                                        not super users, so ACLs apply to them;
+#   delegation.token.secret.key          enables delegation tokens (create/renew/expire/
+#                                        describe, over the SASL listeners only).
 # Certificates are made with the JDK's keytool at start (scripts/PemKey.java writes the
 # private keys as PKCS#8 PEM), into $FERROKAFKA_RUN_DIR/single/certs.
 #
@@ -432,6 +443,12 @@ write_security_properties() {
     echo "listener.name.mtls.ssl.client.auth=required"
     echo "listener.name.mtls.ssl.truststore.type=PEM"
     echo "listener.name.mtls.ssl.truststore.location=$certs/ca.pem"
+    echo
+    echo "# Authorization and delegation tokens (see the header)"
+    echo "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    echo "allow.everyone.if.no.acl.found=true"
+    echo "super.users=User:ANONYMOUS"
+    echo "delegation.token.secret.key=ferrokafka-test-delegation-token-secret"
   } >>"$dir/server.properties"
 }
 
