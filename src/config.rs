@@ -258,6 +258,11 @@ impl ClientConfig {
                 return Err(Error::Config("sasl: username and password must not contain NUL".into()));
             }
         }
+        if let Some(SaslConfig::DelegationToken { token_id, hmac_base64, .. }) = &self.sasl {
+            if token_id.is_empty() || hmac_base64.is_empty() {
+                return Err(Error::Config("sasl: a delegation token's id and HMAC must not be empty".into()));
+            }
+        }
         let t = &self.tls;
         if t.client_cert.is_some() != t.client_key.is_some() {
             return Err(Error::Config("tls: client_cert and client_key must be given together".into()));

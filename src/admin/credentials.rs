@@ -533,6 +533,15 @@ pub struct DelegationToken {
     pub hmac: Vec<u8>,
 }
 
+impl DelegationToken {
+    /// The HMAC as base64, the token's password: log in with it through
+    /// `SaslConfig::DelegationToken` (Java's `hmacAsBase64String`).
+    pub fn hmac_base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&self.hmac)
+    }
+}
+
 impl std::fmt::Debug for DelegationToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DelegationToken").field("info", &self.info).field("hmac", &"<secret>").finish()

@@ -91,9 +91,12 @@ impl Authenticator {
                 msg.extend_from_slice(password.as_bytes());
                 step.send(msg).await?;
             }
-            SaslConfig::ScramSha256 { username, password } | SaslConfig::ScramSha512 { username, password } => {
+            SaslConfig::ScramSha256 { username: user, password: secret }
+            | SaslConfig::ScramSha512 { username: user, password: secret }
+            | SaslConfig::DelegationToken { token_id: user, hmac_base64: secret, .. } => {
                 let hash = if mech == "SCRAM-SHA-256" { ScramHash::Sha256 } else { ScramHash::Sha512 };
-                let mut scram = ScramClient::new(hash, username, password);
+                let token = matches!(self.config, SaslConfig::DelegationToken { .. });
+                let mut scram = ScramClient::new(hash, user, secret, token);
                 let server_first = step.send(scram.client_first()).await?;
                 let client_final = scram.client_final(&server_first).map_err(fail)?;
                 let server_final = step.send(client_final).await?;

@@ -75,9 +75,15 @@ fn b64() -> base64::engine::GeneralPurpose {
 
 impl ScramClient {
     /// A client with a fresh random nonce.
-    pub(crate) fn new(hash: ScramHash, username: &str, password: &str) -> ScramClient {
+    /// `token_auth`: log in with a delegation token (the `tokenauth=true` extension).
+    pub(crate) fn new(hash: ScramHash, username: &str, password: &str, token_auth: bool) -> ScramClient {
         let bytes: [u8; 24] = rand::random();
-        Self::with_nonce(hash, username, password, &b64().encode(bytes))
+        let mut c = Self::with_nonce(hash, username, password, &b64().encode(bytes));
+        if token_auth {
+            // RFC 5802 extensions follow the nonce; Kafka's ScramExtensions reads `tokenauth`.
+            c.client_first_bare.push_str(",tokenauth=true");
+        }
+        c
     }
 
     /// A client with the given nonce (test vectors).
@@ -228,7 +234,7 @@ mod tests {
 
     #[test]
     fn sha512_exchange_verifies_both_ways_and_escapes_the_user_name() {
-        let mut c = ScramClient::new(ScramHash::Sha512, "a,b=c", "secret");
+        let mut c = ScramClient::new(ScramHash::Sha512, "a,b=c", "secret", false);
         let first = c.client_first();
         let s = String::from_utf8(first.clone()).unwrap();
         assert!(s.starts_with("n,,n=a=2Cb=3Dc,r="), "{s}");
@@ -237,7 +243,7 @@ mod tests {
         let server_final = server_check(ScramHash::Sha512, "secret", &first, &server_first, &fin);
         c.verify_server_final(server_final.as_bytes()).unwrap();
         // A server that does not know the password cannot sign.
-        let mut c2 = ScramClient::new(ScramHash::Sha512, "u", "secret");
+        let mut c2 = ScramClient::new(ScramHash::Sha512, "u", "secret", false);
         let server_first = format!("r={}srv,s={},i=4096", c2.nonce, b64().encode(b"salt-512"));
         c2.client_final(server_first.as_bytes()).unwrap();
         let forged = format!("v={}", b64().encode([7u8; 64]));
@@ -257,7 +263,7 @@ mod tests {
         assert!(e.contains("invalid-proof"), "{e}");
         let e = c.verify_server_final(b"x=1").unwrap_err();
         assert!(e.contains("expected v="), "{e}");
-        let fresh = ScramClient::new(ScramHash::Sha256, "u", "p");
+        let fresh = ScramClient::new(ScramHash::Sha256, "u", "p", false);
         assert!(fresh.verify_server_final(b"v=AAAA").unwrap_err().contains("before"));
     }
 
@@ -292,7 +298,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_password() {
-        let c = ScramClient::new(ScramHash::Sha256, "user", "hunter2");
+        let c = ScramClient::new(ScramHash::Sha256, "user", "hunter2", false);
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

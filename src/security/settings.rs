@@ -139,6 +139,19 @@ pub enum SaslConfig {
         /// The password.
         password: String,
     },
+    /// A delegation token (KIP-48) over SCRAM, as Java's `ScramLoginModule` with
+    /// `tokenauth="true"`: the token id is the user name, the token's HMAC (base64) the
+    /// password, and the first SCRAM message carries the `tokenauth=true` extension. The
+    /// token comes from `AdminClient::create_delegation_token`.
+    DelegationToken {
+        /// The token id (`DelegationToken::info.token_id`).
+        token_id: String,
+        /// The token's HMAC, base64-encoded (`DelegationToken::hmac_base64`).
+        hmac_base64: String,
+        /// `true`: SCRAM-SHA-512; `false`: SCRAM-SHA-256 (the broker must enable the one
+        /// chosen on the listener).
+        sha512: bool,
+    },
     /// `OAUTHBEARER` (RFC 7628, KIP-255): a bearer token from the application's provider,
     /// asked again before the cached token expires.
     OAuthBearer(Arc<dyn OAuthBearerTokenProvider>),
@@ -150,7 +163,8 @@ impl SaslConfig {
         match self {
             SaslConfig::Plain { .. } => "PLAIN",
             SaslConfig::ScramSha256 { .. } => "SCRAM-SHA-256",
-            SaslConfig::ScramSha512 { .. } => "SCRAM-SHA-512",
+            SaslConfig::ScramSha512 { .. } | SaslConfig::DelegationToken { sha512: true, .. } => "SCRAM-SHA-512",
+            SaslConfig::DelegationToken { sha512: false, .. } => "SCRAM-SHA-256",
             SaslConfig::OAuthBearer(_) => "OAUTHBEARER",
         }
     }
@@ -166,6 +180,12 @@ impl std::fmt::Debug for SaslConfig {
                 .field("mechanism", &self.mechanism())
                 .field("username", username)
                 .field("password", &"<redacted>")
+                .finish(),
+            SaslConfig::DelegationToken { token_id, .. } => f
+                .debug_struct("SaslConfig")
+                .field("mechanism", &self.mechanism())
+                .field("token_id", token_id)
+                .field("hmac", &"<redacted>")
                 .finish(),
             SaslConfig::OAuthBearer(p) => f
                 .debug_struct("SaslConfig")

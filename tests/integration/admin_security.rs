@@ -452,11 +452,9 @@ async fn client_quotas_are_set_described_and_removed() {
     assert!(matches!(e, Err(Error::InvalidArgument(_))), "{e:?}");
 }
 
-/// A SCRAM user creates a token over SASL (PLAINTEXT is refused, describe too), describes it, renews it
-/// (the new expiry shows), and expires it (then it is gone).
-///
-/// Logging in with the token (SCRAM with `tokenauth=true`) is not tested: the client's SCRAM
-/// sends no SASL extensions.
+/// A SCRAM user creates a token over SASL (PLAINTEXT is refused, describe too), describes it, logs in
+/// with it (SCRAM with `tokenauth=true`, both mechanisms), renews it (the new expiry shows), and
+/// expires it (then it is gone and the login fails).
 #[tokio::test]
 async fn delegation_tokens_are_created_described_renewed_and_expired() {
     let admin = single_admin().await;
@@ -534,6 +532,34 @@ async fn delegation_tokens_are_created_described_renewed_and_expired() {
     let e = user_admin.expire_delegation_token(&theirs.hmac, Default::default()).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::DelegationTokenOwnerMismatch), "{e}");
 
+    // Log in with the token over both SCRAM mechanisms: the session works (metadata), and it is
+    // a token session, which the broker does not let ask about tokens (a SCRAM user's may).
+    let token_login = |sha512: bool| {
+        ClientConfig::new(sasl_plaintext())
+            .security_protocol(SecurityProtocol::SaslPlaintext)
+            .sasl(SaslConfig::DelegationToken {
+                token_id: token.info.token_id.clone(),
+                hmac_base64: token.hmac_base64(),
+                sha512,
+            })
+            .connect_timeout(Duration::from_secs(8))
+    };
+    for sha512 in [true, false] {
+        let token_admin = login(token_login(sha512)).await;
+        assert!(token_admin.list_topics(false).await.is_ok());
+        let e = token_admin.describe_delegation_tokens(Default::default()).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::DelegationTokenRequestNotAllowed), "a token session: {e}");
+    }
+    let wrong = ClientConfig::new(sasl_plaintext())
+        .security_protocol(SecurityProtocol::SaslPlaintext)
+        .sasl(SaslConfig::DelegationToken {
+            token_id: token.info.token_id.clone(),
+            hmac_base64: "bm90LXRoZS1obWFj".into(),
+            sha512: true,
+        })
+        .connect_timeout(Duration::from_secs(8));
+    assert!(admin_for(wrong).await.is_err(), "a wrong HMAC does not log in");
+
     // Renew for 10 minutes: the expiry moves to about now + 10 min.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let expiry = user_admin
@@ -565,4 +591,8 @@ async fn delegation_tokens_are_created_described_renewed_and_expired() {
         matches!(e.code(), Some(ErrorCode::DelegationTokenNotFound | ErrorCode::DelegationTokenExpired)),
         "{e}"
     );
+    eventually("the expired token's login to fail", Duration::from_secs(15), || async {
+        admin_for(token_login(true)).await.is_err().then_some(())
+    })
+    .await;
 }
