@@ -1,1 +1,320 @@
 //! Admin client integration tests (issue 13): groups.
+//!
+//! Consumer groups (list, describe classic and KIP-848 groups, delete, offsets, remove
+//! members), lag as `kafka-consumer-groups.sh --describe` prints it, and offset-reset plans
+//! compared with the Java tool's `--reset-offsets --dry-run` (run by scripts/kafka-cli.sh
+//! from the broker version's kafka-tools jar).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrokafka::admin::{
+    DescribeGroupsOptions, GroupCallOptions, GroupState, GroupType, ListConsumerGroupOffsetsOptions,
+    ListConsumerGroupOffsetsSpec, ListGroupsOptions, MemberToRemove, RemoveMembersOptions,
+};
+use ferrokafka::consumer::{Consumer, ConsumerConfig, GroupProtocol, OffsetAndMetadata, OffsetReset, TopicPartition};
+use ferrokafka::error::ErrorCode;
+use ferrokafka::producer::{Producer, ProducerConfig, ProducerRecord};
+use ferrokafka::Error;
+use tokio::task::JoinHandle;
+
+use crate::common::{eventually, single_admin, single_bootstrap, single_topic, tps, unique};
+
+/// Whether the broker under test has the KIP-848 consumer protocol on (Kafka 4.x; 3.9 has
+/// it off). `KAFKA_VERSION` is what scripts/test.sh started.
+fn broker_has_kip848() -> bool {
+    !std::env::var("KAFKA_VERSION").unwrap_or_else(|_| "4.4.0".into()).starts_with("3.")
+}
+
+/// `per` records into each of `partitions` partitions of `topic`, timestamps `ts0 + i`.
+async fn produce(topic: &str, partitions: i32, per: usize, ts0: i64) {
+    let producer = Producer::new(ProducerConfig::new(single_bootstrap())).await.unwrap();
+    let mut futs = Vec::new();
+    for p in 0..partitions {
+        for i in 0..per {
+            let r = ProducerRecord::new(topic).partition(p).value(format!("{p}-{i}")).timestamp(ts0 + i as i64);
+            futs.push(producer.send(r).await.unwrap());
+        }
+    }
+    for f in futs {
+        f.await.unwrap();
+    }
+    producer.close(Duration::from_secs(30)).await.unwrap();
+}
+
+fn consumer_config(group: &str, client_id: &str) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(single_bootstrap()).group_id(group).auto_offset_reset(OffsetReset::Earliest).enable_auto_commit(false);
+    c.client = c.client.client_id(client_id);
+    c
+}
+
+/// A group member polling in its own task until stopped.
+struct Member {
+    consumer: Arc<Consumer>,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Member {
+    /// Subscribes to `topic` and polls until it owns `owns` partitions.
+    async fn start(config: ConsumerConfig, topic: &str, owns: usize) -> Member {
+        let consumer = Arc::new(Consumer::new(config).await.unwrap());
+        consumer.subscribe([topic.to_owned()]).await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = {
+            let (c, stop) = (consumer.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = c.poll(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let c = consumer.clone();
+        eventually("the member's assignment", Duration::from_secs(30), || {
+            let c = c.clone();
+            async move { (c.assignment().len() == owns).then_some(()) }
+        })
+        .await;
+        Member { consumer, stop, task }
+    }
+
+    /// Stops polling (the member stays in the group until closed or its session ends).
+    async fn pause(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        while !self.task.is_finished() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn close(self) {
+        self.pause().await;
+        self.consumer.close().await.unwrap();
+    }
+}
+
+fn offsets(entries: &[(&str, i32, i64)]) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+    entries.iter().map(|(t, p, o)| (TopicPartition::new(*t, *p), OffsetAndMetadata::new(*o))).collect()
+}
+
+// ---- groups.rs ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn admin_groups_list_and_describe_classic_and_kip848_groups() {
+    let admin = single_admin().await;
+    let topic = single_topic("admgrp", 3).await;
+    produce(&topic, 3, 5, 1_700_000_000_000).await;
+    let classic = unique("admgrp-classic");
+    let kip848 = unique("admgrp-848");
+    let missing = unique("admgrp-missing");
+    let a = Member::start(consumer_config(&classic, "fk-classic-client"), &topic, 3).await;
+    let b = if broker_has_kip848() {
+        Some(Member::start(consumer_config(&kip848, "fk-848-client").group_protocol(GroupProtocol::Consumer), &topic, 3).await)
+    } else {
+        None
+    };
+
+    // list_groups: both groups with their types and states; the filters filter.
+    let all = admin.list_groups(ListGroupsOptions::default()).await.unwrap();
+    assert!(all.errors.is_empty(), "{:?}", all.errors);
+    let c = all.groups.iter().find(|g| g.group_id == classic).expect("classic group listed");
+    assert_eq!(c.protocol_type, "consumer");
+    assert_eq!(c.state, Some(GroupState::Stable));
+    assert_eq!(c.group_type, Some(GroupType::Classic));
+    if b.is_some() {
+        let k = all.groups.iter().find(|g| g.group_id == kip848).expect("KIP-848 group listed");
+        assert_eq!(k.group_type, Some(GroupType::Consumer));
+        let only848 = admin
+            .list_groups(ListGroupsOptions { types: vec![GroupType::Consumer], ..Default::default() })
+            .await
+            .unwrap();
+        assert!(only848.groups.iter().any(|g| g.group_id == kip848));
+        assert!(!only848.groups.iter().any(|g| g.group_id == classic));
+    }
+    let empty_only = admin.list_groups(ListGroupsOptions { states: vec![GroupState::Empty], ..Default::default() }).await.unwrap();
+    assert!(!empty_only.groups.iter().any(|g| g.group_id == classic || g.group_id == kip848));
+    assert!(empty_only.groups.iter().all(|g| g.state == Some(GroupState::Empty)));
+
+    // describe_consumer_groups: per group, each with the right API.
+    let asked = [classic.clone(), kip848.clone(), missing.clone(), String::new()];
+    let opts = DescribeGroupsOptions { include_authorized_operations: true, timeout: None };
+    let described = admin.describe_consumer_groups(&asked, opts.clone()).await.unwrap();
+    assert_eq!(described.iter().map(|r| r.group_id.clone()).collect::<Vec<_>>(), asked);
+    let d = described[0].result.as_ref().expect("classic group described");
+    assert_eq!((d.group_type.clone(), d.state.clone(), d.is_simple_consumer_group), (GroupType::Classic, GroupState::Stable, false));
+    assert_eq!(d.members.len(), 1);
+    assert_eq!(d.members[0].client_id, "fk-classic-client");
+    assert_eq!(d.members[0].assignment, tps(&topic, 3));
+    assert!(d.members[0].host.contains("127.0.0.1"), "{:?}", d.members[0]);
+    assert!(!d.partition_assignor.is_empty());
+    assert!(d.coordinator.port != 0 && !d.coordinator.host.is_empty(), "{:?}", d.coordinator);
+    assert!(d.authorized_operations.as_ref().is_some_and(|o| o.iter().any(|o| o == "DESCRIBE")), "{:?}", d.authorized_operations);
+    if b.is_some() {
+        let k = described[1].result.as_ref().expect("KIP-848 group described");
+        assert_eq!(k.group_type, GroupType::Consumer);
+        assert_eq!(k.state, GroupState::Stable);
+        assert_eq!(k.members.len(), 1);
+        assert_eq!(k.members[0].client_id, "fk-848-client");
+        assert_eq!(k.members[0].assignment, tps(&topic, 3));
+        assert_eq!(k.members[0].target_assignment.as_deref(), Some(&tps(&topic, 3)[..]));
+        assert!(k.group_epoch.is_some_and(|e| e > 0));
+    } else {
+        // No such group on 3.9 (the consumer protocol is off): it is not found.
+        assert!(!matches!(&described[1].result, Ok(d) if d.state != GroupState::Dead), "{:?}", described[1].result);
+    }
+    match &described[2].result {
+        Err(e) => assert_eq!(e.code(), Some(ErrorCode::GroupIdNotFound), "{e}"),
+        Ok(d) => assert!(d.state == GroupState::Dead && d.members.is_empty(), "{d:?}"),
+    }
+    if let Err(e) = &described[2].result {
+        assert!(e.to_string().contains(&missing), "the error names the group: {e}");
+    }
+    assert!(matches!(described[3].result, Err(Error::InvalidArgument(_))));
+
+    // describe_classic_groups: the raw protocol with the decoded assignment.
+    let cl = admin.describe_classic_groups([&classic], DescribeGroupsOptions::default()).await.unwrap();
+    let cl = cl[0].result.as_ref().unwrap();
+    assert_eq!(cl.protocol, "consumer");
+    assert_eq!(cl.protocol_data, d.partition_assignor);
+    assert_eq!(cl.members[0].assignment.as_deref(), Some(&tps(&topic, 3)[..]));
+    assert!(!cl.members[0].metadata.is_empty());
+    assert_eq!(cl.authorized_operations, None, "not asked for");
+
+    a.close().await;
+    if let Some(b) = b {
+        b.close().await;
+    }
+}
+
+#[tokio::test]
+async fn admin_groups_offsets_altered_listed_deleted_and_groups_deleted() {
+    let admin = single_admin().await;
+    let topic = single_topic("admoff", 2).await;
+    produce(&topic, 2, 20, 1_700_000_000_000).await;
+    let g1 = unique("admoff-a");
+    let g2 = unique("admoff-b");
+    let missing = unique("admoff-missing");
+
+    // alter: a simple commit; per-partition results.
+    let r = admin.alter_consumer_group_offsets(&g1, offsets(&[(&topic, 0, 5), (&topic, 1, 7)]), GroupCallOptions::default()).await.unwrap();
+    assert!(r.values().all(|r| r.is_ok()) && r.len() == 2, "{r:?}");
+    admin.alter_consumer_group_offsets(&g2, offsets(&[(&topic, 1, 3)]), GroupCallOptions::default()).await.unwrap();
+    assert!(matches!(admin.alter_consumer_group_offsets("", offsets(&[(&topic, 0, 1)]), GroupCallOptions::default()).await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(admin.alter_consumer_group_offsets(&g1, offsets(&[(&topic, 0, -3)]), GroupCallOptions::default()).await, Err(Error::InvalidArgument(_))));
+
+    // list: several groups in one call, all partitions or the ones asked for.
+    let listed = admin
+        .list_consumer_group_offsets(
+            [
+                (g1.clone(), ListConsumerGroupOffsetsSpec::default()),
+                (g2.clone(), ListConsumerGroupOffsetsSpec { partitions: Some(tps(&topic, 2)) }),
+                (missing.clone(), ListConsumerGroupOffsetsSpec::default()),
+            ],
+            ListConsumerGroupOffsetsOptions { require_stable: true, timeout: None },
+        )
+        .await
+        .unwrap();
+    let o1 = listed[0].result.as_ref().unwrap();
+    assert_eq!(o1.iter().map(|(tp, o)| (tp.partition, o.as_ref().map(|o| o.offset))).collect::<Vec<_>>(), [(0, Some(5)), (1, Some(7))]);
+    let o2 = listed[1].result.as_ref().unwrap();
+    assert_eq!(o2.iter().map(|(tp, o)| (tp.partition, o.as_ref().map(|o| o.offset))).collect::<Vec<_>>(), [(0, None), (1, Some(3))]);
+    assert!(listed[2].result.as_ref().is_ok_and(|m| m.is_empty()), "{:?}", listed[2].result);
+
+    // The altered offsets are where a new member of the group starts.
+    let c = Consumer::new(consumer_config(&g1, "fk-off")).await.unwrap();
+    c.subscribe([topic.clone()]).await.unwrap();
+    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+    let t0 = std::time::Instant::now();
+    while first.len() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no records of both partitions: {first:?}");
+        for r in c.poll(Duration::from_millis(200)).await.unwrap() {
+            first.entry(r.partition).or_insert(r.offset);
+        }
+    }
+    assert_eq!(first, BTreeMap::from([(0, 5), (1, 7)]));
+    // While the group has a member, a simple commit is refused and so is deleting offsets
+    // of a topic it subscribes to.
+    let busy = admin.alter_consumer_group_offsets(&g1, offsets(&[(&topic, 0, 1)]), GroupCallOptions::default()).await;
+    assert!(busy.is_err() || busy.as_ref().unwrap().values().all(|r| r.is_err()), "{busy:?}");
+    let subscribed = admin.delete_consumer_group_offsets(&g1, &tps(&topic, 1), GroupCallOptions::default()).await;
+    match subscribed {
+        Ok(per) => assert_eq!(per[&TopicPartition::new(&topic, 0)].as_ref().unwrap_err().code(), Some(ErrorCode::GroupSubscribedToTopic)),
+        Err(e) => assert_eq!(e.code(), Some(ErrorCode::NonEmptyGroup), "{e}"),
+    }
+    assert_eq!(
+        admin.delete_consumer_groups([&g1], GroupCallOptions::default()).await.unwrap()[0].result.as_ref().unwrap_err().code(),
+        Some(ErrorCode::NonEmptyGroup)
+    );
+    c.close().await.unwrap();
+
+    // delete offsets: the partition's offset is gone, the other stays.
+    let del = admin.delete_consumer_group_offsets(&g2, &[TopicPartition::new(&topic, 1)], GroupCallOptions::default()).await.unwrap();
+    assert!(del.values().all(|r| r.is_ok()), "{del:?}");
+    let after = admin
+        .list_consumer_group_offsets(
+            [(g2.clone(), ListConsumerGroupOffsetsSpec { partitions: Some(tps(&topic, 2)) })],
+            ListConsumerGroupOffsetsOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(after[0].result.as_ref().unwrap().values().all(|o| o.is_none()), "{:?}", after[0].result);
+
+    // delete groups: per group; deleted groups are gone from list_groups.
+    let del = admin.delete_consumer_groups([&g1, &missing, &g2], GroupCallOptions::default()).await.unwrap();
+    assert!(del[0].result.is_ok(), "{:?}", del[0].result);
+    let e = del[1].result.as_ref().unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::GroupIdNotFound), "{e}");
+    assert!(e.to_string().contains(&missing), "{e}");
+    assert!(del[2].result.is_ok(), "{:?}", del[2].result);
+    let listed = admin.list_groups(ListGroupsOptions::default()).await.unwrap();
+    assert!(!listed.groups.iter().any(|g| g.group_id == g1 || g.group_id == g2));
+}
+
+#[tokio::test]
+async fn admin_groups_remove_members_by_instance_id_and_all() {
+    let admin = single_admin().await;
+    let topic = single_topic("admrm", 2).await;
+    let group = unique("admrm");
+    let cfg = |id: &str| consumer_config(&group, id).group_instance_id(id).session_timeout(Duration::from_secs(45));
+    let a = Member::start(cfg("rm-a"), &topic, 2).await;
+    let b = Member::start(cfg("rm-b"), &topic, 1).await;
+    eventually("two members with one partition each", Duration::from_secs(30), || async {
+        (a.consumer.assignment().len() == 1 && b.consumer.assignment().len() == 1).then_some(())
+    })
+    .await;
+    // Stop polling so that nobody rejoins; static members stay until their session ends.
+    a.pause().await;
+    b.pause().await;
+    assert!(matches!(admin.remove_members_from_consumer_group("", RemoveMembersOptions::default()).await, Err(Error::InvalidArgument(_))));
+
+    let removed = admin
+        .remove_members_from_consumer_group(
+            &group,
+            RemoveMembersOptions {
+                members: Some(vec![MemberToRemove { group_instance_id: "rm-a".into() }, MemberToRemove { group_instance_id: "rm-nobody".into() }]),
+                reason: Some("test".into()),
+                timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    let by_inst = |i: &str| removed.iter().find(|m| m.group_instance_id.as_deref() == Some(i)).unwrap();
+    assert!(by_inst("rm-a").result.is_ok(), "{removed:?}");
+    assert_eq!(by_inst("rm-nobody").result.as_ref().unwrap_err().code(), Some(ErrorCode::UnknownMemberId));
+    let d = admin.describe_consumer_groups([&group], DescribeGroupsOptions::default()).await.unwrap();
+    let ids: Vec<Option<String>> = d[0].result.as_ref().unwrap().members.iter().map(|m| m.group_instance_id.clone()).collect();
+    assert_eq!(ids, [Some("rm-b".to_owned())], "rm-a is gone from describe");
+
+    // No members given: every member is removed.
+    let removed = admin.remove_members_from_consumer_group(&group, RemoveMembersOptions::default()).await.unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(removed[0].result.is_ok(), "{removed:?}");
+    let d = admin.describe_consumer_groups([&group], DescribeGroupsOptions::default()).await.unwrap();
+    let d = d[0].result.as_ref().unwrap();
+    assert!(d.members.is_empty(), "{d:?}");
+    assert_eq!(d.state, GroupState::Empty);
+    a.consumer.close().await.ok();
+    b.consumer.close().await.ok();
+}
