@@ -318,3 +318,145 @@ async fn admin_groups_remove_members_by_instance_id_and_all() {
     a.consumer.close().await.ok();
     b.consumer.close().await.ok();
 }
+
+// ---- the Java tool -------------------------------------------------------------------------
+
+/// Runs Kafka's own `kafka-consumer-groups.sh` (scripts/kafka-cli.sh, from the broker
+/// version's kafka-tools jar) against the single node and returns its stdout.
+fn java_consumer_groups(args: &[&str]) -> String {
+    let script = format!("{}/scripts/kafka-cli.sh", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("consumer-groups")
+        .args(["--bootstrap-server", &single_bootstrap()])
+        .args(args)
+        .output()
+        .expect("run kafka-cli.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "kafka-consumer-groups {args:?} failed ({}):\n{}\n{stdout}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("Error:"), "kafka-consumer-groups {args:?}:\n{stdout}");
+    stdout
+}
+
+/// The data rows of the Java tool's table output for `group` (header lines dropped), each
+/// row's whitespace-separated fields, sorted.
+fn java_rows(out: &str, group: &str, fields: usize) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = out
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|f| f.len() == fields && f[0] == group)
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn dash<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// ferrokafka's lag rows in the Java tool's columns, sorted.
+fn lag_rows(lag: &ferrokafka::admin::ConsumerGroupLag) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = lag
+        .partitions
+        .iter()
+        .map(|p| {
+            vec![
+                lag.group_id.clone(),
+                p.topic.clone(),
+                p.partition.to_string(),
+                dash(&p.current_offset),
+                dash(&p.log_end_offset),
+                dash(&p.lag),
+                dash(&p.consumer_id),
+                dash(&p.host),
+                dash(&p.client_id),
+            ]
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+// ---- lag.rs --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn admin_groups_lag_rows_equal_the_java_describe_for_stopped_and_gone_members() {
+    use ferrokafka::admin::ConsumerGroupLagOptions;
+    let admin = single_admin().await;
+    let topic = single_topic("admlag", 3).await;
+    produce(&topic, 3, 10, 1_700_000_000_000).await;
+    let mut groups = vec![(unique("admlag-classic"), GroupProtocol::Classic)];
+    if broker_has_kip848() {
+        groups.push((unique("admlag-848"), GroupProtocol::Consumer));
+    }
+    for (round, (group, protocol)) in groups.iter().enumerate() {
+        let end0 = 10 + 4 * (round as i64 + 1);
+        let m = Member::start(consumer_config(group, "fk-lag-client").group_protocol(*protocol), &topic, 3).await;
+        // The member stops polling: it stays in the group, owning all three partitions,
+        // with offsets committed for two of them.
+        m.pause().await;
+        m.consumer.commit(Some(offsets(&[(&topic, 0, 3), (&topic, 1, 10)]))).await.unwrap();
+        produce(&topic, 1, 4, 1_700_000_000_100).await; // 4 more in partition 0
+
+        let lag = admin.consumer_group_lag(group, ConsumerGroupLagOptions::default()).await.unwrap();
+        let java = java_consumer_groups(&["--describe", "--group", group]);
+        let ours = lag_rows(&lag);
+        assert_eq!(ours, java_rows(&java, group, 9), "{protocol:?} group with a stopped member; Java printed:\n{java}");
+        assert_eq!(ours.len(), 3);
+        assert!(lag.partitions.iter().all(|p| p.consumer_id.is_some()));
+        let p0 = lag.partitions.iter().find(|p| p.partition == 0).unwrap();
+        assert_eq!((p0.current_offset, p0.log_end_offset, p0.lag), (Some(3), Some(end0), Some(end0 - 3)));
+        let p2 = lag.partitions.iter().find(|p| p.partition == 2).unwrap();
+        assert_eq!((p2.current_offset, p2.lag), (None, None));
+        assert_eq!(lag.total_lag, end0 - 3);
+        assert_eq!(lag.topic_lag, BTreeMap::from([(topic.clone(), end0 - 3)]));
+
+        // The member is gone: rows for the committed partitions, without a consumer.
+        m.close().await;
+        let lag = admin.consumer_group_lag(group, ConsumerGroupLagOptions::default()).await.unwrap();
+        assert_eq!(lag.state, GroupState::Empty);
+        let java = java_consumer_groups(&["--describe", "--group", group]);
+        let ours = lag_rows(&lag);
+        assert_eq!(ours, java_rows(&java, group, 9), "{protocol:?} group without members; Java printed:\n{java}");
+        assert_eq!(ours.len(), 2);
+        assert!(lag.partitions.iter().all(|p| p.consumer_id.is_none()));
+    }
+    let e = admin.consumer_group_lag(&unique("admlag-none"), ConsumerGroupLagOptions::default()).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::GroupIdNotFound), "{e}");
+}
+
+#[tokio::test]
+async fn admin_groups_lag_under_read_committed_stops_at_the_last_stable_offset() {
+    use ferrokafka::admin::ConsumerGroupLagOptions;
+    use ferrokafka::consumer::IsolationLevel;
+    let t = Duration::from_secs(30);
+    let admin = single_admin().await;
+    let topic = single_topic("admlagtxn", 1).await;
+    let p = Producer::new(ProducerConfig::new(single_bootstrap()).transactional_id(unique("admlag-tid")).transaction_timeout(t)).await.unwrap();
+    p.init_transactions(t).await.unwrap();
+    // A committed transaction: offsets 0..5, its marker at 5.
+    p.begin_transaction().unwrap();
+    for i in 0..5 {
+        p.send(ProducerRecord::new(&topic).partition(0).value(format!("c{i}"))).await.unwrap();
+    }
+    p.commit_transaction(t).await.unwrap();
+    // An open one: offsets 6..9.
+    p.begin_transaction().unwrap();
+    for i in 0..3 {
+        p.send(ProducerRecord::new(&topic).partition(0).value(format!("o{i}"))).await.unwrap();
+    }
+    p.flush().await.unwrap();
+    let group = unique("admlagtxn");
+    admin.alter_consumer_group_offsets(&group, offsets(&[(&topic, 0, 2)]), GroupCallOptions::default()).await.unwrap();
+
+    let ru = admin.consumer_group_lag(&group, ConsumerGroupLagOptions::default()).await.unwrap();
+    let rc = admin
+        .consumer_group_lag(&group, ConsumerGroupLagOptions { isolation_level: IsolationLevel::ReadCommitted, timeout: None })
+        .await
+        .unwrap();
+    assert_eq!((ru.partitions[0].log_end_offset, ru.partitions[0].lag), (Some(9), Some(7)));
+    assert_eq!((rc.partitions[0].log_end_offset, rc.partitions[0].lag), (Some(6), Some(4)), "the LSO is the open transaction's first offset");
+    assert_eq!((ru.total_lag, rc.total_lag), (7, 4));
+    p.abort_transaction(t).await.unwrap();
+    p.close(t).await.unwrap();
+}
