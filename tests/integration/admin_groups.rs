@@ -460,3 +460,118 @@ async fn admin_groups_lag_under_read_committed_stops_at_the_last_stable_offset()
     p.abort_transaction(t).await.unwrap();
     p.close(t).await.unwrap();
 }
+
+// ---- reset.rs ------------------------------------------------------------------------------
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+#[tokio::test]
+async fn admin_groups_reset_plans_equal_the_java_dry_run_for_every_mode() {
+    use ferrokafka::admin::{parse_reset_datetime, ResetOffsetsOptions, ResetScope, ResetSpec};
+    let admin = single_admin().await;
+    let topic = single_topic("admrst", 2).await;
+    // Per partition: offsets 0..10 in 2023 (timestamps 1_700_000_000_000 + i), 10..15 two
+    // hours ago, 15..20 ten minutes ago.
+    let now = now_ms();
+    produce(&topic, 2, 10, 1_700_000_000_000).await;
+    produce(&topic, 2, 5, now - 2 * 3_600_000).await;
+    produce(&topic, 2, 5, now - 600_000).await;
+    let group = unique("admrst");
+    admin.alter_consumer_group_offsets(&group, offsets(&[(&topic, 0, 4), (&topic, 1, 12)]), GroupCallOptions::default()).await.unwrap();
+    let file = std::env::temp_dir().join(format!("{group}.csv"));
+    std::fs::write(&file, format!("{topic},0,3\n{topic},1,99\n")).unwrap();
+    let file_s = file.to_string_lossy().to_string();
+    let p0 = format!("{topic}:0");
+    let all = ResetScope::Topics(vec![topic.clone()]);
+    let tp = |p| TopicPartition::new(&topic, p);
+
+    let cases: Vec<(ResetScope, ResetSpec, Vec<String>, [Option<i64>; 2])> = vec![
+        (all.clone(), ResetSpec::ToEarliest, vec!["--topic".into(), topic.clone(), "--to-earliest".into()], [Some(0), Some(0)]),
+        (all.clone(), ResetSpec::ToLatest, vec!["--topic".into(), topic.clone(), "--to-latest".into()], [Some(20), Some(20)]),
+        (ResetScope::Partitions(vec![tp(0)]), ResetSpec::ToOffset(15), vec!["--topic".into(), p0.clone(), "--to-offset".into(), "15".into()], [Some(15), None]),
+        (ResetScope::AllTopics, ResetSpec::ShiftBy(-5), vec!["--all-topics".into(), "--shift-by".into(), "-5".into()], [Some(0), Some(7)]),
+        (
+            all.clone(),
+            ResetSpec::ToDatetime(parse_reset_datetime("2023-11-14T22:13:20.005").unwrap()),
+            vec!["--topic".into(), topic.clone(), "--to-datetime".into(), "2023-11-14T22:13:20.005".into()],
+            [Some(5), Some(5)],
+        ),
+        (
+            all.clone(),
+            ResetSpec::ToDatetime(parse_reset_datetime("2099-01-01T00:00:00.000+02:00").unwrap()),
+            vec!["--topic".into(), topic.clone(), "--to-datetime".into(), "2099-01-01T00:00:00.000+02:00".into()],
+            [Some(20), Some(20)],
+        ),
+        (all.clone(), ResetSpec::ByDuration(Duration::from_secs(3600)), vec!["--topic".into(), topic.clone(), "--by-duration".into(), "PT1H".into()], [Some(15), Some(15)]),
+        (ResetScope::AllTopics, ResetSpec::FromPlan(vec![(tp(0), 3), (tp(1), 99)]), vec!["--from-file".into(), file_s.clone()], [Some(3), Some(20)]),
+        (ResetScope::AllTopics, ResetSpec::ToCurrent, vec!["--all-topics".into(), "--to-current".into()], [Some(4), Some(12)]),
+    ];
+    // The Java runs go in parallel; each is a JVM start.
+    let javas: Vec<_> = cases
+        .iter()
+        .map(|(_, _, args, _)| {
+            let mut a: Vec<String> = vec!["--reset-offsets".into(), "--dry-run".into(), "--group".into(), group.clone()];
+            a.extend(args.iter().cloned());
+            std::thread::spawn(move || java_consumer_groups(&a.iter().map(String::as_str).collect::<Vec<_>>()))
+        })
+        .collect();
+    for ((scope, spec, args, expected), java) in cases.into_iter().zip(javas) {
+        let plan = admin.plan_offset_reset(&group, scope, spec.clone(), ResetOffsetsOptions::default()).await.unwrap();
+        let want: BTreeMap<TopicPartition, i64> =
+            expected.iter().enumerate().filter_map(|(p, o)| o.map(|o| (tp(p as i32), o))).collect();
+        assert_eq!(plan.offsets, want, "{spec:?}");
+        let java = java.join().unwrap();
+        let ours: Vec<Vec<String>> =
+            plan.offsets.iter().map(|(tp, o)| vec![group.clone(), tp.topic.clone(), tp.partition.to_string(), o.to_string()]).collect();
+        assert_eq!(ours, java_rows(&java, &group, 4), "{spec:?} vs the Java tool {args:?}:\n{java}");
+    }
+    std::fs::remove_file(&file).ok();
+
+    // Refused before anything is sent.
+    assert!(matches!(
+        admin.plan_offset_reset(&group, ResetScope::AllTopics, ResetSpec::ToOffset(-1), ResetOffsetsOptions::default()).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    let e = admin
+        .plan_offset_reset(&group, ResetScope::Partitions(vec![tp(0), TopicPartition::new(&topic, 7)]), ResetSpec::ShiftBy(1), ResetOffsetsOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no current committed offset"), "{e}");
+}
+
+#[tokio::test]
+async fn admin_groups_reset_apply_refuses_active_members_then_moves_the_group() {
+    use ferrokafka::admin::{ResetOffsetsOptions, ResetScope, ResetSpec};
+    let admin = single_admin().await;
+    let topic = single_topic("admrsta", 2).await;
+    produce(&topic, 2, 10, 1_700_000_000_000).await;
+    let group = unique("admrsta");
+    let m = Member::start(consumer_config(&group, "fk-reset-client"), &topic, 2).await;
+    let plan = admin
+        .plan_offset_reset(&group, ResetScope::Topics(vec![topic.clone()]), ResetSpec::ToOffset(6), ResetOffsetsOptions::default())
+        .await
+        .unwrap();
+    let e = admin.apply_offset_reset(&plan, ResetOffsetsOptions::default()).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NonEmptyGroup), "{e}");
+    let member_id = m.consumer.group_metadata().unwrap().member_id;
+    assert!(e.to_string().contains(&member_id) && e.to_string().contains("fk-reset-client"), "the error names the member: {e}");
+    m.close().await;
+
+    let r = admin.apply_offset_reset(&plan, ResetOffsetsOptions::default()).await.unwrap();
+    assert!(r.len() == 2 && r.values().all(|r| r.is_ok()), "{r:?}");
+    // A new member of the group starts at the reset offsets.
+    let c = Consumer::new(consumer_config(&group, "fk-reset-after")).await.unwrap();
+    c.subscribe([topic.clone()]).await.unwrap();
+    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+    let t0 = std::time::Instant::now();
+    while first.len() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no records of both partitions: {first:?}");
+        for r in c.poll(Duration::from_millis(200)).await.unwrap() {
+            first.entry(r.partition).or_insert(r.offset);
+        }
+    }
+    assert_eq!(first, BTreeMap::from([(0, 6), (1, 6)]));
+    c.close().await.unwrap();
+}
