@@ -13,7 +13,7 @@
 # needs beyond those are resolved with Maven into a separate directory,
 # <cache>/kafka-<version>/tools-libs, so the broker's classpath does not change;
 # connect-*, jetty, jersey and the other heavy dependencies the consumer-group command
-# does not use are excluded.
+# does not use are excluded, and so are logging bindings (the broker's libs have theirs).
 #
 # stdout is the tool's stdout; its logging (WARN and above) goes to stderr.
 #
@@ -48,7 +48,8 @@ fetch_tools() {
     'org.eclipse.jetty.ee10:*' 'org.glassfish.jersey.core:*' 'org.glassfish.jersey.containers:*' \
     'org.glassfish.jersey.inject:*' 'org.glassfish.jersey.media:*' 'jakarta.ws.rs:*' 'jakarta.xml.bind:*' \
     'javax.ws.rs:*' 'javax.xml.bind:*' 'io.swagger.core.v3:*' 'org.bitbucket.b_c:*' 'com.fasterxml.jackson.jakarta.rs:*' \
-    'com.fasterxml.jackson.jaxrs:*' 'com.fasterxml.jackson.module:*' 'org.apache.kafka:kafka-log4j-appender'; do
+    'com.fasterxml.jackson.jaxrs:*' 'com.fasterxml.jackson.module:*' 'org.apache.kafka:kafka-log4j-appender' \
+    'org.slf4j:slf4j-reload4j' 'ch.qos.reload4j:*' 'org.apache.logging.log4j:*'; do
     excl+="<exclusion><groupId>${a%%:*}</groupId><artifactId>${a#*:}</artifactId></exclusion>"
   done
   cat >"$pom.new" <<EOF

@@ -445,16 +445,19 @@ async fn admin_groups_lag_under_read_committed_stops_at_the_last_stable_offset()
     p.init_transactions(t).await.unwrap();
     // A committed transaction: offsets 0..5, its marker at 5.
     p.begin_transaction().unwrap();
+    let mut sent = Vec::new();
     for i in 0..5 {
-        p.send(ProducerRecord::new(&topic).partition(0).value(format!("c{i}"))).await.unwrap();
+        sent.push(p.send(ProducerRecord::new(&topic).partition(0).value(format!("c{i}"))).await.unwrap());
     }
     p.commit_transaction(t).await.unwrap();
     // An open one: offsets 6..9.
     p.begin_transaction().unwrap();
     for i in 0..3 {
-        p.send(ProducerRecord::new(&topic).partition(0).value(format!("o{i}"))).await.unwrap();
+        sent.push(p.send(ProducerRecord::new(&topic).partition(0).value(format!("o{i}"))).await.unwrap());
     }
     p.flush().await.unwrap();
+    let at: Vec<i64> = futures::future::join_all(sent).await.into_iter().map(|r| r.unwrap().offset).collect();
+    assert_eq!(at, [0, 1, 2, 3, 4, 6, 7, 8]);
     let group = unique("admlagtxn");
     admin.alter_consumer_group_offsets(&group, offsets(&[(&topic, 0, 2)]), GroupCallOptions::default()).await.unwrap();
 
