@@ -613,7 +613,8 @@ impl AdminClient {
 
     /// Describes consumer groups of both protocols: each group is first asked for with
     /// ConsumerGroupDescribe (KIP-848); a group the coordinator does not know as a consumer
-    /// group (GROUP_ID_NOT_FOUND), or every group on a broker without that API, is asked
+    /// group (GROUP_ID_NOT_FOUND, or UNSUPPORTED_VERSION from a 3.x broker with the new
+    /// protocol off), or every group on a broker without that API, is asked
     /// for with DescribeGroups, as the Java client does. A classic group whose protocol type
     /// is neither `consumer` nor empty is an `InvalidArgument` error naming its type. A group
     /// that does not exist is, depending on the broker, GROUP_ID_NOT_FOUND or a description in
@@ -644,7 +645,11 @@ impl AdminClient {
                             if !gs.contains(&id) {
                                 continue;
                             }
-                            if g.error_code == ErrorCode::GroupIdNotFound.code() {
+                            // Not a consumer-protocol group (or, on 3.9 with the
+                            // protocol off, UNSUPPORTED_VERSION): ask DescribeGroups.
+                            if g.error_code == ErrorCode::GroupIdNotFound.code()
+                                || g.error_code == ErrorCode::UnsupportedVersion.code()
+                            {
                                 classic.push(id);
                                 continue;
                             }
