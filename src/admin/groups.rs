@@ -984,19 +984,8 @@ impl AdminClient {
                 Ok(vec![(group.to_owned(), Ok(per))])
             })
             .await;
-        let mut per = r.remove(group).unwrap_or_else(|| Err(empty_group_id()))?;
-        for tp in offsets.keys() {
-            per.entry(tp.clone()).or_insert_with(|| {
-                Err(Error::broker(
-                    ErrorCode::UnknownTopicOrPartition,
-                    "OffsetCommit",
-                    Some("the coordinator's answer has no result for the partition".into()),
-                    Some(tp.topic.clone()),
-                    Some(tp.partition),
-                ))
-            });
-        }
-        Ok(per)
+        let per = r.remove(group).unwrap_or_else(|| Err(empty_group_id()))?;
+        Ok(with_missing(per, offsets.keys(), "OffsetCommit"))
     }
 
     /// Deletes committed offsets of a group (OffsetDelete): the outer error is the group's
@@ -1046,19 +1035,8 @@ impl AdminClient {
                 Ok(vec![(group.to_owned(), Ok(per))])
             })
             .await;
-        let mut per = r.remove(group).unwrap_or_else(|| Err(empty_group_id()))?;
-        for tp in partitions {
-            per.entry(tp.clone()).or_insert_with(|| {
-                Err(Error::broker(
-                    ErrorCode::UnknownTopicOrPartition,
-                    "OffsetDelete",
-                    Some("the coordinator's answer has no result for the partition".into()),
-                    Some(tp.topic.clone()),
-                    Some(tp.partition),
-                ))
-            });
-        }
-        Ok(per)
+        let per = r.remove(group).unwrap_or_else(|| Err(empty_group_id()))?;
+        Ok(with_missing(per, partitions, "OffsetDelete"))
     }
 
     /// Removes members from a group (LeaveGroup v3+): the static members named in
@@ -1162,6 +1140,27 @@ pub(crate) fn by_topic(tps: &[TopicPartition]) -> BTreeMap<String, Vec<i32>> {
         ps.dedup();
     }
     m
+}
+
+/// Per-partition results with an error for each partition asked for that the answer
+/// left out.
+fn with_missing<'a>(
+    mut per: BTreeMap<TopicPartition, Result<()>>,
+    asked: impl IntoIterator<Item = &'a TopicPartition>,
+    api: &'static str,
+) -> BTreeMap<TopicPartition, Result<()>> {
+    for tp in asked {
+        per.entry(tp.clone()).or_insert_with(|| {
+            Err(Error::broker(
+                ErrorCode::UnknownTopicOrPartition,
+                api,
+                Some("the coordinator's answer has no result for the partition".into()),
+                Some(tp.topic.clone()),
+                Some(tp.partition),
+            ))
+        });
+    }
+    per
 }
 
 /// An error a coordinator returns for the whole group (on each partition of an

@@ -94,6 +94,19 @@ impl Member {
     }
 }
 
+/// The offset of the first record `c` receives from each of `partitions` partitions.
+async fn first_offsets(c: &Consumer, partitions: usize) -> BTreeMap<i32, i64> {
+    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+    let t0 = std::time::Instant::now();
+    while first.len() < partitions {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no records of every partition: {first:?}");
+        for r in c.poll(Duration::from_millis(200)).await.unwrap() {
+            first.entry(r.partition).or_insert(r.offset);
+        }
+    }
+    first
+}
+
 fn offsets(entries: &[(&str, i32, i64)]) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
     entries.iter().map(|(t, p, o)| (TopicPartition::new(*t, *p), OffsetAndMetadata::new(*o))).collect()
 }
@@ -236,14 +249,7 @@ async fn admin_groups_offsets_altered_listed_deleted_and_groups_deleted() {
     // The altered offsets are where a new member of the group starts.
     let c = Consumer::new(consumer_config(&g1, "fk-off")).await.unwrap();
     c.subscribe([topic.clone()]).await.unwrap();
-    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
-    let t0 = std::time::Instant::now();
-    while first.len() < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "no records of both partitions: {first:?}");
-        for r in c.poll(Duration::from_millis(200)).await.unwrap() {
-            first.entry(r.partition).or_insert(r.offset);
-        }
-    }
+    let first = first_offsets(&c, 2).await;
     assert_eq!(first, BTreeMap::from([(0, 5), (1, 7)]));
     // While the group has a member, a simple commit is refused and so is deleting offsets
     // of a topic it subscribes to.
@@ -597,14 +603,7 @@ async fn admin_groups_reset_apply_refuses_active_members_then_moves_the_group() 
     // A new member of the group starts at the reset offsets.
     let c = Consumer::new(consumer_config(&group, "fk-reset-after")).await.unwrap();
     c.subscribe([topic.clone()]).await.unwrap();
-    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
-    let t0 = std::time::Instant::now();
-    while first.len() < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "no records of both partitions: {first:?}");
-        for r in c.poll(Duration::from_millis(200)).await.unwrap() {
-            first.entry(r.partition).or_insert(r.offset);
-        }
-    }
+    let first = first_offsets(&c, 2).await;
     assert_eq!(first, BTreeMap::from([(0, 6), (1, 6)]));
     c.close().await.unwrap();
 }
