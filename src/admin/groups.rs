@@ -1043,7 +1043,9 @@ impl AdminClient {
     /// [`RemoveMembersOptions::members`], or, when it is `None`, every member the group has
     /// now (found with [`AdminClient::describe_consumer_groups`], as the Java client does).
     /// The outer error is the group's; each member has its own result. A broker before
-    /// LeaveGroup v3 is `UnsupportedVersion`.
+    /// LeaveGroup v3 is `UnsupportedVersion`. Members of a KIP-848 group that speak the
+    /// consumer protocol are answered UNKNOWN_MEMBER_ID by the coordinator (only members
+    /// using the classic protocol leave through LeaveGroup), as with the Java client.
     pub async fn remove_members_from_consumer_group(
         &self,
         group: &str,

@@ -536,7 +536,9 @@ async fn admin_groups_reset_plans_equal_the_java_dry_run_for_every_mode() {
     let all = ResetScope::Topics(vec![topic.clone()]);
     let tp = |p| TopicPartition::new(&topic, p);
 
-    let cases: Vec<(ResetScope, ResetSpec, Vec<String>, [Option<i64>; 2])> = vec![
+    /// (scope, mode, the Java tool's arguments for them, the expected new offsets of p0, p1)
+    type Case = (ResetScope, ResetSpec, Vec<String>, [Option<i64>; 2]);
+    let cases: Vec<Case> = vec![
         (all.clone(), ResetSpec::ToEarliest, vec!["--topic".into(), topic.clone(), "--to-earliest".into()], [Some(0), Some(0)]),
         (all.clone(), ResetSpec::ToLatest, vec!["--topic".into(), topic.clone(), "--to-latest".into()], [Some(20), Some(20)]),
         (ResetScope::Partitions(vec![tp(0)]), ResetSpec::ToOffset(15), vec!["--topic".into(), p0.clone(), "--to-offset".into(), "15".into()], [Some(15), None]),
