@@ -382,6 +382,12 @@ fn empty_group_id() -> Error {
     Error::InvalidArgument("a group id must not be empty".into())
 }
 
+/// The error of a group the per-coordinator loop has no result for (it always has one;
+/// this is the fallback rather than a panic).
+fn no_result(group: &str) -> Error {
+    Error::broker(ErrorCode::UnknownServerError, "FindCoordinator", Some(format!("no result for group {group}")), None, None)
+}
+
 /// A group-level error code as an error naming the group.
 fn group_error(code: i16, api: &'static str, message: Option<&str>, group: &str) -> Result<()> {
     match ErrorCode::from_code(code) {
@@ -539,7 +545,7 @@ impl AdminClient {
         let mut results = if valid.is_empty() { BTreeMap::new() } else { self.per_coordinator(what, &valid, timeout, call).await };
         ids.into_iter()
             .map(|g| {
-                let result = if g.is_empty() { Err(empty_group_id()) } else { results.remove(&g).unwrap_or_else(|| Err(empty_group_id())) };
+                let result = if g.is_empty() { Err(empty_group_id()) } else { results.remove(&g).unwrap_or_else(|| Err(no_result(&g))) };
                 GroupResult { group_id: g, result }
             })
             .collect()
@@ -984,7 +990,7 @@ impl AdminClient {
                 Ok(vec![(group.to_owned(), Ok(per))])
             })
             .await;
-        let per = r.remove(group).unwrap_or_else(|| Err(empty_group_id()))?;
+        let per = r.remove(group).unwrap_or_else(|| Err(no_result(group)))?;
         Ok(with_missing(per, offsets.keys(), "OffsetCommit"))
     }
 
@@ -1035,7 +1041,7 @@ impl AdminClient {
                 Ok(vec![(group.to_owned(), Ok(per))])
             })
             .await;
-        let per = r.remove(group).unwrap_or_else(|| Err(empty_group_id()))?;
+        let per = r.remove(group).unwrap_or_else(|| Err(no_result(group)))?;
         Ok(with_missing(per, partitions, "OffsetDelete"))
     }
 
@@ -1067,7 +1073,7 @@ impl AdminClient {
                 let mut d = self
                     .describe_consumer_groups([group], DescribeGroupsOptions { include_authorized_operations: false, timeout: Some(timeout) })
                     .await?;
-                let d = d.pop().map(|r| r.result).unwrap_or_else(|| Err(empty_group_id()))?;
+                let d = d.pop().map(|r| r.result).unwrap_or_else(|| Err(no_result(group)))?;
                 d.members.into_iter().map(|m| (m.consumer_id, m.group_instance_id)).collect()
             }
         };
@@ -1127,7 +1133,7 @@ impl AdminClient {
                 Ok(vec![(group.to_owned(), Ok(out))])
             })
             .await;
-        r.remove(group).unwrap_or_else(|| Err(empty_group_id()))
+        r.remove(group).unwrap_or_else(|| Err(no_result(group)))
     }
 }
 
