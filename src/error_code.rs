@@ -716,6 +716,10 @@ impl ErrorCode {
             | ErrorCode::ReplicaNotAvailable
             | ErrorCode::NetworkException
             | ErrorCode::CoordinatorLoadInProgress
+            // Java's ConcurrentTransactionsException is a RetriableException (since 3.4): a
+            // Produce of a transaction v2 producer may meet it while the previous
+            // transaction's markers are written, and is retried.
+            | ErrorCode::ConcurrentTransactions
             | ErrorCode::CoordinatorNotAvailable
             | ErrorCode::NotCoordinator
             | ErrorCode::NotEnoughReplicas

@@ -465,6 +465,27 @@ async fn a_batch_refused_for_its_epoch_makes_the_abort_bump_the_epoch_kip_588() 
     assert_eq!((last_produce.1, last_produce.2.as_str()), (2, "v11 seq=0 transactional=true id=Some(\"tid\")"), "{l:?}");
 }
 
+/// A Produce right after a commit may meet CONCURRENT_TRANSACTIONS while the previous
+/// transaction's markers are written (transactions v2, Kafka 4.x): retriable, as Java's
+/// ConcurrentTransactionsException; the record is delivered and the transaction commits.
+#[tokio::test]
+async fn concurrent_transactions_from_a_partition_leader_is_retried_not_abortable() {
+    let script = Arc::new(Mutex::new(Script {
+        produce_errors: vec![ErrorCode::ConcurrentTransactions.code(); 2],
+        v2: true,
+        ..Default::default()
+    }));
+    let b = broker(script.clone()).await;
+    let p = producer(&b).await;
+    p.init_transactions(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    let delivered = p.send(ProducerRecord::new("t").partition(0).value("v")).await.unwrap().await;
+    assert!(delivered.is_ok(), "{delivered:?}");
+    p.commit_transaction(T).await.unwrap();
+    let produces = log(&script).iter().filter(|(k, _, _)| *k == 0).count();
+    assert_eq!(produces, 3, "two refused attempts, then the one that landed");
+}
+
 /// Every error the caller sees after the producer entered its fatal state says fatal and
 /// not retriable: begin, send, commit, abort, send_offsets and flush.
 async fn assert_every_call_is_fatal(p: &Producer, why: &str) {
