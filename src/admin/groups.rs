@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Mutex;
+
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
@@ -27,12 +27,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::route::GROUP_KEY;
 use super::AdminClient;
-use crate::client::Retry;
 use crate::consumer::group::consumer_protocol;
 use crate::consumer::{OffsetAndMetadata, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::BrokerInfo;
-use crate::network::{BrokerConnection, ConnKind};
+use crate::network::BrokerConnection;
 
 /// The type of a group (KIP-848 and later): which protocol its members speak.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -416,116 +415,6 @@ fn decode_classic_assignment(bytes: &[u8]) -> Result<Vec<TopicPartition>> {
 }
 
 impl AdminClient {
-    /// Runs `call(coordinator, groups)` for the groups each coordinator owns, all
-    /// coordinators at once, and returns one result per group. The coordinators are looked
-    /// up together (KIP-699). A group whose answer is retriable (NOT_COORDINATOR,
-    /// COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, a broken connection, ...) is
-    /// looked up and sent again until `timeout`; the others keep their result.
-    pub(crate) async fn per_coordinator<T, F, Fut>(
-        &self,
-        what: &'static str,
-        groups: &[String],
-        timeout: Duration,
-        call: F,
-    ) -> BTreeMap<String, Result<T>>
-    where
-        F: Fn(BrokerConnection, i32, Vec<String>) -> Fut,
-        Fut: Future<Output = Result<Vec<(String, Result<T>)>>>,
-    {
-        let deadline = Instant::now() + timeout;
-        let done: Mutex<BTreeMap<String, Result<T>>> = Mutex::new(BTreeMap::new());
-        let outcome = self
-            .core
-            .with_retries(what, timeout, || async {
-                let pending: Vec<String> = {
-                    let d = done.lock().unwrap();
-                    groups.iter().filter(|g| !d.contains_key(*g)).cloned().collect()
-                };
-                if pending.is_empty() {
-                    return Ok(());
-                }
-                let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-                let coordinators = self.find_coordinators(GROUP_KEY, &pending, left).await;
-                let mut by_node: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-                let mut retry: Option<Error> = None;
-                for g in pending {
-                    match coordinators.get(&g) {
-                        Some(Ok(node)) => by_node.entry(*node).or_default().push(g),
-                        Some(Err(e)) if self.core.on_error(e) == Retry::Again => {
-                            retry.get_or_insert(e.clone());
-                        }
-                        Some(Err(e)) => {
-                            done.lock().unwrap().insert(g, Err(e.clone()));
-                        }
-                        None => {
-                            retry.get_or_insert(Error::broker(
-                                ErrorCode::CoordinatorNotAvailable,
-                                "FindCoordinator",
-                                Some(format!("no coordinator for group {g}")),
-                                None,
-                                None,
-                            ));
-                        }
-                    }
-                }
-                let calls = by_node.into_iter().map(|(node, gs)| {
-                    let call = &call;
-                    async move {
-                        let r = async { call(self.core.broker(node, ConnKind::Default).await?, node, gs.clone()).await }.await;
-                        (gs, r)
-                    }
-                });
-                for (gs, r) in futures::future::join_all(calls).await {
-                    match r {
-                        Err(e) if self.core.on_error(&e) == Retry::Again => {
-                            retry.get_or_insert(e);
-                        }
-                        Err(e) => {
-                            let mut d = done.lock().unwrap();
-                            for g in gs {
-                                d.insert(g, Err(e.clone()));
-                            }
-                        }
-                        Ok(results) => {
-                            let mut d = done.lock().unwrap();
-                            for (g, r) in results {
-                                match r {
-                                    Err(e) if self.core.on_error(&e) == Retry::Again => {
-                                        retry.get_or_insert(e);
-                                    }
-                                    r => {
-                                        d.insert(g, r);
-                                    }
-                                }
-                            }
-                            // A group the answer left out is sent again.
-                            if let Some(g) = gs.iter().find(|g| !d.contains_key(*g)) {
-                                retry.get_or_insert(Error::broker(
-                                    ErrorCode::NotCoordinator,
-                                    what,
-                                    Some(format!("the coordinator's answer has no result for group {g}")),
-                                    None,
-                                    None,
-                                ));
-                            }
-                        }
-                    }
-                }
-                match retry {
-                    Some(e) => Err(e),
-                    None => Ok(()),
-                }
-            })
-            .await;
-        let mut d = done.into_inner().unwrap();
-        if let Err(e) = outcome {
-            for g in groups {
-                d.entry(g.clone()).or_insert_with(|| Err(e.clone()));
-            }
-        }
-        d
-    }
-
     /// Runs [`AdminClient::per_coordinator`] for `ids` (duplicates dropped, an empty id
     /// refused with `InvalidArgument` for that group only) and returns the results in
     /// the order asked.
@@ -542,7 +431,7 @@ impl AdminClient {
     {
         let ids = dedup(ids);
         let valid: Vec<String> = ids.iter().filter(|g| !g.is_empty()).cloned().collect();
-        let mut results = if valid.is_empty() { BTreeMap::new() } else { self.per_coordinator(what, &valid, timeout, call).await };
+        let mut results = if valid.is_empty() { BTreeMap::new() } else { self.per_coordinator(GROUP_KEY, what, &valid, timeout, call).await };
         ids.into_iter()
             .map(|g| {
                 let result = if g.is_empty() { Err(empty_group_id()) } else { results.remove(&g).unwrap_or_else(|| Err(no_result(&g))) };
@@ -952,7 +841,7 @@ impl AdminClient {
         let timeout = self.call_timeout(options.timeout);
         let offsets = &offsets;
         let mut r = self
-            .per_coordinator("OffsetCommit", &[group.to_owned()], timeout, |conn, _node, _gs| async move {
+            .per_coordinator(GROUP_KEY, "OffsetCommit", &[group.to_owned()], timeout, |conn, _node, _gs| async move {
                 let v = conn.version_for::<OffsetCommitRequest>()?;
                 let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
                 for (tp, om) in offsets {
@@ -1014,7 +903,7 @@ impl AdminClient {
         }
         let timeout = self.call_timeout(options.timeout);
         let mut r = self
-            .per_coordinator("OffsetDelete", &[group.to_owned()], timeout, |conn, _node, _gs| async move {
+            .per_coordinator(GROUP_KEY, "OffsetDelete", &[group.to_owned()], timeout, |conn, _node, _gs| async move {
                 let v = conn.version_for::<OffsetDeleteRequest>()?;
                 let req = OffsetDeleteRequest::default().with_group_id(group_id(group)).with_topics(
                     by_topic(partitions)
@@ -1087,7 +976,7 @@ impl AdminClient {
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         let (members, reason) = (&members, &reason);
         let mut r = self
-            .per_coordinator("LeaveGroup", &[group.to_owned()], left, |conn, _node, _gs| async move {
+            .per_coordinator(GROUP_KEY, "LeaveGroup", &[group.to_owned()], left, |conn, _node, _gs| async move {
                 let v = conn.version_for::<LeaveGroupRequest>()?;
                 if v < 3 {
                     return Err(Error::UnsupportedVersion {

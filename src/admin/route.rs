@@ -14,6 +14,8 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use kafka_protocol::messages::FindCoordinatorRequest;
 use kafka_protocol::protocol::{Request, StrBytes};
 
@@ -313,7 +315,7 @@ impl AdminClient {
                         (tps, r)
                     }
                 });
-                self.file_answers(futures::future::join_all(calls).await, &done, &mut retry, |_| None);
+                self.file_answers(futures::future::join_all(calls).await, &done, &mut retry);
                 match retry {
                     Some(e) => Err(e),
                     None => Ok(()),
@@ -340,22 +342,106 @@ impl AdminClient {
         }
         d
     }
-}
 
-impl AdminClient {
-    /// Files one round's answers of per-target calls (`per_leader`; the transaction
-    /// coordinators of `transactions.rs`): per target, the keys it was asked about and the
-    /// call's result. A whole-call error, or a key's, that `on_error` retries leaves the keys
-    /// pending and becomes the round's `retry` error; `wait` turns a key's error that is not
-    /// retriable as such but means "again later" (CONCURRENT_TRANSACTIONS) into the retriable
-    /// error to carry. Anything else is the key's result; answers about keys not asked are
-    /// dropped.
+    /// Runs `call(connection, coordinator id, keys)` for the keys (group ids with
+    /// `GROUP_KEY`, transactional ids with `TXN_KEY`) each coordinator owns, all
+    /// coordinators at once, and returns one result per key. The coordinators are looked up
+    /// together (KIP-699). A key whose answer is retriable (NOT_COORDINATOR,
+    /// COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS, a
+    /// broken connection, ...) or that the answer left out is looked up and sent again until
+    /// `timeout`; the others keep their result.
+    pub(crate) async fn per_coordinator<T, F, Fut>(
+        &self,
+        key_type: i8,
+        what: &'static str,
+        groups: &[String],
+        timeout: Duration,
+        call: F,
+    ) -> BTreeMap<String, Result<T>>
+    where
+        F: Fn(BrokerConnection, i32, Vec<String>) -> Fut,
+        Fut: Future<Output = Result<Vec<(String, Result<T>)>>>,
+    {
+        let deadline = Instant::now() + timeout;
+        let done: Mutex<BTreeMap<String, Result<T>>> = Mutex::new(BTreeMap::new());
+        let outcome = self
+            .core
+            .with_retries(what, timeout, || async {
+                let pending: Vec<String> = {
+                    let d = done.lock().unwrap();
+                    groups.iter().filter(|g| !d.contains_key(*g)).cloned().collect()
+                };
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+                let coordinators = self.find_coordinators(key_type, &pending, left).await;
+                let mut by_node: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+                let mut retry: Option<Error> = None;
+                for g in pending {
+                    match coordinators.get(&g) {
+                        Some(Ok(node)) => by_node.entry(*node).or_default().push(g),
+                        Some(Err(e)) if self.core.on_error(e) == Retry::Again => {
+                            retry.get_or_insert(e.clone());
+                        }
+                        Some(Err(e)) => {
+                            done.lock().unwrap().insert(g, Err(e.clone()));
+                        }
+                        None => {
+                            retry.get_or_insert(Error::broker(
+                                ErrorCode::CoordinatorNotAvailable,
+                                "FindCoordinator",
+                                Some(format!("no coordinator for {g}")),
+                                None,
+                                None,
+                            ));
+                        }
+                    }
+                }
+                let calls = by_node.into_iter().map(|(node, gs)| {
+                    let call = &call;
+                    async move {
+                        let r = async { call(self.core.broker(node, ConnKind::Default).await?, node, gs.clone()).await }.await;
+                        (gs, r)
+                    }
+                });
+                let answers: Vec<_> = futures::future::join_all(calls).await;
+                let asked: Vec<String> = answers.iter().flat_map(|(gs, _)| gs.iter().cloned()).collect();
+                self.file_answers(answers, &done, &mut retry);
+                // A key the answer left out is sent again.
+                if let Some(g) = asked.iter().find(|g| !done.lock().unwrap().contains_key(*g)) {
+                    retry.get_or_insert(Error::broker(
+                        ErrorCode::NotCoordinator,
+                        what,
+                        Some(format!("the coordinator's answer has no result for {g}")),
+                        None,
+                        None,
+                    ));
+                }
+                match retry {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            })
+            .await;
+        let mut d = done.into_inner().unwrap();
+        if let Err(e) = outcome {
+            for g in groups {
+                d.entry(g.clone()).or_insert_with(|| Err(e.clone()));
+            }
+        }
+        d
+    }
+
+    /// Files one round's answers of per-target calls (`per_leader`, `per_coordinator`): per
+    /// target, the keys it was asked about and the call's result. A whole-call error, or a
+    /// key's, that `on_error` retries leaves the keys pending and becomes the round's `retry`
+    /// error. Anything else is the key's result; answers about keys not asked are dropped.
     pub(crate) fn file_answers<K: Ord, T>(
         &self,
         answers: Vec<(Vec<K>, Result<Vec<(K, Result<T>)>>)>,
         done: &Mutex<BTreeMap<K, Result<T>>>,
         retry: &mut Option<Error>,
-        wait: impl Fn(&Error) -> Option<Error>,
     ) {
         let mut d = done.lock().unwrap();
         for (asked, r) in answers {
@@ -376,9 +462,7 @@ impl AdminClient {
                         }
                         match r {
                             Err(e) => {
-                                if let Some(carry) = wait(&e) {
-                                    retry.get_or_insert(carry);
-                                } else if self.core.on_error(&e) == Retry::Again {
+                                if self.core.on_error(&e) == Retry::Again {
                                     retry.get_or_insert(e);
                                 } else {
                                     d.insert(k, Err(e));

@@ -40,8 +40,6 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
@@ -51,14 +49,13 @@ use kafka_protocol::messages::{
     ListTransactionsRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
-use tokio::time::Instant;
 
 use super::route::{Target, TXN_KEY};
 use super::AdminClient;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::validate_topic_name;
-use crate::network::{BrokerConnection, ConnKind};
+use crate::network::ConnKind;
 use crate::protocol;
 
 /// The state of a transaction as its coordinator reports it (Java's `TransactionState`).
@@ -425,7 +422,7 @@ impl AdminClient {
         let ids = transactional_ids_of(transactional_ids, "describe_transactions")?;
         let timeout = self.call_timeout(options.timeout);
         Ok(self
-            .per_txn_coordinator("DescribeTransactions", &ids, timeout, |node, conn, ids| async move {
+            .per_coordinator(TXN_KEY, "DescribeTransactions", &ids, timeout, |conn, node, ids| async move {
                 let version = conn.version_for::<DescribeTransactionsRequest>()?;
                 let req = DescribeTransactionsRequest::default().with_transactional_ids(
                     ids.iter().map(|i| TransactionalId(StrBytes::from_string(i.clone()))).collect(),
@@ -584,7 +581,7 @@ impl AdminClient {
         let timeout = self.call_timeout(options.timeout);
         let txn_timeout_ms = Self::timeout_ms(options.timeout.unwrap_or(self.core.config.request_timeout));
         Ok(self
-            .per_txn_coordinator("InitProducerId", &ids, timeout, |_, conn, ids| async move {
+            .per_coordinator(TXN_KEY, "InitProducerId", &ids, timeout, |conn, _, ids| async move {
                 let version = conn.version_for::<InitProducerIdRequest>()?;
                 let calls = ids.into_iter().map(|id| {
                     let conn = &conn;
@@ -602,83 +599,6 @@ impl AdminClient {
                 futures::future::join_all(calls).await.into_iter().collect()
             })
             .await)
-    }
-
-    /// Runs `call(coordinator id, connection, ids)` for the ids each transaction coordinator
-    /// owns (found with one batched FindCoordinator per attempt), all coordinators at once,
-    /// and returns one result per id. An id whose answer is retriable (NOT_COORDINATOR,
-    /// COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, a broken connection) or
-    /// CONCURRENT_TRANSACTIONS is sent again, after looking its coordinator up again, until
-    /// `timeout`; the others keep their result.
-    async fn per_txn_coordinator<T, F, Fut>(
-        &self,
-        what: &'static str,
-        ids: &[String],
-        timeout: Duration,
-        call: F,
-    ) -> BTreeMap<String, Result<T>>
-    where
-        F: Fn(i32, BrokerConnection, Vec<String>) -> Fut,
-        Fut: Future<Output = Result<Vec<(String, Result<T>)>>>,
-    {
-        let deadline = Instant::now() + timeout;
-        let done: Mutex<BTreeMap<String, Result<T>>> = Mutex::new(BTreeMap::new());
-        let outcome = self
-            .core
-            .with_retries(what, timeout, || async {
-                let pending: Vec<String> = {
-                    let d = done.lock().unwrap();
-                    ids.iter().filter(|i| !d.contains_key(*i)).cloned().collect()
-                };
-                if pending.is_empty() {
-                    return Ok(());
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                let mut coordinators = self.find_coordinators(TXN_KEY, &pending, left).await;
-                let mut by_node: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-                for id in pending {
-                    match coordinators.remove(&id) {
-                        Some(Ok(node)) => by_node.entry(node).or_default().push(id),
-                        Some(Err(e)) => {
-                            done.lock().unwrap().insert(id, Err(e));
-                        }
-                        None => {
-                            let e = id_error(ErrorCode::CoordinatorNotAvailable, "FindCoordinator", &id);
-                            done.lock().unwrap().insert(id, Err(e));
-                        }
-                    }
-                }
-                let calls = by_node.into_iter().map(|(node, ids)| {
-                    let call = &call;
-                    async move {
-                        let r = async { call(node, self.core.broker(node, ConnKind::Default).await?, ids.clone()).await }.await;
-                        (ids, r)
-                    }
-                });
-                let mut retry: Option<Error> = None;
-                self.file_answers(futures::future::join_all(calls).await, &done, &mut retry, |e| {
-                    // Not retriable on its own (for a producer's produce it is abortable), but
-                    // here it means "wait": carried as a retriable error, the one loop retries.
-                    (e.code() == Some(ErrorCode::ConcurrentTransactions))
-                        .then(|| Error::Timeout(format!("{what}: the coordinator is still ending a transaction: {e}")))
-                });
-                match retry {
-                    Some(e) => Err(e),
-                    None => Ok(()),
-                }
-            })
-            .await;
-        let mut d = done.into_inner().unwrap();
-        for id in ids {
-            d.entry(id.clone()).or_insert_with(|| match &outcome {
-                Err(e) => Err(e.clone()),
-                Ok(()) => Err(Error::Protocol {
-                    broker: "transaction coordinator".into(),
-                    detail: format!("{what} answer has no result for transactional id {id}"),
-                }),
-            });
-        }
-        d
     }
 }
 
