@@ -186,24 +186,18 @@ impl AdminClient {
             validate_tps(p)?;
         }
         let timeout = self.call_timeout(options.timeout);
+        // Without the type field, v0 elects the preferred replica only.
+        let need = match election_type {
+            ElectionType::Unclean => (1, "ElectLeaders with ElectionType::Unclean"),
+            ElectionType::Preferred => (0, "ElectLeaders"),
+        };
         let resp = self
-            .send_to::<ElectLeadersRequest, _, _>(
+            .send_to_at_least::<ElectLeadersRequest, _, _>(
                 "ElectLeaders",
                 Target::Controller,
                 timeout,
-                |version| {
-                    if election_type == ElectionType::Unclean {
-                        // Without the type field, v0 elects the preferred replica only.
-                        if version < 1 {
-                            return Err(Error::UnsupportedVersion {
-                                broker: "controller".into(),
-                                api: "ElectLeaders with ElectionType::Unclean",
-                                client_min: 1,
-                                client_max: 2,
-                                broker_range: Some((0, version)),
-                            });
-                        }
-                    }
+                need,
+                |_| {
                     Ok(ElectLeadersRequest::default()
                         .with_election_type(if election_type == ElectionType::Unclean { 1 } else { 0 })
                         .with_timeout_ms(Self::timeout_ms(timeout))

@@ -298,6 +298,48 @@ pub(crate) fn require_version<R: kafka_protocol::protocol::Request>(
     })
 }
 
+impl AdminClient {
+    /// As [`AdminClient::send_to`], for an operation that needs version `need.0` of `R` or
+    /// newer: an older broker is an [`Error::UnsupportedVersion`] naming `need.1`, the
+    /// versions it needs and the broker's range, before anything is sent.
+    pub(crate) async fn send_to_at_least<R, B, C>(
+        &self,
+        api: &'static str,
+        target: super::route::Target,
+        timeout: Duration,
+        need: (i16, &'static str),
+        build: B,
+        check: C,
+    ) -> Result<R::Response>
+    where
+        R: kafka_protocol::protocol::Request,
+        B: Fn(i16) -> Result<R>,
+        C: Fn(&R::Response) -> Result<()>,
+    {
+        let (min, what) = need;
+        let too_old = |_: i16| Error::UnsupportedVersion {
+            broker: String::new(),
+            api: what,
+            client_min: min,
+            client_max: min,
+            broker_range: None,
+        };
+        let r = self
+            .send_to::<R, _, _>(api, target, timeout, |v| if v < min { Err(too_old(v)) } else { build(v) }, check)
+            .await;
+        match r {
+            // Name the broker and its range.
+            Err(Error::UnsupportedVersion { broker, api: a, .. }) if broker.is_empty() && a == what => {
+                let conn = self.connect_to(target).await?;
+                let version = conn.version_for::<R>()?;
+                require_version::<R>(&conn, version, min, what)?;
+                Err(too_old(version))
+            }
+            r => r,
+        }
+    }
+}
+
 /// Options of [`AdminClient::delete_topics_by_id`].
 #[derive(Debug, Clone, Default)]
 pub struct DeleteTopicsOptions {
@@ -477,10 +519,11 @@ impl AdminClient {
         }
         let timeout = self.call_timeout(options.timeout);
         let resp = self
-            .send_to::<DeleteTopicsRequest, _, _>(
+            .send_to_at_least::<DeleteTopicsRequest, _, _>(
                 "DeleteTopics",
                 super::route::Target::Controller,
                 timeout,
+                (6, "DeleteTopics by topic id"),
                 |_| {
                     Ok(DeleteTopicsRequest::default()
                         .with_topics(
@@ -490,27 +533,12 @@ impl AdminClient {
                         )
                         .with_timeout_ms(Self::timeout_ms(timeout)))
                 },
-                |resp| {
-                    match resp.responses.iter().find(|t| t.error_code == ErrorCode::NotController.code()) {
-                        Some(t) => Error::check_code(t.error_code, "DeleteTopics", None, None, None),
-                        None => Ok(()),
-                    }
+                |resp| match resp.responses.iter().find(|t| t.error_code == ErrorCode::NotController.code()) {
+                    Some(t) => Error::check_code(t.error_code, "DeleteTopics", None, None, None),
+                    None => Ok(()),
                 },
             )
-            .await;
-        // v6 is needed to name topics by id.
-        let resp = match resp {
-            Err(Error::UnsupportedVersion { broker, broker_range, .. }) => {
-                return Err(Error::UnsupportedVersion {
-                    broker,
-                    api: "DeleteTopics by topic id",
-                    client_min: 6,
-                    client_max: 6,
-                    broker_range,
-                })
-            }
-            r => r?,
-        };
+            .await?;
         self.core.metadata.invalidate();
         Ok(ids
             .iter()

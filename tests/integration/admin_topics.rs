@@ -438,120 +438,127 @@ async fn partitions(admin: &AdminClient, topic: &str) -> Vec<ferrokafka::admin::
     admin.describe_topics([topic]).await.unwrap().pop().unwrap().partitions
 }
 
+/// One node down and back, for three checks at once (one restart is most of the time of
+/// a cluster test): cluster health sees the under-replicated partitions while it is down and
+/// none after; a reassignment onto it is listed in progress while it is down (cancelled,
+/// then started again) and done after; a preferred election gives it back the leadership
+/// it lost.
 #[tokio::test]
-async fn cluster_health_and_preferred_election_follow_a_node_restart() {
+async fn with_a_node_down_and_back_health_reassignments_and_elections_follow() {
     let _faults = CLUSTER_FAULTS.lock().await;
     let admin = cluster_admin().await;
     all_three_up(&admin).await;
-    let topic = unique("adm-el3");
-    crate::cluster::replicated_topic(&admin, &topic, 3).await;
-    let only = ClusterHealthOptions { topics: Some(vec![topic.clone()]), ..Default::default() };
-    eventually("a healthy topic in every broker's metadata", T, || async {
-        admin.cluster_health(only.clone()).await.ok()?.is_healthy().then_some(())
-    })
-    .await;
-    let before = partitions(&admin, &topic).await;
-    let victim = before[0].replicas[0];
-    let tps: Vec<TopicPartition> = tps(&topic, 3);
+    let no_wait = ReplicaOptions::default();
 
-    let killed = KilledNode::kill(victim);
-    // While it is down: every partition under-replicated and with an offline replica, none
-    // leaderless (RF 3), none under min ISR 2.
-    let h = eventually("under-replicated partitions", Duration::from_secs(40), || async {
-        let h = admin.cluster_health(only.clone()).await.ok()?;
-        let t = h.topics[&topic].as_ref().ok()?.clone();
-        (t.under_replicated.len() == 3).then_some(t)
-    })
-    .await;
-    assert_eq!(h.offline.len(), 3, "{h:?}");
-    assert!(h.leaderless.is_empty() && h.under_min_isr.is_empty(), "{h:?}");
-    assert!(h.under_replicated.iter().all(|p| !p.isr.contains(&victim)));
-    killed.restart();
-    all_three_up(&admin).await;
-    eventually("a healthy topic again", Duration::from_secs(40), || async {
-        admin.cluster_health(only.clone()).await.ok()?.is_healthy().then_some(())
-    })
-    .await;
-
-    // The restarted node is back in the ISR but leads nothing it prefers; a preferred
-    // election gives partition 0 back to it.
-    let now = partitions(&admin, &topic).await;
-    assert_ne!(now[0].leader, Some(victim), "{now:?}");
-    let r = admin.elect_leaders(ElectionType::Preferred, Some(&tps), Default::default()).await.unwrap();
-    assert_eq!(r.len(), 3);
-    r[&tps[0]].as_ref().unwrap();
-    for (tp, res) in &r {
-        assert!(res.is_ok() || election_not_needed(res), "{tp}: {res:?}");
-    }
-    let after = eventually("preferred leaders", T, || async {
-        let ps = partitions(&admin, &topic).await;
-        ps.iter().all(|p| p.leader == Some(p.replicas[0])).then_some(ps)
-    })
-    .await;
-    assert_eq!(after[0].leader, Some(victim));
-    // Nothing is left to elect.
-    let r = admin.elect_leaders(ElectionType::Preferred, Some(&tps), Default::default()).await.unwrap();
-    assert!(r.values().all(election_not_needed), "{r:?}");
-    drop_topic(&admin, &topic).await;
-}
-
-#[tokio::test]
-async fn a_reassignment_is_listed_in_progress_cancelled_and_completed() {
-    let _faults = CLUSTER_FAULTS.lock().await;
-    let admin = cluster_admin().await;
-    all_three_up(&admin).await;
-    let topic = unique("adm-ra");
-    admin.create_topic(NewTopic::new(&topic, 1, 2)).await.unwrap();
-    let tp = TopicPartition::new(&topic, 0);
+    // `moved`: one partition on two nodes, a and b; c is the node that goes down.
+    let moved = unique("adm-ra");
+    admin.create_topic(NewTopic::new(&moved, 1, 2)).await.unwrap();
+    let tp = TopicPartition::new(&moved, 0);
     let old = eventually("a full ISR", T, || async {
-        let p = admin.describe_topics([&topic]).await.ok()?.pop()?.partitions.pop()?;
+        let p = admin.describe_topics([&moved]).await.ok()?.pop()?.partitions.pop()?;
         (p.isr.len() == 2).then_some(p.replicas)
     })
     .await;
     let (a, b) = (old[0], old[1]);
     let c = (1..=3).find(|n| !old.contains(n)).unwrap();
 
-    // With the new replica's node down the move cannot finish: it stays in progress. (Killed
-    // rather than paused: requests forwarded to a paused active controller hang.)
-    let killed = KilledNode::kill(c);
-    eventually("the killed node fenced", Duration::from_secs(40), || async {
-        (admin.describe_cluster().await.ok()?.brokers.iter().all(|x| x.id != c)).then_some(())
+    // `elected`: three partitions on all nodes; partition 0 prefers c (reordered by a
+    // reassignment, which completes at once with every node up) and c leads it.
+    let elected = unique("adm-el3");
+    crate::cluster::replicated_topic(&admin, &elected, 3).await;
+    let e_tps = tps(&elected, 3);
+    let order = vec![c, a, b];
+    let r = admin.alter_partition_reassignments([(e_tps[0].clone(), Some(order.clone()))], Default::default()).await.unwrap();
+    r[&e_tps[0]].as_ref().unwrap();
+    eventually("partition 0 reordered", T, || async {
+        let listed = admin.list_partition_reassignments(Some(&e_tps), no_wait.clone()).await.ok()?;
+        let p = partitions(&admin, &elected).await;
+        (listed.is_empty() && p[0].replicas == order && p[0].isr.len() == 3).then_some(())
     })
     .await;
-    // If the killed node was the active controller, wait for the new one.
+    let r = admin.elect_leaders(ElectionType::Preferred, Some(&e_tps[..1]), Default::default()).await.unwrap();
+    assert!(r[&e_tps[0]].is_ok() || election_not_needed(&r[&e_tps[0]]), "{r:?}");
+    let only = ClusterHealthOptions { topics: Some(vec![moved.clone(), elected.clone()]), ..Default::default() };
+    eventually("c leading partition 0, both topics healthy", T, || async {
+        let led = partitions(&admin, &elected).await[0].leader == Some(c);
+        (led && admin.cluster_health(only.clone()).await.ok()?.is_healthy()).then_some(())
+    })
+    .await;
+
+    let killed = KilledNode::kill(c);
+    // While c is down: every partition of `elected` under-replicated and with an offline
+    // replica, none leaderless (RF 3), none under min ISR 2; `moved` is not on c.
+    let h = eventually("under-replicated partitions", Duration::from_secs(40), || async {
+        let h = admin.cluster_health(only.clone()).await.ok()?;
+        let t = h.topics[&elected].as_ref().ok()?.clone();
+        (t.under_replicated.len() == 3).then_some(h)
+    })
+    .await;
+    let e = h.topics[&elected].as_ref().unwrap();
+    assert_eq!(e.offline.len(), 3, "{e:?}");
+    assert!(e.leaderless.is_empty() && e.under_min_isr.is_empty(), "{e:?}");
+    assert!(e.under_replicated.iter().all(|p| !p.isr.contains(&c)));
+    assert!(h.topics[&moved].as_ref().unwrap().is_healthy());
+    assert_eq!(h.unhealthy_topics(), vec![elected.as_str()]);
+    assert!(!h.live_brokers.contains(&c));
+
+    // If c was the active controller, wait for the new one.
     eventually("the controller answering", Duration::from_secs(60), || async {
         admin.list_partition_reassignments(None, ReplicaOptions { timeout: Some(Duration::from_secs(3)) }).await.ok()
     })
     .await;
+    // A move of `moved` onto c cannot finish while c is down: listed in progress.
     let target = vec![a, c];
     let r = admin.alter_partition_reassignments([(tp.clone(), Some(target.clone()))], Default::default()).await.unwrap();
     r[&tp].as_ref().unwrap();
-    let listed = admin.list_partition_reassignments(Some(&[tp.clone()]), Default::default()).await.unwrap();
+    let listed = admin.list_partition_reassignments(Some(&[tp.clone()]), no_wait.clone()).await.unwrap();
     let ra = &listed[&tp];
     assert_eq!((ra.adding_replicas.clone(), ra.removing_replicas.clone()), (vec![c], vec![b]), "{ra:?}");
     assert_eq!(ra.replicas.iter().copied().collect::<BTreeSet<_>>(), [a, b, c].into_iter().collect());
-    assert!(admin.list_partition_reassignments(None, Default::default()).await.unwrap().contains_key(&tp));
-
+    assert!(admin.list_partition_reassignments(None, no_wait.clone()).await.unwrap().contains_key(&tp));
     // Cancelled: the old replica set again, nothing listed.
     let r = admin.alter_partition_reassignments([(tp.clone(), None)], Default::default()).await.unwrap();
     r[&tp].as_ref().unwrap();
-    assert!(!admin.list_partition_reassignments(Some(&[tp.clone()]), Default::default()).await.unwrap().contains_key(&tp));
+    assert!(!admin.list_partition_reassignments(Some(&[tp.clone()]), no_wait.clone()).await.unwrap().contains_key(&tp));
     eventually("the old replicas back", T, || async {
-        (admin.describe_topics([&topic]).await.ok()?.pop()?.partitions[0].replicas == old).then_some(())
+        (partitions(&admin, &moved).await[0].replicas == old).then_some(())
     })
     .await;
-
-    // Again, then the node comes back and the move completes.
+    // Again; it completes once c is back.
     let r = admin.alter_partition_reassignments([(tp.clone(), Some(target.clone()))], Default::default()).await.unwrap();
     r[&tp].as_ref().unwrap();
-    assert!(admin.list_partition_reassignments(Some(&[tp.clone()]), Default::default()).await.unwrap().contains_key(&tp));
+    assert!(admin.list_partition_reassignments(Some(&[tp.clone()]), no_wait.clone()).await.unwrap().contains_key(&tp));
+
     killed.restart();
     all_three_up(&admin).await;
     eventually("the reassignment done", Duration::from_secs(40), || async {
-        let listed: BTreeMap<_, _> = admin.list_partition_reassignments(Some(&[tp.clone()]), Default::default()).await.ok()?;
-        let p = admin.describe_topics([&topic]).await.ok()?.pop()?.partitions.pop()?;
-        (listed.is_empty() && p.replicas == target && p.isr.len() == 2).then_some(())
+        let listed: BTreeMap<_, _> = admin.list_partition_reassignments(Some(&[tp.clone()]), no_wait.clone()).await.ok()?;
+        let p = partitions(&admin, &moved).await;
+        (listed.is_empty() && p[0].replicas == target && p[0].isr.len() == 2).then_some(())
     })
     .await;
-    drop_topic(&admin, &topic).await;
+    eventually("healthy topics again", Duration::from_secs(40), || async {
+        admin.cluster_health(only.clone()).await.ok()?.is_healthy().then_some(())
+    })
+    .await;
+
+    // c is back in the ISR but no longer leads partition 0; a preferred election gives
+    // it back, and then nothing is left to elect.
+    let now = partitions(&admin, &elected).await;
+    assert_ne!(now[0].leader, Some(c), "{now:?}");
+    let r = admin.elect_leaders(ElectionType::Preferred, Some(&e_tps), Default::default()).await.unwrap();
+    assert_eq!(r.len(), 3);
+    r[&e_tps[0]].as_ref().unwrap();
+    for (tp, res) in &r {
+        assert!(res.is_ok() || election_not_needed(res), "{tp}: {res:?}");
+    }
+    eventually("preferred leaders", T, || async {
+        partitions(&admin, &elected).await.iter().all(|p| p.leader == Some(p.replicas[0])).then_some(())
+    })
+    .await;
+    assert_eq!(partitions(&admin, &elected).await[0].leader, Some(c));
+    let r = admin.elect_leaders(ElectionType::Preferred, Some(&e_tps), Default::default()).await.unwrap();
+    assert!(r.values().all(election_not_needed), "{r:?}");
+    drop_topic(&admin, &moved).await;
+    drop_topic(&admin, &elected).await;
 }
