@@ -259,7 +259,7 @@ mod tests {
         let h = topic_health(&ps, Ok(2), &live);
         let ids = |v: &[PartitionInfo]| v.iter().map(|p| p.partition).collect::<Vec<_>>();
         assert_eq!(ids(&h.under_replicated), vec![1, 2]);
-        assert_eq!(ids(&h.under_min_isr), vec![2]);
+        assert_eq!(ids(&h.under_min_isr), vec![2, 3]);
         assert_eq!(ids(&h.offline), vec![1, 3, 4]);
         assert_eq!(ids(&h.leaderless), vec![3, 4]);
         assert!(!h.is_healthy());
