@@ -271,3 +271,35 @@ impl AdminClient {
             .await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_specs_map_to_the_java_timestamps_and_versions() {
+        let want = [
+            (OffsetSpec::Earliest, -2, 1),
+            (OffsetSpec::Latest, -1, 1),
+            (OffsetSpec::MaxTimestamp, -3, 7),
+            (OffsetSpec::ForTimestamp(1_700_000_000_000), 1_700_000_000_000, 1),
+            (OffsetSpec::EarliestLocal, -4, 8),
+            (OffsetSpec::LatestTiered, -5, 9),
+        ];
+        for (spec, ts, v) in want {
+            assert_eq!((spec.timestamp(), spec.min_version().0), (ts, v), "{spec:?}");
+        }
+        assert!(OffsetSpec::LatestTiered.min_version().1.contains("LatestTiered"));
+    }
+
+    #[test]
+    fn partitions_are_grouped_by_topic_in_order() {
+        let items = vec![
+            (TopicPartition::new("a", 1), 5i64),
+            (TopicPartition::new("b", 0), 6),
+            (TopicPartition::new("a", 0), 7),
+        ];
+        assert_eq!(by_topic(&items), vec![("a", vec![(1, 5), (0, 7)]), ("b", vec![(0, 6)])]);
+        assert!(validate_partitions([&TopicPartition::new("a", -1)]).is_err());
+    }
+}

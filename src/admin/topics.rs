@@ -750,3 +750,33 @@ impl AdminClient {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorized_operations_decode_as_java_does() {
+        assert_eq!(AuthorizedOperation::from_bitfield(i32::MIN), None);
+        assert_eq!(AuthorizedOperation::from_bitfield(0), Some(BTreeSet::new()));
+        // READ (3), WRITE (4), DESCRIBE (8); bit 20 is no operation this client knows.
+        let s = AuthorizedOperation::from_bitfield((1 << 3) | (1 << 4) | (1 << 8) | (1 << 20)).unwrap();
+        use AuthorizedOperation::*;
+        assert_eq!(s, [Read, Write, Describe, Unknown].into_iter().collect());
+        assert_eq!(AuthorizedOperation::from_code(15), TwoPhaseCommit);
+        assert_eq!(AuthorizedOperation::from_code(-1), Unknown);
+    }
+
+    #[test]
+    fn partition_counts_and_assignments_are_checked_before_sending() {
+        assert!(NewPartitions::increase_to("t", 3).validate().is_ok());
+        for bad in [
+            NewPartitions::increase_to("t", 0),
+            NewPartitions::increase_to("t", -1),
+            NewPartitions::increase_to("", 3),
+            NewPartitions::increase_to("t", 3).assignments(vec![vec![1], vec![]]),
+        ] {
+            assert!(matches!(bad.validate(), Err(Error::InvalidArgument(_))), "{bad:?}");
+        }
+    }
+}
