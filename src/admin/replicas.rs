@@ -40,8 +40,9 @@ pub struct ReplicaOptions {
 /// Options of [`AdminClient::alter_partition_reassignments`].
 #[derive(Debug, Clone)]
 pub struct AlterPartitionReassignmentsOptions {
-    /// Whether a reassignment may change a partition's replication factor (KIP-860;
-    /// honoured by brokers with AlterPartitionReassignments v1+). Default `true`, as Java.
+    /// Whether a reassignment may change a partition's replication factor (KIP-860).
+    /// `false` needs AlterPartitionReassignments v1 (Kafka 4.0+); an older broker gives
+    /// [`Error::UnsupportedVersion`]. Default `true`, as Java.
     pub allow_replication_factor_change: bool,
     /// The call's timeout; `None` uses [`AdminConfig::default_api_timeout`](super::AdminConfig::default_api_timeout).
     pub timeout: Option<Duration>,
@@ -258,11 +259,17 @@ impl AdminClient {
                 _ => topics.push(ReassignableTopic::default().with_name(topic_name(&tp.topic)).with_partitions(vec![p])),
             }
         }
+        // Before v1 the controller may always change the replication factor.
+        let need = match options.allow_replication_factor_change {
+            true => (0, "AlterPartitionReassignments"),
+            false => (1, "AlterPartitionReassignments with allow_replication_factor_change false"),
+        };
         let resp = self
-            .send_to::<AlterPartitionReassignmentsRequest, _, _>(
+            .send_to_at_least::<AlterPartitionReassignmentsRequest, _, _>(
                 "AlterPartitionReassignments",
                 Target::Controller,
                 timeout,
+                need,
                 |_| {
                     Ok(AlterPartitionReassignmentsRequest::default()
                         .with_timeout_ms(Self::timeout_ms(timeout))

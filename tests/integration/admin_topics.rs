@@ -462,6 +462,20 @@ async fn with_a_node_down_and_back_health_reassignments_and_elections_follow() {
     let (a, b) = (old[0], old[1]);
     let c = (1..=3).find(|n| !old.contains(n)).unwrap();
 
+    // KIP-860: a reassignment that would change the replication factor, refused when the
+    // caller forbids it (AlterPartitionReassignments v1, Kafka 4.0+; before, the option is
+    // refused here as unsupported).
+    let no_rf_change = AlterPartitionReassignmentsOptions { allow_replication_factor_change: false, ..Default::default() };
+    let r = admin.alter_partition_reassignments([(tp.clone(), Some(vec![a, b, c]))], no_rf_change).await;
+    if broker_max(&admin, a, 45).await >= 1 {
+        let r = r.unwrap();
+        assert_eq!(code(&r[&tp]), Some(ErrorCode::InvalidReplicationFactor), "{r:?}");
+    } else {
+        let e = r.unwrap_err();
+        assert!(matches!(&e, Error::UnsupportedVersion { .. }) && e.to_string().contains("allow_replication_factor_change"), "{e}");
+    }
+    assert_eq!(partitions(&admin, &moved).await[0].replicas, old);
+
     // `elected`: three partitions on all nodes; partition 0 prefers c (reordered by a
     // reassignment, which completes at once with every node up) and c leads it.
     let elected = unique("adm-el3");
