@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{DeleteRecordsRequest, ListOffsetsRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{DeleteRecordsRequest, ListOffsetsRequest};
 
-use super::topics::require_version;
+use super::topics::{require_version, topic_name};
 use super::AdminClient;
 use crate::consumer::{IsolationLevel, TopicPartition};
 use crate::error::{Error, Result};
@@ -89,10 +88,6 @@ pub struct DeleteRecordsOptions {
     pub timeout: Option<Duration>,
 }
 
-fn topic_name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_owned()))
-}
-
 /// Groups `(partition, value)` pairs by topic, in order, for a request's topic array.
 fn by_topic<T: Copy>(items: &[(TopicPartition, T)]) -> Vec<(&str, Vec<(i32, T)>)> {
     let mut out: Vec<(&str, Vec<(i32, T)>)> = Vec::new();
@@ -106,7 +101,7 @@ fn by_topic<T: Copy>(items: &[(TopicPartition, T)]) -> Vec<(&str, Vec<(i32, T)>)
 }
 
 /// Checks the partitions of a per-partition call: valid topic names, no negative index.
-fn validate_partitions<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> Result<()> {
+pub(crate) fn validate_partitions<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> Result<()> {
     for tp in tps {
         validate_topic_name(&tp.topic)?;
         if tp.partition < 0 {

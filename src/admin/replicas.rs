@@ -10,15 +10,16 @@ use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, BrokerId, DescribeLogDirsRequest,
-    DescribeLogDirsResponse, ElectLeadersRequest, ListPartitionReassignmentsRequest, TopicName,
+    DescribeLogDirsResponse, ElectLeadersRequest, ListPartitionReassignmentsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::records::validate_partitions;
 use super::route::Target;
+use super::topics::topic_name;
 use super::AdminClient;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
-use crate::metadata::validate_topic_name;
 
 /// Which leader [`AdminClient::elect_leaders`] elects (Java's `ElectionType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,21 +125,6 @@ pub struct ReplicaLogDirInfo {
     pub future_replica_offset_lag: i64,
 }
 
-fn topic_name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_owned()))
-}
-
-/// Checks topic names and partition numbers of a call before sending.
-fn validate_tps<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> Result<()> {
-    for tp in tps {
-        validate_topic_name(&tp.topic)?;
-        if tp.partition < 0 {
-            return Err(Error::InvalidArgument(format!("partition {tp}: the partition number is negative")));
-        }
-    }
-    Ok(())
-}
-
 /// Partitions grouped by topic, partitions sorted.
 fn group_by_topic<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> BTreeMap<&'a str, Vec<i32>> {
     let mut m: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
@@ -184,7 +170,7 @@ impl AdminClient {
         options: ReplicaOptions,
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
         if let Some(p) = partitions {
-            validate_tps(p)?;
+            validate_partitions(p)?;
         }
         let timeout = self.call_timeout(options.timeout);
         // Without the type field, v0 elects the preferred replica only.
@@ -242,7 +228,7 @@ impl AdminClient {
         options: AlterPartitionReassignmentsOptions,
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
         let wanted: BTreeMap<TopicPartition, Option<Vec<i32>>> = reassignments.into_iter().collect();
-        validate_tps(wanted.keys())?;
+        validate_partitions(wanted.keys())?;
         if let Some((tp, _)) = wanted.iter().find(|(_, r)| matches!(r, Some(r) if r.is_empty())) {
             return Err(Error::InvalidArgument(format!(
                 "partition {tp}: the target replica list is empty (use None to cancel a reassignment)"
@@ -317,7 +303,7 @@ impl AdminClient {
         options: ReplicaOptions,
     ) -> Result<BTreeMap<TopicPartition, PartitionReassignment>> {
         if let Some(p) = partitions {
-            validate_tps(p)?;
+            validate_partitions(p)?;
         }
         let timeout = self.call_timeout(options.timeout);
         let resp = self
@@ -397,7 +383,7 @@ impl AdminClient {
     ) -> Result<BTreeMap<TopicPartitionReplica, Result<ReplicaLogDirInfo>>> {
         let replicas: BTreeSet<TopicPartitionReplica> = replicas.into_iter().collect();
         for r in &replicas {
-            validate_tps([&TopicPartition::new(r.topic.clone(), r.partition)])?;
+            validate_partitions([&TopicPartition::new(r.topic.clone(), r.partition)])?;
         }
         let timeout = self.call_timeout(options.timeout);
         let mut by_broker: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
@@ -471,7 +457,7 @@ impl AdminClient {
     ) -> Result<BTreeMap<TopicPartitionReplica, Result<()>>> {
         let moves: BTreeMap<TopicPartitionReplica, String> = moves.into_iter().collect();
         for (r, path) in &moves {
-            validate_tps([&TopicPartition::new(r.topic.clone(), r.partition)])?;
+            validate_partitions([&TopicPartition::new(r.topic.clone(), r.partition)])?;
             if path.is_empty() {
                 return Err(Error::InvalidArgument(format!("replica {}-{} on broker {}: the log dir path is empty", r.topic, r.partition, r.broker_id)));
             }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::AdminClient;
 use crate::error::{Error, ErrorCode, Result};
-use crate::metadata::{decode_metadata_response, validate_topic_name, PartitionInfo, TopicDescription, TopicId};
+use crate::metadata::{decode_metadata_response, partition_infos, validate_topic_name, TopicDescription, TopicId};
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +249,8 @@ impl AdminClient {
     }
 }
 
-fn topic_name(s: &str) -> TopicName {
+/// A topic name for a request.
+pub(crate) fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
 }
 
@@ -655,19 +656,7 @@ impl AdminClient {
                     ) {
                         Err(e) => Err(e),
                         Ok(()) => {
-                            let mut partitions: Vec<PartitionInfo> = t
-                                .partitions
-                                .into_iter()
-                                .map(|p| PartitionInfo {
-                                    partition: p.partition_index,
-                                    leader: (p.leader_id.0 >= 0).then_some(p.leader_id.0),
-                                    leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
-                                    replicas: p.replica_nodes.into_iter().map(|b| b.0).collect(),
-                                    isr: p.isr_nodes.into_iter().map(|b| b.0).collect(),
-                                    offline_replicas: p.offline_replicas.into_iter().map(|b| b.0).collect(),
-                                })
-                                .collect();
-                            partitions.sort_by_key(|p| p.partition);
+                            let partitions = partition_infos(t.partitions);
                             Ok(DescribedTopic {
                                 description: TopicDescription {
                                     name: name.clone().unwrap_or_default(),
