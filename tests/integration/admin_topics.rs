@@ -439,8 +439,11 @@ impl Drop for KilledNode {
     }
 }
 
+/// The partitions of `topic`, once the broker that answers knows it (a broker's metadata
+/// follows the controller's with a delay).
 async fn partitions(admin: &AdminClient, topic: &str) -> Vec<ferrokafka::admin::PartitionInfo> {
-    admin.describe_topics([topic]).await.unwrap().pop().unwrap().partitions
+    eventually(&format!("{topic} in the metadata"), T, || async { Some(admin.describe_topics([topic]).await.ok()?.pop()?.partitions) })
+        .await
 }
 
 /// One node down and back, for three checks at once (one restart is most of the time of
