@@ -339,19 +339,7 @@ impl Metadata {
                     if t.error_code != 0 {
                         stale_again = true;
                     }
-                    let mut partitions: Vec<PartitionInfo> = t
-                        .partitions
-                        .into_iter()
-                        .map(|p| PartitionInfo {
-                            partition: p.partition_index,
-                            leader: (p.leader_id.0 >= 0).then_some(p.leader_id.0),
-                            leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
-                            replicas: p.replica_nodes.into_iter().map(|b| b.0).collect(),
-                            isr: p.isr_nodes.into_iter().map(|b| b.0).collect(),
-                            offline_replicas: p.offline_replicas.into_iter().map(|b| b.0).collect(),
-                        })
-                        .collect();
-                    partitions.sort_by_key(|p| p.partition);
+                    let mut partitions = partition_infos(t.partitions);
                     // KIP-320: never go back to an older leader epoch; keep what we had and ask
                     // again, the answering broker is behind.
                     if let Some(prev) = old.topics.get(&name) {
@@ -406,6 +394,26 @@ async fn periodic_refresh(md: Weak<Metadata>) {
             }
         }
     }
+}
+
+/// The partitions of a Metadata answer's topic, sorted by partition number (-1 leader and
+/// epoch as `None`).
+pub(crate) fn partition_infos(
+    partitions: Vec<kafka_protocol::messages::metadata_response::MetadataResponsePartition>,
+) -> Vec<PartitionInfo> {
+    let mut out: Vec<PartitionInfo> = partitions
+        .into_iter()
+        .map(|p| PartitionInfo {
+            partition: p.partition_index,
+            leader: (p.leader_id.0 >= 0).then_some(p.leader_id.0),
+            leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+            replicas: p.replica_nodes.into_iter().map(|b| b.0).collect(),
+            isr: p.isr_nodes.into_iter().map(|b| b.0).collect(),
+            offline_replicas: p.offline_replicas.into_iter().map(|b| b.0).collect(),
+        })
+        .collect();
+    out.sort_by_key(|p| p.partition);
+    out
 }
 
 /// Checks a topic name as the Java client does: 1 to 249 characters of `[a-zA-Z0-9._-]`,

@@ -1,14 +1,20 @@
-//! Topics: create, delete, list, describe, add partitions.
+//! Topics: create, delete (by name or id), list, describe (by name or id, with authorized
+//! operations), add partitions.
 
+use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::AdminClient;
 use crate::error::{Error, ErrorCode, Result};
-use crate::metadata::{validate_topic_name, TopicDescription};
+use crate::metadata::{decode_metadata_response, partition_infos, validate_topic_name, TopicDescription, TopicId};
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +249,8 @@ impl AdminClient {
     }
 }
 
-fn topic_name(s: &str) -> TopicName {
+/// A topic name for a request.
+pub(crate) fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
 }
 
@@ -268,4 +275,497 @@ fn per_topic(
             TopicResult { name: n.clone(), result: r }
         })
         .collect()
+}
+
+/// Refuses `version` of `R` when an operation needs at least `min`: an
+/// [`Error::UnsupportedVersion`] naming `what` (the operation or option that needs it), the
+/// versions it needs, and the broker's range.
+pub(crate) fn require_version<R: kafka_protocol::protocol::Request>(
+    conn: &crate::network::BrokerConnection,
+    version: i16,
+    min: i16,
+    what: &'static str,
+) -> Result<()> {
+    if version >= min {
+        return Ok(());
+    }
+    let client_max = crate::protocol::client_range(R::KEY).map(|r| r.1).unwrap_or(min);
+    Err(Error::UnsupportedVersion {
+        broker: conn.addr().to_owned(),
+        api: what,
+        client_min: min,
+        client_max,
+        broker_range: conn.api_versions().range(R::KEY),
+    })
+}
+
+impl AdminClient {
+    /// As [`AdminClient::send_to`], for an operation that needs version `need.0` of `R` or
+    /// newer: an older broker is an [`Error::UnsupportedVersion`] naming `need.1`, the
+    /// versions it needs and the broker's range, before anything is sent.
+    pub(crate) async fn send_to_at_least<R, B, C>(
+        &self,
+        api: &'static str,
+        target: super::route::Target,
+        timeout: Duration,
+        need: (i16, &'static str),
+        build: B,
+        check: C,
+    ) -> Result<R::Response>
+    where
+        R: kafka_protocol::protocol::Request,
+        B: Fn(i16) -> Result<R>,
+        C: Fn(&R::Response) -> Result<()>,
+    {
+        let (min, what) = need;
+        let too_old = |_: i16| Error::UnsupportedVersion {
+            broker: String::new(),
+            api: what,
+            client_min: min,
+            client_max: min,
+            broker_range: None,
+        };
+        let r = self
+            .send_to::<R, _, _>(api, target, timeout, |v| if v < min { Err(too_old(v)) } else { build(v) }, check)
+            .await;
+        match r {
+            // Name the broker and its range.
+            Err(Error::UnsupportedVersion { broker, api: a, .. }) if broker.is_empty() && a == what => {
+                let conn = self.connect_to(target).await?;
+                let version = conn.version_for::<R>()?;
+                require_version::<R>(&conn, version, min, what)?;
+                Err(too_old(version))
+            }
+            r => r,
+        }
+    }
+}
+
+/// Options of [`AdminClient::delete_topics_by_id`].
+#[derive(Debug, Clone, Default)]
+pub struct DeleteTopicsOptions {
+    /// The call's timeout; `None` uses [`AdminConfig::default_api_timeout`](super::AdminConfig::default_api_timeout).
+    pub timeout: Option<Duration>,
+}
+
+/// The outcome of one topic of [`AdminClient::delete_topics_by_id`], in the order asked for.
+#[derive(Debug)]
+pub struct TopicIdResult {
+    /// The topic id, as asked for.
+    pub topic_id: TopicId,
+    /// `Ok` when the topic was deleted, else the broker's error for it (`UNKNOWN_TOPIC_ID`
+    /// when no topic has this id).
+    pub result: Result<()>,
+}
+
+/// An operation an ACL can allow (Java's `AclOperation`), as the broker reports the
+/// operations the caller may perform on a resource (KIP-430 authorized operations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AuthorizedOperation {
+    /// An operation code this client does not know.
+    Unknown,
+    /// `ANY` (only in filters).
+    Any,
+    /// `ALL`.
+    All,
+    /// `READ`.
+    Read,
+    /// `WRITE`.
+    Write,
+    /// `CREATE`.
+    Create,
+    /// `DELETE`.
+    Delete,
+    /// `ALTER`.
+    Alter,
+    /// `DESCRIBE`.
+    Describe,
+    /// `CLUSTER_ACTION`.
+    ClusterAction,
+    /// `DESCRIBE_CONFIGS`.
+    DescribeConfigs,
+    /// `ALTER_CONFIGS`.
+    AlterConfigs,
+    /// `IDEMPOTENT_WRITE`.
+    IdempotentWrite,
+    /// `CREATE_TOKENS`.
+    CreateTokens,
+    /// `DESCRIBE_TOKENS`.
+    DescribeTokens,
+    /// `TWO_PHASE_COMMIT` (KIP-939).
+    TwoPhaseCommit,
+}
+
+impl AuthorizedOperation {
+    /// The operation of a wire code (Java's `AclOperation.fromCode`; unknown codes are
+    /// [`AuthorizedOperation::Unknown`]).
+    pub fn from_code(code: i8) -> AuthorizedOperation {
+        use AuthorizedOperation::*;
+        match code {
+            1 => Any,
+            2 => All,
+            3 => Read,
+            4 => Write,
+            5 => Create,
+            6 => Delete,
+            7 => Alter,
+            8 => Describe,
+            9 => ClusterAction,
+            10 => DescribeConfigs,
+            11 => AlterConfigs,
+            12 => IdempotentWrite,
+            13 => CreateTokens,
+            14 => DescribeTokens,
+            15 => TwoPhaseCommit,
+            _ => Unknown,
+        }
+    }
+
+    /// The set a 32-bit authorized-operations field encodes (bit `n` set: operation code
+    /// `n`); `None` for `i32::MIN`, the broker's "not requested" value.
+    pub fn from_bitfield(bits: i32) -> Option<BTreeSet<AuthorizedOperation>> {
+        if bits == i32::MIN {
+            return None;
+        }
+        Some((0..32).filter(|b| bits & (1 << b) != 0).map(|b| AuthorizedOperation::from_code(b as i8)).collect())
+    }
+}
+
+/// Options of [`AdminClient::describe_topics_with`] and [`AdminClient::describe_topics_by_id`].
+#[derive(Debug, Clone, Default)]
+pub struct DescribeTopicsOptions {
+    /// Ask the broker which operations the caller may perform on each topic
+    /// (Java's `includeAuthorizedOperations`). Default `false`.
+    pub include_authorized_operations: bool,
+    /// The call's timeout; `None` uses [`AdminConfig::default_api_timeout`](super::AdminConfig::default_api_timeout).
+    pub timeout: Option<Duration>,
+}
+
+/// A topic as [`AdminClient::describe_topics_with`] and [`AdminClient::describe_topics_by_id`]
+/// describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedTopic {
+    /// Name, id, partitions (leaders, epochs, replicas, ISR, offline replicas).
+    pub description: TopicDescription,
+    /// The operations the caller may perform on the topic; `None` unless
+    /// [`DescribeTopicsOptions::include_authorized_operations`] was set.
+    pub authorized_operations: Option<BTreeSet<AuthorizedOperation>>,
+}
+
+/// A topic and the total partition count it should grow to ([`AdminClient::create_partitions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPartitions {
+    /// The topic.
+    pub topic: String,
+    /// The partition count after the call (Java's `increaseTo`): more than the topic has.
+    pub total_count: i32,
+    /// The replicas (broker ids, preferred leader first) of each new partition, in order;
+    /// `None` lets the controller place them. When given, one entry per new partition.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+impl NewPartitions {
+    /// Grow `topic` to `total_count` partitions, placed by the controller.
+    pub fn increase_to(topic: impl Into<String>, total_count: i32) -> NewPartitions {
+        NewPartitions { topic: topic.into(), total_count, assignments: None }
+    }
+
+    /// Sets [`NewPartitions::assignments`].
+    pub fn assignments(mut self, assignments: Vec<Vec<i32>>) -> NewPartitions {
+        self.assignments = Some(assignments);
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate_topic_name(&self.topic)?;
+        if self.total_count < 1 {
+            return Err(Error::InvalidArgument(format!(
+                "topic {}: the partition count must be positive, not {}",
+                self.topic, self.total_count
+            )));
+        }
+        if let Some(a) = &self.assignments {
+            if let Some(i) = a.iter().position(|r| r.is_empty()) {
+                return Err(Error::InvalidArgument(format!(
+                    "topic {}: the assignment of new partition #{i} names no broker",
+                    self.topic
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Options of [`AdminClient::create_partitions`].
+#[derive(Debug, Clone, Default)]
+pub struct CreatePartitionsOptions {
+    /// Only validate the request on the broker; add nothing. Default `false`.
+    pub validate_only: bool,
+    /// The call's timeout; `None` uses [`AdminConfig::default_api_timeout`](super::AdminConfig::default_api_timeout).
+    pub timeout: Option<Duration>,
+}
+
+impl AdminClient {
+    /// Deletes topics by id (KIP-516, DeleteTopics v6+; an older broker gives
+    /// [`Error::UnsupportedVersion`]). One [`TopicIdResult`] per id, in the order asked for;
+    /// a nil id is refused before sending.
+    pub async fn delete_topics_by_id(
+        &self,
+        ids: impl IntoIterator<Item = TopicId>,
+        options: DeleteTopicsOptions,
+    ) -> Result<Vec<TopicIdResult>> {
+        let ids: Vec<TopicId> = ids.into_iter().collect();
+        if ids.iter().any(|id| id.0 == [0; 16]) {
+            return Err(Error::InvalidArgument("the nil topic id names no topic".into()));
+        }
+        let timeout = self.call_timeout(options.timeout);
+        let resp = self
+            .send_to_at_least::<DeleteTopicsRequest, _, _>(
+                "DeleteTopics",
+                super::route::Target::Controller,
+                timeout,
+                (6, "DeleteTopics by topic id"),
+                |_| {
+                    Ok(DeleteTopicsRequest::default()
+                        .with_topics(
+                            ids.iter()
+                                .map(|id| DeleteTopicState::default().with_topic_id(uuid::Uuid::from_bytes(id.0)))
+                                .collect(),
+                        )
+                        .with_timeout_ms(Self::timeout_ms(timeout)))
+                },
+                |resp| match resp.responses.iter().find(|t| t.error_code == ErrorCode::NotController.code()) {
+                    Some(t) => Error::check_code(t.error_code, "DeleteTopics", None, None, None),
+                    None => Ok(()),
+                },
+            )
+            .await?;
+        self.core.metadata.invalidate();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let result = match resp.responses.iter().find(|t| t.topic_id.as_bytes() == &id.0) {
+                    Some(t) => Error::check_code(
+                        t.error_code,
+                        "DeleteTopics",
+                        Some(&t.error_message.as_ref().map(|m| format!("topic id {id}: {m}")).unwrap_or_else(|| format!("topic id {id}"))),
+                        t.name.as_ref().map(|n| n.0.as_str()),
+                        None,
+                    ),
+                    None => Err(Error::Protocol {
+                        broker: "controller".into(),
+                        detail: format!("DeleteTopics response has no result for topic id {id}"),
+                    }),
+                };
+                TopicIdResult { topic_id: *id, result }
+            })
+            .collect())
+    }
+
+    /// Describes topics by name, one result per name in the order asked for (a topic that
+    /// does not exist is its own `UNKNOWN_TOPIC_OR_PARTITION`), with the operations the
+    /// caller may perform on each when [`DescribeTopicsOptions::include_authorized_operations`]
+    /// is set.
+    pub async fn describe_topics_with<S: AsRef<str>>(
+        &self,
+        names: impl IntoIterator<Item = S>,
+        options: DescribeTopicsOptions,
+    ) -> Result<Vec<Result<DescribedTopic>>> {
+        let names: Vec<String> = names.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        for n in &names {
+            validate_topic_name(n)?;
+        }
+        let topics: Vec<MetadataRequestTopic> =
+            names.iter().map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n)))).collect();
+        let answers = self.describe_metadata(topics, 4, "Metadata", &options).await?;
+        Ok(names
+            .iter()
+            .map(|n| match answers.iter().find(|a| a.0.as_deref() == Some(n.as_str())) {
+                Some((_, _, r)) => r.clone(),
+                None => Err(Error::broker(ErrorCode::UnknownTopicOrPartition, "Metadata", None, Some(n.clone()), None)),
+            })
+            .collect())
+    }
+
+    /// Describes topics by id (Metadata v12+, KIP-516; an older broker gives
+    /// [`Error::UnsupportedVersion`]), one result per id in the order asked for (an id no
+    /// topic has is its own `UNKNOWN_TOPIC_ID`). A nil id is refused before sending.
+    pub async fn describe_topics_by_id(
+        &self,
+        ids: impl IntoIterator<Item = TopicId>,
+        options: DescribeTopicsOptions,
+    ) -> Result<Vec<Result<DescribedTopic>>> {
+        let ids: Vec<TopicId> = ids.into_iter().collect();
+        if ids.iter().any(|id| id.0 == [0; 16]) {
+            return Err(Error::InvalidArgument("the nil topic id names no topic".into()));
+        }
+        let topics: Vec<MetadataRequestTopic> = ids
+            .iter()
+            .map(|id| MetadataRequestTopic::default().with_topic_id(uuid::Uuid::from_bytes(id.0)).with_name(None))
+            .collect();
+        let answers = self.describe_metadata(topics, 12, "Metadata by topic id", &options).await?;
+        Ok(ids
+            .iter()
+            .map(|id| match answers.iter().find(|a| a.1 == Some(*id)) {
+                Some((_, _, r)) => r.clone(),
+                None => Err(Error::broker(
+                    ErrorCode::UnknownTopicId,
+                    "Metadata",
+                    Some(format!("topic id {id}")),
+                    None,
+                    None,
+                )),
+            })
+            .collect())
+    }
+
+    /// One Metadata request for `topics` (Metadata `min_version`+, `what` naming the need),
+    /// decoded with the bounded decoder: per answered topic its name, id and description
+    /// or error. A topic still being created (LEADER_NOT_AVAILABLE) is waited for.
+    async fn describe_metadata(
+        &self,
+        topics: Vec<MetadataRequestTopic>,
+        min_version: i16,
+        what: &'static str,
+        options: &DescribeTopicsOptions,
+    ) -> Result<Vec<(Option<String>, Option<TopicId>, Result<DescribedTopic>)>> {
+        let timeout = self.call_timeout(options.timeout);
+        let req = MetadataRequest::default()
+            .with_topics(Some(topics))
+            .with_allow_auto_topic_creation(false)
+            .with_include_topic_authorized_operations(options.include_authorized_operations);
+        self.core
+            .with_retries("DescribeTopics", timeout, || async {
+                let conn = self.core.any_broker().await?;
+                let version = conn.version_for::<MetadataRequest>()?;
+                require_version::<MetadataRequest>(&conn, version, min_version.max(if options.include_authorized_operations { 8 } else { 0 }), what)?;
+                let resp = decode_metadata_response(conn.send_raw(&req, version).await?, version)?;
+                let mut out = Vec::with_capacity(resp.topics.len());
+                for t in resp.topics {
+                    let name = t.name.map(|n| n.0.to_string());
+                    let id = (!t.topic_id.is_nil()).then(|| TopicId(*t.topic_id.as_bytes()));
+                    if t.error_code == ErrorCode::LeaderNotAvailable.code() {
+                        Error::check_code(t.error_code, "Metadata", None, name.as_deref(), None)?;
+                    }
+                    let r = match Error::check_code(
+                        t.error_code,
+                        "Metadata",
+                        id.filter(|_| name.is_none()).map(|i| format!("topic id {i}")).as_deref(),
+                        name.as_deref(),
+                        None,
+                    ) {
+                        Err(e) => Err(e),
+                        Ok(()) => {
+                            let partitions = partition_infos(t.partitions);
+                            Ok(DescribedTopic {
+                                description: TopicDescription {
+                                    name: name.clone().unwrap_or_default(),
+                                    topic_id: id,
+                                    internal: t.is_internal,
+                                    partitions,
+                                },
+                                authorized_operations: if options.include_authorized_operations {
+                                    AuthorizedOperation::from_bitfield(t.topic_authorized_operations)
+                                } else {
+                                    None
+                                },
+                            })
+                        }
+                    };
+                    out.push((name, id, r));
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Adds partitions to topics (CreatePartitions, to the controller), one [`TopicResult`]
+    /// per topic in the order asked for (`INVALID_PARTITIONS` when the count does not grow,
+    /// `INVALID_REPLICA_ASSIGNMENT`, ... with the broker's message). A non-positive count,
+    /// an invalid name or an empty replica list is refused before sending.
+    pub async fn create_partitions(
+        &self,
+        topics: impl IntoIterator<Item = NewPartitions>,
+        options: CreatePartitionsOptions,
+    ) -> Result<Vec<TopicResult>> {
+        let topics: Vec<NewPartitions> = topics.into_iter().collect();
+        for t in &topics {
+            t.validate()?;
+        }
+        let timeout = self.call_timeout(options.timeout);
+        let resp = self
+            .send_to::<CreatePartitionsRequest, _, _>(
+                "CreatePartitions",
+                super::route::Target::Controller,
+                timeout,
+                |_| {
+                    Ok(CreatePartitionsRequest::default()
+                        .with_timeout_ms(Self::timeout_ms(timeout))
+                        .with_validate_only(options.validate_only)
+                        .with_topics(
+                            topics
+                                .iter()
+                                .map(|t| {
+                                    CreatePartitionsTopic::default()
+                                        .with_name(topic_name(&t.topic))
+                                        .with_count(t.total_count)
+                                        .with_assignments(t.assignments.as_ref().map(|a| {
+                                            a.iter()
+                                                .map(|r| {
+                                                    CreatePartitionsAssignment::default()
+                                                        .with_broker_ids(r.iter().map(|&b| BrokerId(b)).collect())
+                                                })
+                                                .collect()
+                                        }))
+                                })
+                                .collect(),
+                        ))
+                },
+                |resp| match resp.results.iter().find(|t| t.error_code == ErrorCode::NotController.code()) {
+                    Some(t) => Error::check_code(t.error_code, "CreatePartitions", None, None, None),
+                    None => Ok(()),
+                },
+            )
+            .await?;
+        if !options.validate_only {
+            self.core.metadata.invalidate();
+        }
+        Ok(per_topic(
+            &topics.iter().map(|t| t.topic.clone()).collect::<Vec<_>>(),
+            resp.results
+                .into_iter()
+                .map(|t| (t.name.0.to_string(), t.error_code, t.error_message.map(|m| m.to_string()))),
+            "CreatePartitions",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorized_operations_decode_as_java_does() {
+        assert_eq!(AuthorizedOperation::from_bitfield(i32::MIN), None);
+        assert_eq!(AuthorizedOperation::from_bitfield(0), Some(BTreeSet::new()));
+        // READ (3), WRITE (4), DESCRIBE (8); bit 20 is no operation this client knows.
+        let s = AuthorizedOperation::from_bitfield((1 << 3) | (1 << 4) | (1 << 8) | (1 << 20)).unwrap();
+        use AuthorizedOperation::*;
+        assert_eq!(s, [Read, Write, Describe, Unknown].into_iter().collect());
+        assert_eq!(AuthorizedOperation::from_code(15), TwoPhaseCommit);
+        assert_eq!(AuthorizedOperation::from_code(-1), Unknown);
+    }
+
+    #[test]
+    fn partition_counts_and_assignments_are_checked_before_sending() {
+        assert!(NewPartitions::increase_to("t", 3).validate().is_ok());
+        for bad in [
+            NewPartitions::increase_to("t", 0),
+            NewPartitions::increase_to("t", -1),
+            NewPartitions::increase_to("", 3),
+            NewPartitions::increase_to("t", 3).assignments(vec![vec![1], vec![]]),
+        ] {
+            assert!(matches!(bad.validate(), Err(Error::InvalidArgument(_))), "{bad:?}");
+        }
+    }
 }
