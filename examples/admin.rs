@@ -70,7 +70,7 @@ async fn main() -> ferrokafka::Result<()> {
         for r in consumer.poll(Duration::from_millis(500)).await? {
             if seen < 20 {
                 seen += 1;
-                positions.insert(ferrokafka::consumer::TopicPartition::new(&r.topic, r.partition), r.offset + 1);
+                positions.insert(ferrokafka::consumer::TopicPartition::new(r.topic.to_string(), r.partition), r.offset + 1);
             }
         }
     }

@@ -157,6 +157,24 @@ pub struct ResourcePattern {
     pub pattern_type: PatternType,
 }
 
+impl AclOperation {
+    /// The operations a 32-bit authorized-operations field encodes (KIP-430: bit `n` set is
+    /// operation code `n`), as Java's `validAclOperations`: `Unknown`, `Any` and `All` are
+    /// left out; `None` for `i32::MIN`, the broker's value when they were not asked for.
+    pub fn from_bitfield(bits: i32) -> Option<std::collections::BTreeSet<AclOperation>> {
+        if bits == i32::MIN {
+            return None;
+        }
+        Some(
+            (0..32)
+                .filter(|b| bits & (1 << b) != 0)
+                .map(|b| AclOperation::from_code(b as i8))
+                .filter(|o| !matches!(o, AclOperation::Unknown(_) | AclOperation::Any | AclOperation::All))
+                .collect(),
+        )
+    }
+}
+
 impl ResourcePattern {
     /// A pattern.
     pub fn new(resource_type: ResourceType, name: impl Into<String>, pattern_type: PatternType) -> ResourcePattern {

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Message, Request, StrBytes};
 
 use super::route::Target;
-use super::{AdminClient, ConfigResource, ConfigResourceType};
+use super::{AclOperation, AdminClient, ConfigResource, ConfigResourceType};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::BrokerInfo;
 use crate::network::ConnKind;
@@ -36,7 +36,7 @@ pub struct ClusterDescription {
     /// What this client may do on the cluster (Java's `AclOperation` names: `ALTER`,
     /// `DESCRIBE`, `CLUSTER_ACTION`, ...), when
     /// [`DescribeClusterOptions::include_authorized_operations`] was set; `None` otherwise.
-    pub authorized_operations: Option<Vec<String>>,
+    pub authorized_operations: Option<std::collections::BTreeSet<AclOperation>>,
     /// The brokers registered but fenced, sorted by id, when
     /// [`DescribeClusterOptions::include_fenced_brokers`] was set (DescribeCluster v2+,
     /// Kafka 4.0+); empty otherwise.
@@ -274,38 +274,6 @@ pub struct ListConfigResourcesOptions {
     pub timeout: Option<Duration>,
 }
 
-/// The Java `AclOperation` names of the bits of an authorized-operations field (Java's
-/// `validAclOperations`: UNKNOWN, ANY and ALL are left out); `None` for `i32::MIN`, the
-/// value of a field that was not asked for.
-fn acl_operations(bits: i32) -> Option<Vec<String>> {
-    const NAMES: [&str; 16] = [
-        "UNKNOWN",
-        "ANY",
-        "ALL",
-        "READ",
-        "WRITE",
-        "CREATE",
-        "DELETE",
-        "ALTER",
-        "DESCRIBE",
-        "CLUSTER_ACTION",
-        "DESCRIBE_CONFIGS",
-        "ALTER_CONFIGS",
-        "IDEMPOTENT_WRITE",
-        "CREATE_TOKENS",
-        "DESCRIBE_TOKENS",
-        "TWO_PHASE_COMMIT",
-    ];
-    if bits == i32::MIN {
-        return None;
-    }
-    Some(
-        (3..NAMES.len())
-            .filter(|&i| bits & (1 << i) != 0)
-            .map(|i| NAMES[i].to_owned())
-            .collect(),
-    )
-}
 
 /// `-1` (none) as `None`.
 fn known(v: i64) -> Option<i64> {
@@ -423,7 +391,7 @@ impl AdminClient {
             controller_id: (resp.controller_id.0 >= 0).then_some(resp.controller_id.0),
             brokers,
             authorized_operations: if options.include_authorized_operations {
-                acl_operations(resp.cluster_authorized_operations)
+                AclOperation::from_bitfield(resp.cluster_authorized_operations)
             } else {
                 None
             },
@@ -943,12 +911,6 @@ mod tests {
         assert!(r.iter().all(|f| f.result.is_ok()), "{r:?}");
     }
 
-    #[test]
-    fn authorized_operations_are_named_as_java() {
-        assert_eq!(acl_operations(i32::MIN), None);
-        assert_eq!(acl_operations((1 << 7) | (1 << 8) | 1 << 2), Some(vec!["ALTER".to_owned(), "DESCRIBE".to_owned()]));
-        assert_eq!(acl_operations(0), Some(vec![]));
-    }
 
     #[test]
     fn broker_errors_name_what_they_are_about() {

@@ -26,7 +26,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::route::GROUP_KEY;
-use super::AdminClient;
+use super::{AclOperation, AdminClient};
 use crate::consumer::group::consumer_protocol;
 use crate::consumer::{OffsetAndMetadata, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
@@ -233,7 +233,7 @@ pub struct ConsumerGroupDescription {
     /// The operations the caller may do on the group (Java's `AclOperation` names:
     /// `READ`, `DESCRIBE`, `DELETE`, ...), when asked for with
     /// [`DescribeGroupsOptions::include_authorized_operations`].
-    pub authorized_operations: Option<Vec<String>>,
+    pub authorized_operations: Option<BTreeSet<AclOperation>>,
     /// (Consumer protocol) the group epoch; `None` for a classic group.
     pub group_epoch: Option<i32>,
     /// (Consumer protocol) the epoch of the target assignment; `None` for a classic group.
@@ -277,7 +277,7 @@ pub struct ClassicGroupDescription {
     /// The group's coordinator.
     pub coordinator: BrokerInfo,
     /// The operations the caller may do on the group, when asked for.
-    pub authorized_operations: Option<Vec<String>>,
+    pub authorized_operations: Option<BTreeSet<AclOperation>>,
 }
 
 /// Options of the calls that take nothing but a timeout ([`AdminClient::delete_consumer_groups`],
@@ -352,24 +352,6 @@ fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
 }
 
-/// Java's `validAclOperations`: the set bits of an authorized-operations field as
-/// `AclOperation` names, without UNKNOWN, ANY and ALL; `None` when the broker sent
-/// i32::MIN (not asked for).
-pub(crate) fn acl_operations(bits: i32) -> Option<Vec<String>> {
-    const NAMES: [&str; 16] = [
-        "UNKNOWN", "ANY", "ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION",
-        "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE", "CREATE_TOKENS", "DESCRIBE_TOKENS", "TWO_PHASE_COMMIT",
-    ];
-    if bits == i32::MIN {
-        return None;
-    }
-    Some(
-        (3..32)
-            .filter(|b| bits & (1 << b) != 0)
-            .map(|b| NAMES.get(b as usize).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("UNKNOWN({b})")))
-            .collect(),
-    )
-}
 
 /// Group ids in the order asked, duplicates dropped.
 fn dedup(ids: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<String> {
@@ -577,7 +559,7 @@ impl AdminClient {
                                     group_type: GroupType::Consumer,
                                     state: GroupState::parse(&g.group_state),
                                     coordinator: coordinator.clone(),
-                                    authorized_operations: acl_operations(g.authorized_operations),
+                                    authorized_operations: AclOperation::from_bitfield(g.authorized_operations),
                                     group_epoch: Some(g.group_epoch),
                                     target_assignment_epoch: Some(g.assignment_epoch),
                                 }
@@ -694,7 +676,7 @@ impl AdminClient {
                     members,
                     state: GroupState::parse(&g.group_state),
                     coordinator: coordinator.clone(),
-                    authorized_operations: if v >= 3 { acl_operations(g.authorized_operations) } else { None },
+                    authorized_operations: if v >= 3 { AclOperation::from_bitfield(g.authorized_operations) } else { None },
                 })
             });
             out.push((id, r));
@@ -1122,8 +1104,12 @@ mod tests {
 
     #[test]
     fn acl_bits_name_java_operations() {
-        assert_eq!(acl_operations(i32::MIN), None);
-        assert_eq!(acl_operations((1 << 3) | (1 << 8) | (1 << 6) | 1 | 2 | 4).unwrap(), ["READ", "DELETE", "DESCRIBE"]);
+        use AclOperation::*;
+        assert_eq!(AclOperation::from_bitfield(i32::MIN), None);
+        assert_eq!(AclOperation::from_bitfield(0), Some(BTreeSet::new()));
+        // UNKNOWN (0), ANY (1), ALL (2) and a code this client does not know (20) are left out.
+        let s = AclOperation::from_bitfield((1 << 3) | (1 << 8) | (1 << 6) | 1 | 2 | 4 | (1 << 20)).unwrap();
+        assert_eq!(s, [Read, Delete, Describe].into_iter().collect());
     }
 
     #[test]

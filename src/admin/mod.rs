@@ -15,7 +15,7 @@
 //! # Layout
 //!
 //! Each file adds an `impl AdminClient` block for one family of operations; all of them
-//! send through [`route`] (to any broker, the controller, a coordinator, each partition's
+//! send through `route.rs` (to any broker, the controller, a coordinator, each partition's
 //! leader, or every broker), which runs every attempt inside the one retry loop
 //! (`ClientCore::with_retries`, whose `on_error` decides and invalidates metadata).
 //!
@@ -26,7 +26,7 @@
 //! | `replicas.rs` | elect_leaders, partition reassignments, log dirs |
 //! | `health.rs` | cluster health (under-replicated, under-min-ISR, offline, leaderless) |
 //! | `configs.rs` | describe_configs, incremental_alter_configs |
-//! | `cluster.rs` | describe_cluster, API versions, features, metadata quorum, raft voters |
+//! | `cluster.rs` | describe_cluster, API versions, features, metadata quorum, unregister_broker, raft voters, config-resource listing (client metrics) |
 //! | `groups.rs` | list / describe / delete groups, group offsets, remove members |
 //! | `lag.rs` | consumer-group lag (`kafka-consumer-groups.sh --describe`) |
 //! | `reset.rs` | offset-reset plans (`kafka-consumer-groups.sh --reset-offsets`) |

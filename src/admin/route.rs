@@ -7,7 +7,7 @@
 //! `ClientCore::with_retries`, whose `on_error` is the one place that decides whether an
 //! error is retried (NOT_CONTROLLER, NOT_LEADER_OR_FOLLOWER, COORDINATOR_LOAD_IN_PROGRESS,
 //! a broken connection, ...) and invalidates the metadata it makes stale; the coordinator
-//! paths also forget a coordinator that moved (`Coordinator::check`).
+//! paths look a coordinator up again after an error that says it moved.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -22,7 +22,6 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use super::AdminClient;
 use crate::client::Retry;
 use crate::consumer::TopicPartition;
-use crate::consumer::offsets::Coordinator;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::{BrokerConnection, ConnKind};
 
@@ -113,40 +112,6 @@ impl AdminClient {
             async move { (id, self.send_to::<R, _, _>(what, Target::Broker(id), timeout, build, check).await) }
         });
         Ok(futures::future::join_all(calls).await)
-    }
-
-    /// Runs `call` against the coordinator of `key` (`GROUP_KEY` or `TXN_KEY`), retrying
-    /// until `timeout`; an error saying the coordinator moved (NOT_COORDINATOR,
-    /// COORDINATOR_NOT_AVAILABLE, a broken connection) makes the next attempt look it up
-    /// again, COORDINATOR_LOAD_IN_PROGRESS is waited out.
-    pub(crate) async fn with_coordinator<T, F, Fut>(
-        &self,
-        what: &'static str,
-        key_type: i8,
-        key: &str,
-        timeout: Duration,
-        call: F,
-    ) -> Result<T>
-    where
-        F: Fn(BrokerConnection) -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        let coordinator =
-            if key_type == TXN_KEY { Coordinator::for_transactions(key.to_owned()) } else { Coordinator::new(key.to_owned()) };
-        self.core
-            .with_retries(what, timeout, || async {
-                let r = async {
-                    let id = coordinator.find(&self.core).await?;
-                    let conn = self.core.broker(id, ConnKind::Default).await?;
-                    call(conn).await
-                }
-                .await;
-                if let Err(e) = &r {
-                    coordinator.check(e);
-                }
-                r
-            })
-            .await
     }
 
     /// The coordinators of many keys of one type: one FindCoordinator for all of them on
@@ -316,18 +281,10 @@ impl AdminClient {
                     }
                 });
                 self.file_answers(futures::future::join_all(calls).await, &done, &mut retry);
-                match retry {
-                    Some(e) => Err(e),
-                    None => Ok(()),
-                }
+                retry.map_or(Ok(()), Err)
             })
             .await;
-        let mut d = done.into_inner().unwrap();
-        if let Err(e) = outcome {
-            for tp in partitions {
-                d.entry(tp.clone()).or_insert_with(|| Err(e.clone()));
-            }
-        }
+        let mut d = settle(done, partitions, outcome);
         // A partition the leader's answer left out.
         for tp in partitions {
             d.entry(tp.clone()).or_insert_with(|| {
@@ -418,19 +375,10 @@ impl AdminClient {
                         None,
                     ));
                 }
-                match retry {
-                    Some(e) => Err(e),
-                    None => Ok(()),
-                }
+                retry.map_or(Ok(()), Err)
             })
             .await;
-        let mut d = done.into_inner().unwrap();
-        if let Err(e) = outcome {
-            for g in groups {
-                d.entry(g.clone()).or_insert_with(|| Err(e.clone()));
-            }
-        }
-        d
+        settle(done, groups, outcome)
     }
 
     /// Files one round's answers of per-target calls (`per_leader`, `per_coordinator`): per
@@ -477,6 +425,18 @@ impl AdminClient {
             }
         }
     }
+}
+
+/// The results of a per-key round once the retry loop ended: every key without a result
+/// gets the loop's error (its timeout, or the error it gave up on).
+fn settle<K: Ord + Clone, T>(done: Mutex<BTreeMap<K, Result<T>>>, keys: &[K], outcome: Result<()>) -> BTreeMap<K, Result<T>> {
+    let mut d = done.into_inner().unwrap();
+    if let Err(e) = outcome {
+        for k in keys {
+            d.entry(k.clone()).or_insert_with(|| Err(e.clone()));
+        }
+    }
+    d
 }
 
 /// Adds the key (group or transactional id) to a coordinator-lookup error's message.

@@ -12,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::AdminClient;
+use super::{AclOperation, AdminClient};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::{decode_metadata_response, partition_infos, validate_topic_name, TopicDescription, TopicId};
 
@@ -358,79 +358,6 @@ pub struct TopicIdResult {
     pub result: Result<()>,
 }
 
-/// An operation an ACL can allow (Java's `AclOperation`), as the broker reports the
-/// operations the caller may perform on a resource (KIP-430 authorized operations).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AuthorizedOperation {
-    /// An operation code this client does not know.
-    Unknown,
-    /// `ANY` (only in filters).
-    Any,
-    /// `ALL`.
-    All,
-    /// `READ`.
-    Read,
-    /// `WRITE`.
-    Write,
-    /// `CREATE`.
-    Create,
-    /// `DELETE`.
-    Delete,
-    /// `ALTER`.
-    Alter,
-    /// `DESCRIBE`.
-    Describe,
-    /// `CLUSTER_ACTION`.
-    ClusterAction,
-    /// `DESCRIBE_CONFIGS`.
-    DescribeConfigs,
-    /// `ALTER_CONFIGS`.
-    AlterConfigs,
-    /// `IDEMPOTENT_WRITE`.
-    IdempotentWrite,
-    /// `CREATE_TOKENS`.
-    CreateTokens,
-    /// `DESCRIBE_TOKENS`.
-    DescribeTokens,
-    /// `TWO_PHASE_COMMIT` (KIP-939).
-    TwoPhaseCommit,
-}
-
-impl AuthorizedOperation {
-    /// The operation of a wire code (Java's `AclOperation.fromCode`; unknown codes are
-    /// [`AuthorizedOperation::Unknown`]).
-    pub fn from_code(code: i8) -> AuthorizedOperation {
-        use AuthorizedOperation::*;
-        match code {
-            1 => Any,
-            2 => All,
-            3 => Read,
-            4 => Write,
-            5 => Create,
-            6 => Delete,
-            7 => Alter,
-            8 => Describe,
-            9 => ClusterAction,
-            10 => DescribeConfigs,
-            11 => AlterConfigs,
-            12 => IdempotentWrite,
-            13 => CreateTokens,
-            14 => DescribeTokens,
-            15 => TwoPhaseCommit,
-            _ => Unknown,
-        }
-    }
-
-    /// The set a 32-bit authorized-operations field encodes (bit `n` set: operation code
-    /// `n`); `None` for `i32::MIN`, the broker's "not requested" value.
-    pub fn from_bitfield(bits: i32) -> Option<BTreeSet<AuthorizedOperation>> {
-        if bits == i32::MIN {
-            return None;
-        }
-        Some((0..32).filter(|b| bits & (1 << b) != 0).map(|b| AuthorizedOperation::from_code(b as i8)).collect())
-    }
-}
-
 /// Options of [`AdminClient::describe_topics_with`] and [`AdminClient::describe_topics_by_id`].
 #[derive(Debug, Clone, Default)]
 pub struct DescribeTopicsOptions {
@@ -449,7 +376,7 @@ pub struct DescribedTopic {
     pub description: TopicDescription,
     /// The operations the caller may perform on the topic; `None` unless
     /// [`DescribeTopicsOptions::include_authorized_operations`] was set.
-    pub authorized_operations: Option<BTreeSet<AuthorizedOperation>>,
+    pub authorized_operations: Option<BTreeSet<AclOperation>>,
 }
 
 /// A topic and the total partition count it should grow to ([`AdminClient::create_partitions`]).
@@ -665,7 +592,7 @@ impl AdminClient {
                                     partitions,
                                 },
                                 authorized_operations: if options.include_authorized_operations {
-                                    AuthorizedOperation::from_bitfield(t.topic_authorized_operations)
+                                    AclOperation::from_bitfield(t.topic_authorized_operations)
                                 } else {
                                     None
                                 },
@@ -744,17 +671,6 @@ impl AdminClient {
 mod tests {
     use super::*;
 
-    #[test]
-    fn authorized_operations_decode_as_java_does() {
-        assert_eq!(AuthorizedOperation::from_bitfield(i32::MIN), None);
-        assert_eq!(AuthorizedOperation::from_bitfield(0), Some(BTreeSet::new()));
-        // READ (3), WRITE (4), DESCRIBE (8); bit 20 is no operation this client knows.
-        let s = AuthorizedOperation::from_bitfield((1 << 3) | (1 << 4) | (1 << 8) | (1 << 20)).unwrap();
-        use AuthorizedOperation::*;
-        assert_eq!(s, [Read, Write, Describe, Unknown].into_iter().collect());
-        assert_eq!(AuthorizedOperation::from_code(15), TwoPhaseCommit);
-        assert_eq!(AuthorizedOperation::from_code(-1), Unknown);
-    }
 
     #[test]
     fn partition_counts_and_assignments_are_checked_before_sending() {

@@ -223,8 +223,8 @@ async fn describe_cluster_through_describe_cluster_api() {
         .await
         .unwrap();
     let ops = asked.authorized_operations.clone().unwrap();
-    for op in ["DESCRIBE", "ALTER", "CLUSTER_ACTION", "DESCRIBE_CONFIGS"] {
-        assert!(ops.iter().any(|o| o == op), "{op} not in {ops:?}");
+    for op in [ferrokafka::admin::AclOperation::Describe, ferrokafka::admin::AclOperation::Alter, ferrokafka::admin::AclOperation::ClusterAction, ferrokafka::admin::AclOperation::DescribeConfigs] {
+        assert!(ops.contains(&op), "{op:?} not in {ops:?}");
     }
     assert_eq!(asked.brokers, plain.brokers);
 

@@ -174,7 +174,7 @@ async fn admin_groups_list_and_describe_classic_and_kip848_groups() {
     assert!(d.members[0].host.contains("127.0.0.1"), "{:?}", d.members[0]);
     assert!(!d.partition_assignor.is_empty());
     assert!(d.coordinator.port != 0 && !d.coordinator.host.is_empty(), "{:?}", d.coordinator);
-    assert!(d.authorized_operations.as_ref().is_some_and(|o| o.iter().any(|o| o == "DESCRIBE")), "{:?}", d.authorized_operations);
+    assert!(d.authorized_operations.as_ref().is_some_and(|o| o.contains(&ferrokafka::admin::AclOperation::Describe)), "{:?}", d.authorized_operations);
     if b.is_some() {
         let k = described[1].result.as_ref().expect("KIP-848 group described");
         assert_eq!(k.group_type, GroupType::Consumer);

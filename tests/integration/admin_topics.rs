@@ -126,8 +126,8 @@ async fn topics_are_described_and_deleted_by_id_with_authorized_operations() {
     let da = r[0].as_ref().unwrap();
     assert_eq!(da.description.name, a);
     assert_eq!(da.description.partitions.len(), 2);
-    use AuthorizedOperation::*;
-    let all_topic_ops: BTreeSet<AuthorizedOperation> =
+    use AclOperation::*;
+    let all_topic_ops: BTreeSet<AclOperation> =
         [Read, Write, Create, Delete, Alter, Describe, DescribeConfigs, AlterConfigs].into_iter().collect();
     assert_eq!(da.authorized_operations.as_ref(), Some(&all_topic_ops));
     assert_eq!(code(&r[1]), Some(ErrorCode::UnknownTopicOrPartition));
