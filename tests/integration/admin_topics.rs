@@ -342,8 +342,8 @@ async fn log_dirs_are_described_per_broker_and_per_replica_and_moves_answered() 
     let a = r[&absent].as_ref().unwrap();
     assert_eq!((a.current_replica_log_dir.as_deref(), a.future_replica_log_dir.as_deref()), (None, None));
 
-    // The test broker has one log dir: a move to it is accepted (nothing to move), a move
-    // to a directory it does not have is LOG_DIR_NOT_FOUND.
+    // A move to its own dir is accepted (nothing to move), a move to a directory the broker
+    // does not have is LOG_DIR_NOT_FOUND.
     let r = admin.alter_replica_log_dirs([(here.clone(), path.clone())], Default::default()).await.unwrap();
     r[&here].as_ref().unwrap();
     let r = admin.alter_replica_log_dirs([(here.clone(), format!("{path}-nowhere"))], Default::default()).await.unwrap();
@@ -351,6 +351,28 @@ async fn log_dirs_are_described_per_broker_and_per_replica_and_moves_answered() 
     let r = admin.describe_replica_log_dirs([here.clone()], Default::default()).await.unwrap();
     assert_eq!(r[&here].as_ref().unwrap().current_replica_log_dir.as_deref(), Some(path.as_str()));
     assert_eq!(r[&here].as_ref().unwrap().future_replica_log_dir, None);
+
+    // The local single node has a second log dir (scripts/kafka-local.sh): the replica moves
+    // there (a future replica catches up, then takes over), and its records move with it.
+    let others: Vec<&String> = dirs.keys().filter(|d| *d != path).collect();
+    if std::env::var("FERROKAFKA_EXTERNAL").as_deref() == Ok("1") && others.is_empty() {
+        return; // an external broker with one log dir: nothing to move to
+    }
+    let other = others.first().unwrap_or_else(|| panic!("the test broker has two log dirs: {dirs:?}")).to_string();
+    let r = admin.alter_replica_log_dirs([(here.clone(), other.clone())], Default::default()).await.unwrap();
+    r[&here].as_ref().unwrap();
+    eventually("the replica in the other log dir", Duration::from_secs(30), || async {
+        let r = admin.describe_replica_log_dirs([here.clone()], Default::default()).await.ok()?;
+        let h = r.get(&here)?.as_ref().ok()?.clone();
+        (h.current_replica_log_dir.as_deref() == Some(other.as_str()) && h.future_replica_log_dir.is_none()).then_some(())
+    })
+    .await;
+    let all = admin.describe_log_dirs(Some(&[broker]), Default::default()).await.unwrap();
+    let dirs = all[&broker].as_ref().unwrap();
+    assert!(dirs[&other].replicas.contains_key(&tp) && !dirs[path].replicas.contains_key(&tp), "{dirs:?}");
+    assert!(dirs[&other].replicas[&tp].size > 0);
+    let end = admin.list_offsets([(tp.clone(), OffsetSpec::Latest)], Default::default()).await.unwrap();
+    assert_eq!(end[&tp].as_ref().unwrap().offset, 3, "the records moved with the replica");
 }
 
 #[tokio::test]
