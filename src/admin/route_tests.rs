@@ -172,3 +172,53 @@ async fn send_to_retries_a_moved_controller_and_returns_a_final_error_at_once() 
     assert_eq!(r.expect_err("final").code(), Some(ErrorCode::InvalidRequest));
     assert_eq!(attempts.load(Ordering::SeqCst), 1, "a non-retriable error is returned at once");
 }
+
+/// An unclean election goes to the controller with election type 1 and the partitions
+/// asked, and each partition keeps its own answer (the effect — an out-of-sync replica
+/// becoming leader — needs two unavailable nodes, which a 3-node combined quorum cannot
+/// lose and still elect; see the issue note).
+#[tokio::test]
+async fn an_unclean_election_is_sent_as_such_and_answered_per_partition() {
+    use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
+    use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
+
+    let seen: Arc<Mutex<Vec<(i8, Vec<(String, Vec<i32>)>)>>> = Arc::default();
+    let log = seen.clone();
+    let b = TcpBroker::start(move |req: &Received, host, port| {
+        let (corr, v) = (req.header.correlation_id, req.header.request_api_version);
+        match req.header.request_api_key {
+            18 => TcpReply::Frame(encode_response::<ApiVersionsRequest>(corr, v, &api_versions(&[(18, 0, 4), (3, 0, 12), (43, 0, 2)]))),
+            3 => TcpReply::Frame(encode_response::<MetadataRequest>(corr, v, &single_node_metadata(host, port, "t", 2))),
+            43 => {
+                let r = req.decode::<ElectLeadersRequest>();
+                let asked: Vec<(String, Vec<i32>)> = r
+                    .topic_partitions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.topic.0.to_string(), t.partitions))
+                    .collect();
+                log.lock().unwrap().push((r.election_type, asked));
+                let resp = ElectLeadersResponse::default().with_replica_election_results(vec![ReplicaElectionResult::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_result(vec![
+                        PartitionResult::default().with_partition_id(0),
+                        PartitionResult::default()
+                            .with_partition_id(1)
+                            .with_error_code(ErrorCode::EligibleLeadersNotAvailable.code())
+                            .with_error_message(Some(StrBytes::from_static_str("no live replica"))),
+                    ])]);
+                TcpReply::Frame(encode_response::<ElectLeadersRequest>(corr, v, &resp))
+            }
+            _ => TcpReply::Close,
+        }
+    })
+    .await;
+    let admin = admin(&b).await;
+    let asked = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
+    let r = admin.elect_leaders(super::ElectionType::Unclean, Some(&asked), Default::default()).await.unwrap();
+    assert!(r[&asked[0]].is_ok(), "{r:?}");
+    let e = r[&asked[1]].as_ref().expect_err("no eligible leader");
+    assert_eq!(e.code(), Some(ErrorCode::EligibleLeadersNotAvailable));
+    assert!(e.to_string().contains("no live replica"), "{e}");
+    assert_eq!(seen.lock().unwrap().clone(), vec![(1, vec![("t".to_string(), vec![0, 1])])], "type 1 (unclean), the partitions asked");
+}

@@ -472,7 +472,7 @@ async fn partitions(admin: &AdminClient, topic: &str) -> Vec<ferrokafka::admin::
 /// a cluster test): cluster health sees the under-replicated partitions while it is down and
 /// none after; a reassignment onto it is listed in progress while it is down (cancelled,
 /// then started again) and done after; a preferred election gives it back the leadership
-/// it lost.
+/// it lost; unregistered while down, it registers again when it returns.
 #[tokio::test]
 async fn with_a_node_down_and_back_health_reassignments_and_elections_follow() {
     let _faults = CLUSTER_FAULTS.lock().await;
@@ -572,6 +572,26 @@ async fn with_a_node_down_and_back_health_reassignments_and_elections_follow() {
     let r = admin.alter_partition_reassignments([(tp.clone(), Some(target.clone()))], Default::default()).await.unwrap();
     r[&tp].as_ref().unwrap();
     assert!(admin.list_partition_reassignments(Some(&[tp.clone()]), no_wait.clone()).await.unwrap().contains_key(&tp));
+
+    // unregister_broker: c, fenced while it is down, is unregistered; on Kafka 4.x
+    // (DescribeCluster v2 lists fenced brokers) it is then no longer listed at all. Coming
+    // back, it registers again (all_three_up), as Kafka documents for a running broker.
+    let fenced = DescribeClusterOptions { include_fenced_brokers: true, ..Default::default() };
+    let lists_fenced = broker_max(&admin, a, 60).await >= 2;
+    if lists_fenced {
+        eventually("c listed as fenced", Duration::from_secs(40), || async {
+            admin.describe_cluster_with(fenced.clone()).await.ok()?.fenced_brokers.iter().any(|n| n.id == c).then_some(())
+        })
+        .await;
+    }
+    admin.unregister_broker(c, Default::default()).await.unwrap();
+    if lists_fenced {
+        eventually("c unregistered", Duration::from_secs(20), || async {
+            let d = admin.describe_cluster_with(fenced.clone()).await.ok()?;
+            (!d.fenced_brokers.iter().chain(&d.brokers).any(|n| n.id == c)).then_some(())
+        })
+        .await;
+    }
 
     killed.restart();
     all_three_up(&admin).await;
