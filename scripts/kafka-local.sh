@@ -221,6 +221,11 @@ check_ports_free() {
 
 print_log_tail() {
   local dir="$1" f
+  # The cause of a failed start is often far above the shutdown lines at the end.
+  if [[ -s "$dir/server.log" ]] && grep -qE ' (ERROR|FATAL) ' "$dir/server.log"; then
+    printf -- '----- first ERROR/FATAL lines of %s -----\n' "$dir/server.log" >&2
+    grep -E -A3 ' (ERROR|FATAL) ' "$dir/server.log" | head -n 30 >&2
+  fi
   for f in server.log console.log; do
     if [[ -s "$dir/$f" ]]; then
       printf -- '----- last 40 lines of %s -----\n' "$dir/$f" >&2
@@ -392,6 +397,9 @@ num.partitions=1
 default.replication.factor=$rf
 min.insync.replicas=$isr
 auto.create.topics.enable=false
+# A node that cannot register with the controller quorum within this time shuts itself down
+# (default 60 s); on a loaded 2-core machine three nodes starting at once can take longer.
+initial.broker.registration.timeout.ms=180000
 # No time-based retention: the tests write records with fixed timestamps from 2023 (the
 # Java vectors' BASE_TIMESTAMP), which the default 7-day retention deletes at its next
 # check (every 5 min), so a consumer then finds the log start at the end and gets nothing.
