@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, then the integration tests against real Apache Kafka
-# (a single node and a 3-node KRaft cluster, started from Maven Central jars by
-# scripts/kafka-local.sh) for each Kafka version in KAFKA_VERSIONS.
+# (a single node, a 3-node KRaft cluster and a dynamic 2-node quorum, started from Maven
+# Central jars by scripts/kafka-local.sh) for each Kafka version in KAFKA_VERSIONS.
 #
 #   KAFKA_VERSIONS   space-separated versions (default: "4.4.0 3.9.2"; KAFKA_VERSION, when
 #                    set, runs just that one)
@@ -12,6 +12,10 @@
 #                    when FERROKAFKA_EXTERNAL=1, run against these instead of starting Kafka
 #                    (plus the FERROKAFKA_* security variables of kafka-local.sh's
 #                    single/security.env for the TLS/SASL tests)
+#   FERROKAFKA_QUORUM_*  the dynamic quorum (kafka-local.sh's quorum/quorum.env: bootstrap,
+#                        the observer's id, directory id and endpoint) for the KIP-853 test
+#                        (tests/integration/admin_quorum.rs); exported from quorum.env here,
+#                        with FERROKAFKA_EXTERNAL=1 optional (unset: that test is skipped)
 #
 # Exits non-zero when any test fails; the clusters are stopped in every case.
 set -euo pipefail
@@ -59,6 +63,13 @@ for v in $VERSIONS; do
   set -a
   # shellcheck disable=SC1091
   . "$FERROKAFKA_RUN_DIR/cluster/security.env"
+  set +a
+  # The dynamic quorum (KIP-853: add_raft_voter / remove_raft_voter); quorum.env holds
+  # FERROKAFKA_QUORUM_BOOTSTRAP and the observer's id, directory id and endpoint.
+  "$KAFKA" start quorum >/dev/null
+  set -a
+  # shellcheck disable=SC1091
+  . "$FERROKAFKA_RUN_DIR/quorum/quorum.env"
   set +a
   export FERROKAFKA_BOOTSTRAP FERROKAFKA_CLUSTER_BOOTSTRAP
   export FERROKAFKA_CLUSTER_CTL="$PWD/$KAFKA"

@@ -8,6 +8,7 @@
 
 mod admin_configs;
 mod admin_groups;
+mod admin_quorum;
 mod admin_security;
 mod admin_topics;
 mod admin_txn;
