@@ -38,6 +38,9 @@ echo "== build (tests and examples)"
 cargo build --all-targets --locked "${HOOKS[@]}"
 cargo test --locked --no-run --quiet "${HOOKS[@]}"
 
+echo "== API docs: every public item documented, every intra-doc link resolves"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet "${HOOKS[@]}"
+
 echo "== unit tests and doc tests"
 cargo test --locked --doc --quiet
 cargo test --locked --lib --quiet

@@ -387,7 +387,7 @@ impl AdminClient {
     /// error. Anything else is the key's result; answers about keys not asked are dropped.
     pub(crate) fn file_answers<K: Ord, T>(
         &self,
-        answers: Vec<(Vec<K>, Result<Vec<(K, Result<T>)>>)>,
+        answers: Vec<TargetAnswer<K, T>>,
         done: &Mutex<BTreeMap<K, Result<T>>>,
         retry: &mut Option<Error>,
     ) {
@@ -426,6 +426,10 @@ impl AdminClient {
         }
     }
 }
+
+/// One target's answer in a per-key round: the keys it was asked about, and the call's
+/// result (a result per key, or one error for the whole call).
+pub(crate) type TargetAnswer<K, T> = (Vec<K>, Result<Vec<(K, Result<T>)>>);
 
 /// The results of a per-key round once the retry loop ended: every key without a result
 /// gets the loop's error (its timeout, or the error it gave up on).

@@ -71,7 +71,7 @@ impl NewTopic {
 pub struct CreateTopicsOptions {
     /// Only validate the request on the broker; create nothing. Default `false`.
     pub validate_only: bool,
-    /// The call's timeout; `None` uses [`AdminConfig::default_api_timeout`].
+    /// The call's timeout; `None` uses [`AdminConfig::default_api_timeout`](super::AdminConfig::default_api_timeout).
     pub timeout: Option<Duration>,
 }
 
