@@ -10,6 +10,7 @@ mod client;
 mod config;
 pub mod consumer;
 pub mod error;
+pub mod metrics;
 mod error_code;
 mod metadata;
 mod network;

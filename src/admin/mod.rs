@@ -108,6 +108,14 @@ impl AdminConfig {
     }
 }
 
+/// What [`AdminClient::metrics`] returns.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AdminMetrics {
+    /// Connections and requests.
+    pub network: crate::metrics::NetworkStats,
+}
+
 /// An admin client. Cheap to clone; background tasks end when the last clone is dropped.
 #[derive(Clone)]
 pub struct AdminClient {
@@ -129,5 +137,11 @@ impl AdminClient {
         config.validate()?;
         let core = ClientCore::connect(config.client).await?;
         Ok(AdminClient { core, timeout: config.default_api_timeout })
+    }
+
+    /// A snapshot of this client's metrics (the same values it records through the
+    /// `metrics` facade; see [`crate::metrics`]).
+    pub fn metrics(&self) -> AdminMetrics {
+        AdminMetrics { network: self.core.pool.metrics().snapshot() }
     }
 }

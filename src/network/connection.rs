@@ -43,6 +43,7 @@ use tokio::time::Instant;
 use tracing::{debug, trace, warn, Instrument};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::metrics::network::{NetworkMetrics, RequestSeries};
 use crate::protocol::{self, ApiVersions, Frame, CORRELATION_ID_OFFSET};
 use crate::security::sasl::{AuthChannel, Authenticator, SaslVersions};
 
@@ -56,6 +57,8 @@ pub(crate) struct ConnectionSettings {
     pub client_id: String,
     pub request_timeout: Duration,
     pub max_response_size: usize,
+    /// The client's network metrics (connections, requests per broker and API).
+    pub metrics: Arc<NetworkMetrics>,
 }
 
 /// The highest ApiVersions version this client sends (v3 is the first flexible one and
@@ -78,6 +81,9 @@ struct Outgoing {
 /// A request written and waiting for its response.
 struct InFlight {
     api_key: i16,
+    /// When it was written, and the series its latency and response size go to.
+    sent_at: Instant,
+    series: Arc<RequestSeries>,
     deadline: Instant,
     timeout: Duration,
     reply: oneshot::Sender<Result<Bytes>>,
@@ -128,12 +134,14 @@ impl BrokerConnection {
         let (plan_tx, plan_rx) = oneshot::channel();
         let addr: Arc<str> = Arc::from(addr);
         let span = tracing::debug_span!("connection", broker = %addr);
+        settings.metrics.connection_creations.inc();
         tokio::spawn(
             ConnectionTask {
                 addr: addr.clone(),
                 max_frame: settings.max_response_size,
                 client_id: settings.client_id.clone(),
                 request_timeout: settings.request_timeout,
+                metrics: settings.metrics.clone(),
             }
             .run(io, rx, plan_rx)
             .instrument(span),
@@ -152,7 +160,12 @@ impl BrokerConnection {
             };
             let lifetime = sasl
                 .authenticate(&mut &conn, versions, &conn.settings.client_id, &conn.addr)
-                .await?;
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, Error::Authentication { .. }) {
+                        conn.settings.metrics.authentication_failures.inc();
+                    }
+                })?;
             if let Some(lifetime) = lifetime {
                 let _ = plan_tx.send(ReauthPlan { sasl, versions, lifetime });
             }
@@ -340,6 +353,7 @@ struct ConnectionTask {
     max_frame: usize,
     client_id: String,
     request_timeout: Duration,
+    metrics: Arc<NetworkMetrics>,
 }
 
 /// What the write loop needs to write a request: the writer, the next correlation id and
@@ -350,6 +364,8 @@ struct Writer<'a, W> {
     next_id: i32,
     in_flight: &'a Mutex<InFlightMap>,
     new_deadline: &'a Notify,
+    /// This connection's request series by API key, looked up once each.
+    series: HashMap<i16, Arc<RequestSeries>>,
 }
 
 impl<W: AsyncWrite + Unpin + Send> Writer<'_, W> {
@@ -360,14 +376,29 @@ impl<W: AsyncWrite + Unpin + Send> Writer<'_, W> {
         self.next_id = self.next_id.wrapping_add(1).max(0);
         out.frame.head[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4].copy_from_slice(&corr.to_be_bytes());
         let api = protocol::api_name(out.api_key);
-        trace!(api, correlation_id = corr, bytes = out.frame.len(), "write");
+        let bytes = out.frame.len();
+        trace!(api, correlation_id = corr, bytes, "write");
+        let series = match self.series.get(&out.api_key) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.task.metrics.request_series(&self.task.addr, out.api_key, api);
+                self.series.insert(out.api_key, s.clone());
+                s
+            }
+        };
+        series.requests.inc();
+        series.bytes_out.add(bytes as u64);
         let reply = if out.expect_response {
             // Register before writing.
+            series.in_flight.add(1);
+            let now = Instant::now();
             self.in_flight.lock().unwrap().map.insert(
                 corr,
                 InFlight {
                     api_key: out.api_key,
-                    deadline: Instant::now() + out.timeout,
+                    sent_at: now,
+                    series,
+                    deadline: now + out.timeout,
                     timeout: out.timeout,
                     reply: out.reply,
                 },
@@ -419,6 +450,7 @@ impl ConnectionTask {
         let mut failed = 0usize;
         let pending: Vec<_> = in_flight.lock().unwrap().map.drain().collect();
         for (_, f) in pending {
+            f.series.in_flight.add(-1);
             let _ = f.reply.send(Err(shared.clone()));
             failed += 1;
         }
@@ -426,6 +458,7 @@ impl ConnectionTask {
             let _ = out.reply.send(Err(shared.clone()));
             failed += 1;
         }
+        self.metrics.connection_closes.inc();
         if failed > 0 || !matches!(&shared, Error::Connection { cause, .. } if cause.kind() == std::io::ErrorKind::UnexpectedEof) {
             debug!(error = %shared, failed, "connection closed");
         }
@@ -443,7 +476,7 @@ impl ConnectionTask {
         new_deadline: &Notify,
         plan: oneshot::Receiver<ReauthPlan>,
     ) -> Error {
-        let mut w = Writer { task: self, wr, next_id: 0, in_flight, new_deadline };
+        let mut w = Writer { task: self, wr, next_id: 0, in_flight, new_deadline, series: HashMap::new() };
         let mut plan = Some(plan);
         let mut reauth: Option<(ReauthPlan, Instant)> = None;
         // Far enough never to fire; only polled while `reauth` is set.
@@ -464,11 +497,15 @@ impl ConnectionTask {
                     debug!(mechanism = p.sasl.mechanism(), "re-authenticating (KIP-368)");
                     match p.sasl.authenticate(&mut w, p.versions, &self.client_id, &self.addr).await {
                         Ok(Some(lifetime)) => {
+                            self.metrics.reauthentications.inc();
                             let at = reauth_at(lifetime);
                             reauth = Some((ReauthPlan { lifetime, ..p }, at));
                         }
-                        Ok(None) => {}
+                        Ok(None) => self.metrics.reauthentications.inc(),
                         Err(e) => {
+                            if matches!(e, Error::Authentication { .. }) {
+                                self.metrics.authentication_failures.inc();
+                            }
                             warn!(error = %e, "re-authentication failed; closing the connection");
                             return e;
                         }
@@ -548,6 +585,9 @@ impl ConnectionTask {
                 });
             };
             trace!(api = protocol::api_name(req.api_key), correlation_id = corr, bytes = size, "read");
+            req.series.in_flight.add(-1);
+            req.series.bytes_in.add(size as u64 + 4);
+            req.series.latency.record_duration(req.sent_at.elapsed());
             // The caller may be gone (dropped future): the response is then discarded.
             let _ = req.reply.send(Ok(frame));
         }
@@ -563,6 +603,7 @@ impl ConnectionTask {
                         _ = tokio::time::sleep_until(deadline) => {
                             let expired = in_flight.lock().unwrap().map.remove(&corr);
                             if let Some(f) = expired {
+                                f.series.in_flight.add(-1);
                                 let api = protocol::api_name(f.api_key);
                                 warn!(api, correlation_id = corr, timeout = ?f.timeout, "request timed out; closing the connection");
                                 let err = Error::RequestTimeout {

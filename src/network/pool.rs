@@ -12,6 +12,7 @@ use tracing::debug;
 use super::connection::{BrokerConnection, ConnectionSettings};
 use crate::config::{parse_host_port, ClientConfig};
 use crate::error::{Error, Result};
+use crate::metrics::network::NetworkMetrics;
 use crate::security::{tls, Security};
 
 /// What a connection is for. A broker gets one connection per purpose, so a long-poll
@@ -61,6 +62,7 @@ impl ConnectionPool {
                 client_id: config.client_id.clone(),
                 request_timeout: config.request_timeout,
                 max_response_size: config.max_response_size,
+                metrics: Arc::new(NetworkMetrics::new(&config.client_id)),
             }),
             connect_timeout: config.connect_timeout,
             backoff: config.reconnect_backoff,
@@ -100,6 +102,7 @@ impl ConnectionPool {
                 Ok(c)
             }
             Err(e) => {
+                self.settings.metrics.connection_failures.inc();
                 slot.failures = slot.failures.saturating_add(1);
                 let wait = backoff(self.backoff, self.backoff_max, slot.failures);
                 slot.retry_at = Some(Instant::now() + wait);
@@ -107,6 +110,11 @@ impl ConnectionPool {
                 Err(e)
             }
         }
+    }
+
+    /// The client's network metrics.
+    pub(crate) fn metrics(&self) -> &Arc<NetworkMetrics> {
+        &self.settings.metrics
     }
 
     /// The connection of a slot if it is open now, without connecting.

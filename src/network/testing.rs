@@ -12,6 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 pub(crate) struct Received {
     pub header: RequestHeader,
     pub body: Bytes,
+    /// The frame's size without its 4-byte size prefix.
+    pub size: usize,
 }
 
 impl Received {
@@ -33,7 +35,7 @@ impl ScriptedBroker {
         self.io.read_exact(&mut frame).await.ok()?;
         let mut buf = Bytes::from(frame);
         let header = decode_request_header_from_buffer(&mut buf).expect("request header");
-        Some(Received { header, body: buf })
+        Some(Received { header, body: buf, size: size as usize })
     }
 
     /// Answers a request with `resp` encoded at the request's version.
@@ -181,7 +183,7 @@ impl TcpBroker {
                         }
                         let mut buf = Bytes::from(frame);
                         let Ok(header) = decode_request_header_from_buffer(&mut buf) else { return };
-                        match handler(&Received { header, body: buf }, &host, port) {
+                        match handler(&Received { header, body: buf, size: size as usize }, &host, port) {
                             TcpReply::Frame(b) => {
                                 if sock.write_all(&b).await.is_err() {
                                     return;

@@ -17,6 +17,7 @@ fn settings(timeout_ms: u64) -> Arc<ConnectionSettings> {
         client_id: "unit".into(),
         request_timeout: Duration::from_millis(timeout_ms),
         max_response_size: 1024 * 1024,
+        metrics: Arc::new(crate::metrics::network::NetworkMetrics::new("unit")),
     })
 }
 
@@ -315,4 +316,30 @@ async fn requests_without_response_do_not_shift_correlation() {
         .reply::<MetadataRequest>(&req, &MetadataResponse::default().with_cluster_id(Some("ok".into())))
         .await;
     assert_eq!(call.await.unwrap().unwrap().cluster_id.unwrap().as_str(), "ok");
+}
+
+#[tokio::test]
+async fn requests_are_metered_per_api_with_latency_bytes_and_in_flight() {
+    let (conn, mut broker) = pair(5_000).await;
+    let metrics = conn.settings.metrics.clone();
+    let pending = tokio::spawn({
+        let conn = conn.clone();
+        async move { conn.send_at(&metadata_for("t"), 12).await }
+    });
+    let req = broker.recv().await.unwrap();
+    let before = metrics.snapshot();
+    let md = before.requests.iter().find(|r| r.api == "Metadata").expect("Metadata series");
+    assert_eq!((md.requests, md.in_flight, md.latency.count), (1, 1, 0));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    broker.reply::<MetadataRequest>(&req, &kafka_protocol::messages::MetadataResponse::default()).await;
+    pending.await.unwrap().unwrap();
+    let after = metrics.snapshot();
+    let md = after.requests.iter().find(|r| r.api == "Metadata").unwrap();
+    assert_eq!((md.requests, md.in_flight, md.latency.count), (1, 0, 1));
+    assert!(md.latency.max >= 0.02 && md.latency.max < 5.0, "latency {:?}", md.latency);
+    assert_eq!(md.bytes_out, 4 + req.size as u64, "{md:?}");
+    assert!(md.bytes_in > 8, "{md:?}");
+    // The handshake was metered too, and the connection was counted once.
+    assert!(after.requests.iter().any(|r| r.api == "ApiVersions" && r.requests == 1 && r.in_flight == 0));
+    assert_eq!(after.connection_creations, 1);
 }
