@@ -625,3 +625,95 @@ async fn with_a_node_down_and_back_health_reassignments_and_elections_follow() {
     drop_topic(&admin, &moved).await;
     drop_topic(&admin, &elected).await;
 }
+
+/// An unclean election on the real cluster: partition on two nodes, l leading and f
+/// following. f goes down, the ISR shrinks to l, records land on l alone; then l goes down
+/// too and f comes back. f is not in the ISR, so no clean election can make it leader (the
+/// partition stays leaderless, unclean.leader.election.enable being false); a preferred
+/// election is refused, an unclean one makes f the leader, and the records written while f
+/// was down are gone: the log ends where f's copy ended. When l returns it follows f and
+/// truncates its own log to match.
+#[tokio::test]
+async fn unclean_election_makes_an_out_of_sync_replica_leader_and_loses_what_it_missed() {
+    let _faults = CLUSTER_FAULTS.lock().await;
+    let admin = cluster_admin().await;
+    all_three_up(&admin).await;
+    let topic = unique("adm-unclean");
+    let new = NewTopic::new(&topic, 1, 2)
+        .config("min.insync.replicas", "1")
+        .config("unclean.leader.election.enable", "false");
+    admin.create_topic(new).await.unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    let (l, f) = eventually("a leader and a full ISR", T, || async {
+        let p = admin.describe_topics([&topic]).await.ok()?.pop()?.partitions.pop()?;
+        let l = p.leader?;
+        (p.isr.len() == 2).then(|| (l, *p.replicas.iter().find(|r| **r != l).unwrap()))
+    })
+    .await;
+    let end = |admin: AdminClient, tp: TopicPartition| async move {
+        admin.list_offsets([(tp.clone(), OffsetSpec::Latest)], ListOffsetsOptions::default()).await.ok()?[&tp]
+            .as_ref()
+            .ok()
+            .map(|i| i.offset)
+    };
+    // Three records on both replicas (acks=all with the full ISR).
+    produce(&cluster_bootstrap(), &topic, &[(0, 1_000), (0, 1_001), (0, 1_002)]).await;
+
+    let follower_down = KilledNode::kill(f);
+    eventually("the ISR shrunk to the leader", Duration::from_secs(40), || async {
+        let p = partitions(&admin, &topic).await.pop()?;
+        (p.isr == vec![l]).then_some(())
+    })
+    .await;
+    // Two records only l has.
+    produce(&cluster_bootstrap(), &topic, &[(0, 2_000), (0, 2_001)]).await;
+    assert_eq!(end(admin.clone(), tp.clone()).await, Some(5));
+
+    // l down as well (two of three controllers down: no quorum until f returns).
+    let leader_down = KilledNode::kill(l);
+    follower_down.restart();
+    let no_leader = eventually("f back, the partition leaderless", Duration::from_secs(90), || async {
+        let live = admin.describe_cluster().await.ok()?.brokers.iter().any(|b| b.id == f);
+        let p = partitions(&admin, &topic).await.pop()?;
+        (live && p.leader.is_none()).then_some(p)
+    })
+    .await;
+    assert!(!no_leader.isr.contains(&f), "{no_leader:?}");
+
+    // f is not in the ISR: a preferred election cannot choose it.
+    let r = admin.elect_leaders(ElectionType::Preferred, Some(&[tp.clone()]), Default::default()).await.unwrap();
+    assert!(r[&tp].is_err(), "{r:?}");
+    let r = admin.elect_leaders(ElectionType::Unclean, Some(&[tp.clone()]), Default::default()).await.unwrap();
+    r[&tp].as_ref().unwrap_or_else(|e| panic!("unclean election: {e}"));
+    let led = eventually("f leading", T, || async {
+        let p = partitions(&admin, &topic).await.pop()?;
+        (p.leader == Some(f)).then_some(p)
+    })
+    .await;
+    assert_eq!(led.isr, vec![f], "{led:?}");
+    // The log is f's: the three records, not the two written while f was down.
+    let got = eventually("the log end from f", T, || end(admin.clone(), tp.clone())).await;
+    assert_eq!(got, 3, "the records f missed are gone");
+    let c = ferrokafka::consumer::Consumer::new(ferrokafka::consumer::ConsumerConfig::new(cluster_bootstrap()))
+        .await
+        .unwrap();
+    c.assign(vec![tp.clone()]).unwrap();
+    c.seek(&tp, 0).unwrap();
+    let mut stamps = Vec::new();
+    while stamps.len() < 3 {
+        let recs = tokio::time::timeout(T, c.poll(Duration::from_secs(1))).await.unwrap().unwrap();
+        stamps.extend(recs.iter().map(|r| r.timestamp));
+    }
+    assert_eq!(stamps, vec![1_000, 1_001, 1_002]);
+
+    // l returns, follows f and truncates: the ISR is full again, the log still ends at 3.
+    leader_down.restart();
+    all_three_up(&admin).await;
+    eventually("l back in the ISR", Duration::from_secs(60), || async {
+        let p = partitions(&admin, &topic).await.pop()?;
+        (p.isr.len() == 2 && p.leader == Some(f)).then_some(())
+    })
+    .await;
+    assert_eq!(end(admin.clone(), tp.clone()).await, Some(3));
+    drop_topic(&admin, &topic).await;
+}
