@@ -11,9 +11,9 @@ use kafka_protocol::messages::{
     AddRaftVoterRequest, ApiVersionsRequest, BrokerId, DescribeClusterRequest, DescribeQuorumRequest,
     ListConfigResourcesRequest, RemoveRaftVoterRequest, TopicName, UnregisterBrokerRequest, UpdateFeaturesRequest,
 };
-use kafka_protocol::protocol::{Message, Request, StrBytes};
+use kafka_protocol::protocol::{Request, StrBytes};
 
-use super::route::Target;
+use super::route::{needs_version, Target};
 use super::{AclOperation, AdminClient, ConfigResource, ConfigResourceType};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::BrokerInfo;
@@ -337,13 +337,7 @@ impl AdminClient {
                     if options.include_fenced_brokers {
                         if version < 2 {
                             // Java: "Including fenced broker endpoints is not supported".
-                            return Err(Error::UnsupportedVersion {
-                                broker: "the broker (for include_fenced_brokers)".into(),
-                                api: "DescribeCluster",
-                                client_min: 2,
-                                client_max: DescribeClusterRequest::VERSIONS.max,
-                                broker_range: Some((0, version)),
-                            });
+                            return Err(needs_version::<DescribeClusterRequest>("DescribeCluster", 2));
                         }
                         req = req.with_include_fenced_brokers(true);
                     }
@@ -715,13 +709,7 @@ impl AdminClient {
                     } else if only_client_metrics {
                         Ok(ListConfigResourcesRequest::default())
                     } else {
-                        Err(Error::UnsupportedVersion {
-                            broker: "broker".into(),
-                            api: "ListConfigResources",
-                            client_min: 1,
-                            client_max: ListConfigResourcesRequest::VERSIONS.max,
-                            broker_range: Some((0, version)),
-                        })
+                        Err(needs_version::<ListConfigResourcesRequest>("ListConfigResources", 1))
                     }
                 },
                 |resp| Error::check_code(resp.error_code, "ListConfigResources", None, None, None),

@@ -25,7 +25,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::route::GROUP_KEY;
+use super::route::{needs_version, require_version, GROUP_KEY};
 use super::{AclOperation, AdminClient};
 use crate::consumer::group::consumer_protocol;
 use crate::consumer::{OffsetAndMetadata, TopicPartition};
@@ -446,10 +446,10 @@ impl AdminClient {
                 timeout,
                 |v| {
                     if !types.is_empty() && v < 5 {
-                        return Err(unsupported_filter("ListGroups", v, 5, "a types filter"));
+                        return Err(needs_version::<ListGroupsRequest>("ListGroups with a types filter", 5));
                     }
                     if !states.is_empty() && v < 4 {
-                        return Err(unsupported_filter("ListGroups", v, 4, "a states filter"));
+                        return Err(needs_version::<ListGroupsRequest>("ListGroups with a states filter", 4));
                     }
                     let mut r = ListGroupsRequest::default();
                     if v >= 4 {
@@ -960,15 +960,7 @@ impl AdminClient {
         let mut r = self
             .per_coordinator(GROUP_KEY, "LeaveGroup", &[group.to_owned()], left, |conn, _node, _gs| async move {
                 let v = conn.version_for::<LeaveGroupRequest>()?;
-                if v < 3 {
-                    return Err(Error::UnsupportedVersion {
-                        broker: format!("coordinator of group {group}"),
-                        api: "LeaveGroup",
-                        client_min: 3,
-                        client_max: v,
-                        broker_range: conn.api_versions().range(13),
-                    });
-                }
+                require_version::<LeaveGroupRequest>(&conn, v, 3, "LeaveGroup of chosen members (KIP-345)")?;
                 let req = LeaveGroupRequest::default().with_group_id(group_id(group)).with_members(
                     members
                         .iter()
@@ -1087,16 +1079,6 @@ fn add_offset(
     Ok(())
 }
 
-fn unsupported_filter(api: &'static str, version: i16, need: i16, what: &str) -> Error {
-    tracing::debug!(api, version, need, what, "filter needs a newer version");
-    Error::UnsupportedVersion {
-        broker: format!("a broker speaking {api} v{version} (v{need}+ is needed for {what})"),
-        api,
-        client_min: need,
-        client_max: version,
-        broker_range: None,
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,8 @@ use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, D
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{DeleteRecordsRequest, ListOffsetsRequest};
 
-use super::topics::{require_version, topic_name};
+use super::route::require_version;
+use super::topics::topic_name;
 use super::AdminClient;
 use crate::consumer::{IsolationLevel, TopicPartition};
 use crate::error::{Error, Result};

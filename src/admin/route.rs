@@ -41,6 +41,37 @@ pub(crate) enum Target {
     Broker(i32),
 }
 
+/// The error for request `R` at a version older than the `min` that `what` (an operation
+/// or one of its options) needs: an [`Error::UnsupportedVersion`] naming `what` and the
+/// versions it needs. A request builder returns it without knowing the broker; `send_to`
+/// (and [`require_version`], which has the connection) fill in its address and range.
+pub(crate) fn needs_version<R: Request>(what: &'static str, min: i16) -> Error {
+    let client_max = crate::protocol::client_range(R::KEY).map(|r| r.1).unwrap_or(min).max(min);
+    Error::UnsupportedVersion { broker: String::new(), api: what, client_min: min, client_max, broker_range: None }
+}
+
+/// Fills in the broker (address and `R`'s version range) of an error from [`needs_version`].
+pub(crate) fn name_broker<R: Request>(e: Error, conn: &BrokerConnection) -> Error {
+    match e {
+        Error::UnsupportedVersion { broker, api, client_min, client_max, broker_range: None } if broker.is_empty() => {
+            Error::UnsupportedVersion {
+                broker: conn.addr().to_owned(),
+                api,
+                client_min,
+                client_max,
+                broker_range: conn.api_versions().range(R::KEY),
+            }
+        }
+        e => e,
+    }
+}
+
+/// Refuses `version` of `R` on `conn` when `what` needs at least `min` (see
+/// [`needs_version`]), for callers that hold the connection (per-leader, per-coordinator).
+pub(crate) fn require_version<R: Request>(conn: &BrokerConnection, version: i16, min: i16, what: &'static str) -> Result<()> {
+    if version >= min { Ok(()) } else { Err(name_broker::<R>(needs_version::<R>(what, min), conn)) }
+}
+
 impl AdminClient {
     /// The timeout of a call: its own, else `default_api_timeout`.
     pub(crate) fn call_timeout(&self, own: Option<Duration>) -> Duration {
@@ -66,6 +97,8 @@ impl AdminClient {
     /// to `target`, retrying until `timeout`. `check` looks at the answer: an `Err` it
     /// returns is treated as the attempt's error (so a retriable top-level code such as
     /// NOT_CONTROLLER or COORDINATOR_LOAD_IN_PROGRESS is retried, another is returned).
+    /// A builder refuses a version too old for what it was asked with [`needs_version`];
+    /// the broker's address and range are filled in here.
     pub(crate) async fn send_to<R, B, C>(
         &self,
         what: &'static str,
@@ -83,12 +116,34 @@ impl AdminClient {
             .with_retries(what, timeout, || async {
                 let conn = self.connect_to(target).await?;
                 let version = conn.version_for::<R>()?;
-                let req = build(version)?;
+                let req = build(version).map_err(|e| name_broker::<R>(e, &conn))?;
                 let resp = conn.send_at(&req, version).await?;
                 check(&resp)?;
                 Ok(resp)
             })
             .await
+    }
+
+    /// As [`AdminClient::send_to`], for an operation that needs version `need.0` of `R` or
+    /// newer: an older broker is an [`Error::UnsupportedVersion`] naming `need.1`, the
+    /// versions it needs and the broker's range, before anything is sent.
+    pub(crate) async fn send_to_at_least<R, B, C>(
+        &self,
+        api: &'static str,
+        target: Target,
+        timeout: Duration,
+        need: (i16, &'static str),
+        build: B,
+        check: C,
+    ) -> Result<R::Response>
+    where
+        R: Request,
+        B: Fn(i16) -> Result<R>,
+        C: Fn(&R::Response) -> Result<()>,
+    {
+        let (min, what) = need;
+        let build = |v: i16| if v < min { Err(needs_version::<R>(what, min)) } else { build(v) };
+        self.send_to::<R, _, _>(api, target, timeout, build, check).await
     }
 
     /// As [`AdminClient::send_to`], to every live broker at once; one result per broker id,

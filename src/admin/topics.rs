@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::route::require_version;
 use super::{AclOperation, AdminClient};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::{decode_metadata_response, partition_infos, validate_topic_name, TopicDescription, TopicId};
@@ -275,70 +276,6 @@ fn per_topic(
             TopicResult { name: n.clone(), result: r }
         })
         .collect()
-}
-
-/// Refuses `version` of `R` when an operation needs at least `min`: an
-/// [`Error::UnsupportedVersion`] naming `what` (the operation or option that needs it), the
-/// versions it needs, and the broker's range.
-pub(crate) fn require_version<R: kafka_protocol::protocol::Request>(
-    conn: &crate::network::BrokerConnection,
-    version: i16,
-    min: i16,
-    what: &'static str,
-) -> Result<()> {
-    if version >= min {
-        return Ok(());
-    }
-    let client_max = crate::protocol::client_range(R::KEY).map(|r| r.1).unwrap_or(min);
-    Err(Error::UnsupportedVersion {
-        broker: conn.addr().to_owned(),
-        api: what,
-        client_min: min,
-        client_max,
-        broker_range: conn.api_versions().range(R::KEY),
-    })
-}
-
-impl AdminClient {
-    /// As [`AdminClient::send_to`], for an operation that needs version `need.0` of `R` or
-    /// newer: an older broker is an [`Error::UnsupportedVersion`] naming `need.1`, the
-    /// versions it needs and the broker's range, before anything is sent.
-    pub(crate) async fn send_to_at_least<R, B, C>(
-        &self,
-        api: &'static str,
-        target: super::route::Target,
-        timeout: Duration,
-        need: (i16, &'static str),
-        build: B,
-        check: C,
-    ) -> Result<R::Response>
-    where
-        R: kafka_protocol::protocol::Request,
-        B: Fn(i16) -> Result<R>,
-        C: Fn(&R::Response) -> Result<()>,
-    {
-        let (min, what) = need;
-        let too_old = |_: i16| Error::UnsupportedVersion {
-            broker: String::new(),
-            api: what,
-            client_min: min,
-            client_max: min,
-            broker_range: None,
-        };
-        let r = self
-            .send_to::<R, _, _>(api, target, timeout, |v| if v < min { Err(too_old(v)) } else { build(v) }, check)
-            .await;
-        match r {
-            // Name the broker and its range.
-            Err(Error::UnsupportedVersion { broker, api: a, .. }) if broker.is_empty() && a == what => {
-                let conn = self.connect_to(target).await?;
-                let version = conn.version_for::<R>()?;
-                require_version::<R>(&conn, version, min, what)?;
-                Err(too_old(version))
-            }
-            r => r,
-        }
-    }
 }
 
 /// Options of [`AdminClient::delete_topics_by_id`].

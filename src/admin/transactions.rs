@@ -48,15 +48,13 @@ use kafka_protocol::messages::{
     DescribeProducersRequest, DescribeProducersResponse, DescribeTransactionsRequest, InitProducerIdRequest,
     ListTransactionsRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
-use super::route::{Target, TXN_KEY};
+use super::route::{needs_version, Target, TXN_KEY};
 use super::AdminClient;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::validate_topic_name;
-use crate::network::ConnKind;
-use crate::protocol;
 
 /// The state of a transaction as its coordinator reports it (Java's `TransactionState`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -340,10 +338,10 @@ impl AdminClient {
                 timeout,
                 |version| {
                     if duration_ms.is_some() && version < 1 {
-                        return Err(filter_unsupported(LIST_TXNS_DURATION, 1, version));
+                        return Err(needs_version::<ListTransactionsRequest>(LIST_TXNS_DURATION, 1));
                     }
                     if pattern.is_some() && version < 2 {
-                        return Err(filter_unsupported(LIST_TXNS_PATTERN, 2, version));
+                        return Err(needs_version::<ListTransactionsRequest>(LIST_TXNS_PATTERN, 2));
                     }
                     let mut req = ListTransactionsRequest::default()
                         .with_state_filters(states.clone())
@@ -369,7 +367,7 @@ impl AdminClient {
         let mut unknown_state_filters = BTreeSet::new();
         for (id, answer) in answers {
             let listing = match answer {
-                Err(e) => Err(self.name_the_broker(e, id).await),
+                Err(e) => Err(e),
                 Ok(resp) => {
                     unknown_state_filters.extend(resp.unknown_state_filters.iter().map(|s| s.to_string()));
                     broker_code(resp.error_code, "ListTransactions", id).map(|()| {
@@ -390,23 +388,6 @@ impl AdminClient {
             by_broker.insert(id, listing);
         }
         Ok(ListTransactionsResult { by_broker, unknown_state_filters })
-    }
-
-    /// Fills in the broker and its version range in a filter's `UnsupportedVersion` (the
-    /// request builder knows neither).
-    async fn name_the_broker(&self, e: Error, id: i32) -> Error {
-        match e {
-            Error::UnsupportedVersion { api, client_min, client_max, broker_range, .. }
-                if api == LIST_TXNS_DURATION || api == LIST_TXNS_PATTERN =>
-            {
-                let (broker, range) = match self.core.broker(id, ConnKind::Default).await {
-                    Ok(c) => (format!("{} (id {id})", c.addr()), c.api_versions().range(ListTransactionsRequest::KEY)),
-                    Err(_) => (format!("id {id}"), broker_range),
-                };
-                Error::UnsupportedVersion { broker, api, client_min, client_max, broker_range: range }
-            }
-            other => other,
-        }
     }
 
     /// Describes transactional ids at their transaction coordinators (Java's
@@ -600,12 +581,6 @@ impl AdminClient {
             })
             .await)
     }
-}
-
-/// The error a filter's missing request version is, before the broker is known.
-fn filter_unsupported(api: &'static str, needs: i16, version: i16) -> Error {
-    let client_max = protocol::client_range(ListTransactionsRequest::KEY).map(|r| r.1).unwrap_or(needs);
-    Error::UnsupportedVersion { broker: String::new(), api, client_min: needs, client_max, broker_range: Some((0, version)) }
 }
 
 /// The distinct transactional ids, sorted; `InvalidArgument` for an empty one.
@@ -907,12 +882,5 @@ mod tests {
             assert_eq!(admin.list_transactions(Default::default()).await.unwrap().all().unwrap(), vec![]);
             assert_eq!(seen.lock().unwrap().duration_filters, vec![2000, -1], "v1 carries the filter, -1 for none");
         }
-    }
-
-    #[test]
-    fn a_filter_the_broker_lacks_names_itself() {
-        let e = filter_unsupported(LIST_TXNS_PATTERN, 2, 1);
-        let text = e.to_string();
-        assert!(text.contains("transactional_id_pattern") && text.contains("broker 0..=1"), "{text}");
     }
 }
