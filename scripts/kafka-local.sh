@@ -614,7 +614,6 @@ new_cluster_id() {
 # Args: dir version cluster_id node_id client_port controller_port voters mode
 prepare_node() {
   local dir="$1" version="$2" cluster_id="$3" id="$4" cport="$5" qport="$6" voters="$7" mode="$8"
-  local out
   if [[ -d "$dir" ]]; then safe_rm_rf "$dir"; fi
   mkdir -p "$dir/data"
   echo "$version" >"$dir/kafka-version"
@@ -630,11 +629,19 @@ prepare_node() {
     # The cluster's certificates are made once for all nodes (cmd_start_cluster).
     write_cluster_security_properties "$dir" "$(cluster_dir)/certs"
   fi
+  format_storage "$dir" "$version" "$cluster_id" "node $id" "${scram[@]}"
+}
+
+# Formats a node's storage with the StorageTool (its output and the log tail shown, and the
+# start refused, when that fails). Args: dir version cluster_id what [StorageTool option...]
+format_storage() {
+  local dir="$1" version="$2" cluster_id="$3" what="$4" out
+  shift 4
   if ! out="$(run_tool "$dir" "$version" kafka.tools.StorageTool format \
-        -t "$cluster_id" -c "$dir/server.properties" "${scram[@]}" 2>&1)"; then
+        -t "$cluster_id" -c "$dir/server.properties" "$@" 2>&1)"; then
     printf '%s\n' "$out" >&2
     print_log_tail "$dir"
-    die "formatting storage for node $id in $dir failed"
+    die "formatting storage ($*) for $what in $dir failed"
   fi
 }
 
@@ -681,18 +688,13 @@ EOF
 # Fresh run dir + config + storage of quorum node $3, formatted with the StorageTool
 # option $4 (--standalone or --no-initial-controllers). Args: version cluster_id id option
 prepare_quorum_node() {
-  local version="$1" cluster_id="$2" id="$3" option="$4" dir out
+  local version="$1" cluster_id="$2" id="$3" option="$4" dir
   dir="$(quorum_node_dir "$id")"
   mkdir -p "$dir/data"
   echo "$version" >"$dir/kafka-version"
   write_quorum_properties "$dir" "$id"
   write_log_config "$dir" "$version"
-  if ! out="$(run_tool "$dir" "$version" kafka.tools.StorageTool format \
-        -t "$cluster_id" -c "$dir/server.properties" "$option" 2>&1)"; then
-    printf '%s\n' "$out" >&2
-    print_log_tail "$dir"
-    die "formatting storage ($option) for quorum node $id in $dir failed"
-  fi
+  format_storage "$dir" "$version" "$cluster_id" "quorum node $id" "$option"
 }
 
 # Start the node in $1 detached from this script (own session, stdio to files).
